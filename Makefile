@@ -1,0 +1,49 @@
+# symptrack: `make run` to try it, `make test` to check it. See README.md.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Test processes; the suite is sized for 2 cores.
+JOBS ?= auto
+
+.PHONY: install run test lint format migrate demo clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c 'import sys; assert sys.version_info[:2] == (3, 11), "symptrack needs Python 3.11"'
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Install, migrate, load the demo data (once: a second run keeps it), serve on $(HOST):$(PORT).
+run: install
+	$(BIN)/symptrack migrate
+	$(BIN)/symptrack demo
+	$(BIN)/symptrack serve --host $(HOST) --port $(PORT)
+
+## Every test; database tests on SQLite, and on PostgreSQL too (required when CI=true).
+test: install
+	$(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrate: install
+	$(BIN)/symptrack migrate
+
+demo: install
+	$(BIN)/symptrack demo
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,63 @@
+"""The app factory: settings in, a FastAPI app out, with its engine opened and closed by the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api.errors import PROBLEM_RESPONSES, install_problem_handlers
+from api.routes import health
+from services.database import create_engine, create_session_factory
+from services.settings import Settings, get_settings
+from services.worker import Worker
+
+DESCRIPTION = """\
+symptrack records what patients taking gabapentin for anxiety take and feel, grades their side effects,
+flags serious reactions for their care team and alerts the clinic over signed webhooks.
+
+Every error answer is RFC 9457 `application/problem+json`.
+"""
+
+
+def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        app.state.engine = engine
+        app.state.session_factory = create_session_factory(engine)
+        worker = Worker(app.state.session_factory, settings) if run_worker else None
+        app.state.worker = worker
+        worker_task = asyncio.create_task(worker.run(), name="worker") if worker else None
+        try:
+            yield
+        finally:
+            if worker and worker_task:
+                # Let the round in flight finish, so nothing is left half-sent.
+                worker.stop()
+                await worker_task
+            await engine.dispose()
+
+    app = FastAPI(
+        title="symptrack",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses=PROBLEM_RESPONSES,
+    )
+    app.state.settings = settings
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    return app

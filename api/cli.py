@@ -1,0 +1,139 @@
+"""The `symptrack` command: serve, worker, migrate, create-admin, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.accounts import Role
+from services import migrations
+from services.accounts import create_organization, create_user, find_organization_by_name
+from services.database import create_engine, create_session_factory, session_scope
+from services.demo import demo_steps, load_demo
+from services.errors import DomainError
+from services.settings import Settings, get_settings
+from services.worker import Worker
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValueError as exc:  # refused configuration, e.g. the default secret in production
+        raise click.ClickException(str(exc)) from exc
+
+
+def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def run() -> T:
+        engine = create_engine(settings)
+        try:
+            async with session_scope(create_session_factory(engine)) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+@click.group()
+def main() -> None:
+    """symptrack: gabapentin side-effect and anxiety tracking for patients and their care teams."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema to the latest revision."""
+    settings = _settings()
+    migrations.upgrade(settings)
+    click.echo("database migrated to head")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--no-worker", is_flag=True, help="Do not run the delivery worker in this process.")
+def serve(host: str, port: int, no_worker: bool) -> None:
+    """Serve the API (an embedded SQLite database is migrated first)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings()
+    if settings.is_sqlite:
+        migrations.upgrade(settings)
+    app = create_app(settings, run_worker=not no_worker)
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), proxy_headers=True)
+
+
+@main.command()
+def worker() -> None:
+    """Run the delivery worker alone (any number, on any machine that reaches the database)."""
+    settings = _settings()
+
+    async def run() -> None:
+        engine = create_engine(settings)
+        background = Worker(create_session_factory(engine), settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, background.stop)
+        try:
+            await background.run()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+@main.command("create-admin")
+@click.option("--email", required=True)
+@click.option("--password", required=True, help="At least 8 characters.")
+@click.option("--organization", required=True, help="Created when no organization has this name.")
+@click.option("--name", default="Administrator", show_default=True)
+def create_admin(email: str, password: str, organization: str, name: str) -> None:
+    """Create an organization's administrator (and the organization when it is new)."""
+    settings = _settings()
+
+    async def work(session: AsyncSession) -> str:
+        org = await find_organization_by_name(session, organization)
+        if org is None:
+            org = await create_organization(session, organization)
+        user = await create_user(
+            session,
+            organization_id=org.id,
+            email=email,
+            name=name,
+            role=Role.admin,
+            password=password,
+        )
+        return f"admin {user.email} created in organization {org.name!r} ({org.id})"
+
+    try:
+        click.echo(_in_session(settings, work))
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from exc
+
+
+@main.command()
+def demo() -> None:
+    """Load a demo organization with staff and patients (once; a second run changes nothing)."""
+    settings = _settings()
+    with click.progressbar(length=demo_steps(), label="Loading demo data", file=sys.stderr) as bar:
+        summary = _in_session(settings, lambda session: load_demo(session, bar.update))
+    if not summary.created:
+        click.echo(f"The demo organization {summary.organization!r} is already loaded.")
+    click.echo(
+        "\nSign in at POST /v1/auth/token (or the Authorize button at /docs) with:\n"
+        f"  admin     {summary.admin_email}\n"
+        f"  provider  {summary.provider_email}\n"
+        f"  patient   {summary.patient_emails[0]} (and {len(summary.patient_emails) - 1} more)\n"
+        f"  password  {summary.password} (for every demo account)"
+    )

@@ -1,0 +1,147 @@
+"""RFC 9457 problem+json for every error the app can answer, mapped in this one place."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.errors import DomainError, TooManyRequests, ValidationFailed
+
+logger = logging.getLogger("symptrack.api")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class ProblemFieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(BaseModel):
+    """The body of every error answer."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[ProblemFieldError] | None = None
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def problem(
+    status: int,
+    detail: str | None = None,
+    *,
+    code: str | None = None,
+    title: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> ProblemResponse:
+    body: dict[str, Any] = {
+        # A plain HTTP error is about:blank (RFC 9457 4.2.1); our own kinds get a URN of their own.
+        "type": f"urn:symptrack:problem:{code}" if code else "about:blank",
+        "title": title or _phrase(status),
+        "status": status,
+        "detail": detail or _phrase(status),
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _loc(loc: Any) -> list[str | int]:
+    return [part if isinstance(part, int) else str(part) for part in loc]
+
+
+async def _domain_error(_request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, DomainError)
+    headers: dict[str, str] = {}
+    errors = None
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after_seconds)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, ValidationFailed):
+        errors = [{"loc": _loc(e.loc), "msg": e.msg} for e in exc.errors]
+    return problem(
+        exc.status,
+        exc.detail,
+        code=exc.code,
+        title=exc.title,
+        errors=errors,
+        headers=headers or None,
+    )
+
+
+async def _http_error(_request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = "No such resource."
+    return problem(exc.status_code, detail, headers=dict(exc.headers) if exc.headers else None)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"loc": _loc(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in exc.errors()]
+    summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
+    return problem(
+        422,
+        summary or "The request is not valid.",
+        code="validation-error",
+        title="Unprocessable content",
+        errors=errors,
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, DBAPIError)
+    if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
+        return await _unhandled(request, exc)
+    # Never echo the driver's message: it can carry SQL and parameters (patient data).
+    logger.error("database unavailable: %s", type(exc.orig).__name__)
+    return problem(
+        503,
+        "The database is not available; try again shortly.",
+        code="service-unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _unhandled(_request: Request, exc: Exception) -> ProblemResponse:
+    # The type only: exception messages may hold patient data. The traceback goes to the log.
+    logger.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
+    return problem(500, "An unexpected error occurred.", code="internal-error")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(Exception, _unhandled)
+
+
+# Documented on every route, so the OpenAPI agrees with what the app answers.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": _phrase(status), "content": {PROBLEM_MEDIA_TYPE: {}}}
+    for status in (422, 500)
+}

@@ -1,0 +1,45 @@
+"""Liveness and readiness probes for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from api.deps import EngineDep, SettingsDep
+from services.health import Readiness, check_readiness
+
+router = APIRouter(tags=["operations"])
+
+READINESS_TIMEOUT_SECONDS = 5.0
+
+
+class Health(BaseModel):
+    status: str
+
+
+class ReadinessAnswer(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+@router.get("/healthz", summary="The process is alive", response_model=Health)
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    summary="The database is reachable and migrated to the head revision",
+    response_model=ReadinessAnswer,
+    responses={503: {"model": ReadinessAnswer, "description": "Not ready"}},
+)
+async def readyz(engine: EngineDep, settings: SettingsDep) -> JSONResponse:
+    try:
+        readiness = await asyncio.wait_for(check_readiness(engine, settings), READINESS_TIMEOUT_SECONDS)
+    except TimeoutError:
+        readiness = Readiness(False, {"database": "timeout", "migrations": "unknown"})
+    body = ReadinessAnswer(status="ok" if readiness.ready else "unavailable", checks=readiness.checks)
+    return JSONResponse(body.model_dump(), status_code=200 if readiness.ready else 503)

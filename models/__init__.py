@@ -1,0 +1,6 @@
+"""Tables and schemas. Importing this package registers every table on SQLModel.metadata."""
+
+from models import accounts
+from models.base import metadata
+
+__all__ = ["accounts", "metadata"]

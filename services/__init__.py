@@ -1,0 +1,1 @@
+"""What symptrack decides: access, ingest, grading, flags, summaries, delivery. No FastAPI here."""

@@ -1,0 +1,91 @@
+"""The background worker: runs each registered job in turn until asked to stop.
+
+`symptrack serve` runs one in-process; `symptrack worker` runs it alone, any number of times, on any
+machine that reaches the database. Jobs must therefore be safe to run concurrently with themselves:
+they claim their work in the database (leases, SKIP LOCKED), never in process memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.settings import Settings
+
+logger = logging.getLogger("symptrack.worker")
+
+# A job does one bounded round of work and returns how many items it handled.
+Job = Callable[[async_sessionmaker[AsyncSession], Settings], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class RegisteredJob:
+    name: str
+    run: Job
+    interval_seconds: float
+
+
+JOBS: list[RegisteredJob] = []
+
+
+def register_job(name: str, interval_seconds: float) -> Callable[[Job], Job]:
+    def decorate(job: Job) -> Job:
+        JOBS.append(RegisteredJob(name, job, interval_seconds))
+        return job
+
+    return decorate
+
+
+class Worker:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        jobs: list[RegisteredJob] | None = None,
+    ) -> None:
+        self.session_factory = session_factory
+        self.settings = settings
+        self.jobs = list(JOBS if jobs is None else jobs)
+        self.stopping = asyncio.Event()
+        # Set by whoever commits new work, so it is picked up at once rather than at the next poll.
+        self.wake = asyncio.Event()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    async def run(self) -> None:
+        logger.info("worker started with jobs: %s", ", ".join(j.name for j in self.jobs) or "none")
+        loop = asyncio.get_running_loop()
+        due = {job.name: loop.time() for job in self.jobs}
+        while not self.stopping.is_set():
+            self.wake.clear()
+            for job in self.jobs:
+                if self.stopping.is_set():
+                    break
+                if loop.time() >= due[job.name]:
+                    await self._run_once(job)
+                    due[job.name] = loop.time() + job.interval_seconds
+            next_due = min(due.values(), default=loop.time() + 1.0)
+            timeout = max(0.0, next_due - loop.time())
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=min(timeout, 1.0))
+            except TimeoutError:
+                continue
+            # Woken: new work was committed, so every job looks now rather than at its next poll.
+            now = loop.time()
+            due = dict.fromkeys(due, now)
+        logger.info("worker stopped")
+
+    async def _run_once(self, job: RegisteredJob) -> None:
+        try:
+            await job.run(self.session_factory, self.settings)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # One failing round must not stop the worker; the job's work stays claimable.
+            logger.exception("job %s failed", job.name)

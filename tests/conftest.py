@@ -1,0 +1,106 @@
+"""Fixtures: every database test runs once on SQLite and once on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from api.app import create_app
+from services.settings import Settings
+from tests.databases import (
+    PostgresDatabases,
+    copy_sqlite,
+    in_ci,
+    migrated_sqlite_template,
+    postgres_unavailable_reason,
+    settings_for,
+)
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _worker_id() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def postgres_unavailable() -> str | None:
+    return postgres_unavailable_reason()
+
+
+@pytest.fixture(scope="session")
+def postgres(postgres_unavailable: str | None) -> PostgresDatabases:
+    if postgres_unavailable:
+        if in_ci():
+            pytest.fail(f"CI=true and {postgres_unavailable}", pytrace=False)
+        pytest.skip(postgres_unavailable)
+    return PostgresDatabases(_worker_id())
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return migrated_sqlite_template(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated_url(postgres: PostgresDatabases) -> Iterator[str]:
+    from services import migrations
+
+    name = postgres.name()
+    url = postgres.recreate(name)
+    migrations.upgrade(settings_for(url))
+    yield url
+    postgres.drop(name)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A clean, migrated database for this test."""
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        return copy_sqlite(template, tmp_path / "test.db")
+    postgres: PostgresDatabases = request.getfixturevalue("postgres")
+    url: str = request.getfixturevalue("postgres_migrated_url")
+    postgres.empty(url)
+    return url
+
+
+@pytest.fixture
+def empty_database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with nothing in it, not even the migrations."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    postgres: PostgresDatabases = request.getfixturevalue("postgres")
+    name = postgres.name("_empty")
+    yield postgres.recreate(name)
+    postgres.drop(name)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return settings_for(database_url)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http

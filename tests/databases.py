@@ -1,0 +1,108 @@
+"""Test databases: a clean one per test, on SQLite always and on PostgreSQL when one answers.
+
+SQLite: a migrated template file, copied for each test. PostgreSQL: one database per pytest-xdist
+worker, migrated once, emptied (TRUNCATE) before each test. `CI=true` turns a missing PostgreSQL into
+a failure instead of a skip, so CI can never pass on SQLite alone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+import models
+from services import migrations
+from services.settings import Settings
+
+DEFAULT_TEST_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def postgres_server_url() -> str:
+    return os.environ.get("SYMPTRACK_TEST_POSTGRES_URL", DEFAULT_TEST_POSTGRES_URL)
+
+
+def _libpq_conninfo(url: str, database: str | None = None) -> str:
+    parsed = make_url(url)
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def postgres_unavailable_reason() -> str | None:
+    try:
+        with psycopg.connect(_libpq_conninfo(postgres_server_url()), connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return f"PostgreSQL at {make_url(postgres_server_url()).render_as_string()} is not reachable: {exc}"
+
+
+def settings_for(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "environment": "development",
+        "secret_key": "test-secret-key-that-is-long-enough-0123456789",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def tables_to_empty() -> list[str]:
+    return [table.name for table in models.metadata.sorted_tables]
+
+
+@dataclass
+class PostgresDatabases:
+    """Creates and drops databases on the test server, named for this xdist worker."""
+
+    worker: str
+
+    def name(self, suffix: str = "") -> str:
+        return f"symptrack_test_{self.worker}{suffix}"
+
+    def url(self, database: str) -> str:
+        return make_url(postgres_server_url()).set(database=database).render_as_string(hide_password=False)
+
+    def recreate(self, database: str) -> str:
+        with psycopg.connect(_libpq_conninfo(postgres_server_url()), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+        return self.url(database)
+
+    def drop(self, database: str) -> None:
+        with psycopg.connect(_libpq_conninfo(postgres_server_url()), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+
+    def empty(self, database_url: str) -> None:
+        names = ", ".join(f'"{name}"' for name in tables_to_empty())
+        if not names:
+            return
+        with psycopg.connect(_libpq_conninfo(database_url), autocommit=True) as conn:
+            conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")  # type: ignore[arg-type]
+
+
+def migrated_sqlite_template(folder: Path) -> Path:
+    template = folder / "template.db"
+    url = f"sqlite+aiosqlite:///{template}"
+    migrations.upgrade(settings_for(url))
+    # Fold the WAL into the main file so a plain copy carries everything.
+    engine = create_engine(f"sqlite:///{template}")
+    with engine.connect() as conn:
+        conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    engine.dispose()
+    return template
+
+
+def copy_sqlite(template: Path, target: Path) -> str:
+    shutil.copyfile(template, target)
+    return f"sqlite+aiosqlite:///{target}"

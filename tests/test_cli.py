@@ -1,0 +1,135 @@
+"""The `symptrack` command, run as a user runs it: a real process on a temporary database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from services.migrations import sync_database_url
+from services.passwords import verify_password
+
+SYMPTRACK = str(Path(sys.executable).with_name("symptrack"))
+
+
+def symptrack(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "SYMPTRACK_DATABASE_URL": database_url,
+        "SYMPTRACK_ENVIRONMENT": "development",
+    }
+    return subprocess.run(
+        [SYMPTRACK, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def rows(database_url: str, query: str) -> list[tuple[object, ...]]:
+    engine = create_engine(sync_database_url(database_url))
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(query))]
+    finally:
+        engine.dispose()
+
+
+def test_migrate_creates_the_schema(empty_database_url: str) -> None:
+    result = symptrack(empty_database_url, "migrate")
+    assert result.returncode == 0, result.stderr
+    assert rows(empty_database_url, "SELECT count(*) FROM alembic_version") == [(1,)]
+    assert rows(empty_database_url, "SELECT count(*) FROM user_account") == [(0,)]
+    # A second run is a no-op, not an error.
+    assert symptrack(empty_database_url, "migrate").returncode == 0
+
+
+def test_create_admin_creates_organization_and_admin(database_url: str) -> None:
+    result = symptrack(
+        database_url,
+        "create-admin",
+        "--email",
+        "Ops@Clinic.example",
+        "--password",
+        "a-long-password",
+        "--organization",
+        "North Clinic",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ops@clinic.example" in result.stdout
+    [(email, role, password_hash, org_name)] = rows(
+        database_url,
+        "SELECT u.email, u.role, u.password_hash, o.name FROM user_account u "
+        "JOIN organization o ON o.id = u.organization_id",
+    )
+    assert (email, role, org_name) == ("ops@clinic.example", "admin", "North Clinic")
+    assert isinstance(password_hash, str) and password_hash.startswith("$argon2")
+    assert verify_password("a-long-password", password_hash)
+
+    # A second admin joins the same organization rather than making a twin.
+    second = symptrack(
+        database_url,
+        "create-admin",
+        "--email",
+        "second@clinic.example",
+        "--password",
+        "another-password",
+        "--organization",
+        "North Clinic",
+    )
+    assert second.returncode == 0, second.stderr
+    assert rows(database_url, "SELECT count(*) FROM organization") == [(1,)]
+
+
+def test_create_admin_refuses_a_taken_email_and_a_short_password(database_url: str) -> None:
+    args = ["create-admin", "--email", "ops@clinic.example", "--organization", "North Clinic"]
+    assert symptrack(database_url, *args, "--password", "a-long-password").returncode == 0
+
+    taken = symptrack(database_url, *args[:2], "OPS@clinic.example", *args[3:], "--password", "x" * 12)
+    assert taken.returncode == 1
+    assert "already exists" in taken.stderr
+
+    short = symptrack(
+        database_url,
+        "create-admin",
+        "--email",
+        "new@clinic.example",
+        "--organization",
+        "North Clinic",
+        "--password",
+        "short",
+    )
+    assert short.returncode == 1
+    assert "at least 8 characters" in short.stderr
+    assert rows(database_url, "SELECT count(*) FROM user_account") == [(1,)]
+
+
+def test_demo_loads_once_and_says_how_to_sign_in(database_url: str) -> None:
+    first = symptrack(database_url, "demo")
+    assert first.returncode == 0, first.stderr
+    assert "admin@demo.symptrack.test" in first.stdout
+    assert "demo-password" in first.stdout
+    counts = dict(rows(database_url, "SELECT role, count(*) FROM user_account GROUP BY role"))
+    assert counts["admin"] == 1 and counts["provider"] == 1 and counts["patient"] >= 5
+    [(care_links,)] = rows(database_url, "SELECT count(*) FROM care_team_member")
+    assert care_links == counts["patient"]
+
+    again = symptrack(database_url, "demo")
+    assert again.returncode == 0, again.stderr
+    assert "already loaded" in again.stdout
+    assert dict(rows(database_url, "SELECT role, count(*) FROM user_account GROUP BY role")) == counts
+
+
+def test_production_refuses_the_default_secret(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "SYMPTRACK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'prod.db'}",
+        "SYMPTRACK_ENVIRONMENT": "production",
+    }
+    env.pop("SYMPTRACK_SECRET_KEY", None)
+    result = subprocess.run(
+        [SYMPTRACK, "migrate"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode != 0
+    assert "SYMPTRACK_SECRET_KEY" in result.stderr
+    assert not (tmp_path / "prod.db").exists()

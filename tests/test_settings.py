@@ -1,0 +1,44 @@
+"""Settings refuse unsafe defaults and carry CLINICAL.md's product defaults."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from services.settings import DEVELOPMENT_SECRET_KEY, Settings
+
+
+def test_production_refuses_the_development_secret() -> None:
+    with pytest.raises(ValidationError, match="SYMPTRACK_SECRET_KEY"):
+        Settings(_env_file=None, environment="production")  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="at least 32"):
+        Settings(_env_file=None, environment="production", secret_key="short")  # type: ignore[call-arg]
+    ok = Settings(_env_file=None, environment="production", secret_key="s" * 40)  # type: ignore[call-arg]
+    assert ok.secret_key != DEVELOPMENT_SECRET_KEY
+
+
+def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYMPTRACK_DATABASE_URL", "postgresql+asyncpg://u@db/symptrack")
+    monkeypatch.setenv("SYMPTRACK_ACCESS_TOKEN_MINUTES", "5")
+    monkeypatch.setenv("SYMPTRACK_CORS_ORIGINS", '["https://app.example"]')
+    monkeypatch.setenv("SYMPTRACK_WEBHOOK_ALLOW_HTTP", "true")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.database_url == "postgresql+asyncpg://u@db/symptrack"
+    assert not settings.is_sqlite
+    assert settings.access_token_minutes == 5
+    assert settings.cors_origins == ["https://app.example"]
+    assert settings.webhook_allow_http is True
+
+
+def test_defaults_match_the_documents() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert settings.access_token_minutes == 15
+    assert settings.enrollment_code_days == 7
+    assert not settings.webhook_allow_http and not settings.webhook_allow_private_networks
+    # CLINICAL.md product defaults.
+    assert settings.gad7_interval_days == 14
+    assert settings.abrupt_stop_days == 2
+    assert (settings.persistent_symptom_min_days, settings.persistent_symptom_window_days) == (3, 7)
+    assert settings.persistent_symptom_min_grade == 2
+    assert settings.missed_check_in_days == 3

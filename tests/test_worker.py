@@ -1,0 +1,38 @@
+"""The worker loop: runs its jobs, wakes at once when told, survives a failing job, stops cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.settings import Settings
+from services.worker import RegisteredJob, Worker
+
+
+async def test_worker_runs_jobs_wakes_and_survives_failures(settings: Settings) -> None:
+    runs: list[str] = []
+    woken = asyncio.Event()
+
+    async def slow_poll(_factory: async_sessionmaker[AsyncSession], _settings: Settings) -> int:
+        runs.append("poll")
+        if len(runs) > 1:
+            woken.set()
+        return 0
+
+    async def broken(_factory: async_sessionmaker[AsyncSession], _settings: Settings) -> int:
+        raise RuntimeError("boom")
+
+    worker = Worker(
+        async_sessionmaker(),
+        settings,
+        jobs=[RegisteredJob("broken", broken, 0.01), RegisteredJob("poll", slow_poll, 3600)],
+    )
+    task = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.1)
+    assert runs == ["poll"], "the hourly job ran once and waits"
+    worker.wake.set()
+    await asyncio.wait_for(woken.wait(), timeout=2)
+    worker.stop()
+    await asyncio.wait_for(task, timeout=2)
+    assert task.exception() is None
