@@ -24,8 +24,10 @@ from tests.databases import (
 BACKENDS = ["sqlite", "postgresql"]
 
 
-def _worker_id() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+def _run_and_worker_id() -> str:
+    # Unique per test run and per xdist worker, so concurrent runs on one server never collide.
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")[:10] or str(os.getpid())
+    return f"{run}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +41,7 @@ def postgres(postgres_unavailable: str | None) -> PostgresDatabases:
         if in_ci():
             pytest.fail(f"CI=true and {postgres_unavailable}", pytrace=False)
         pytest.skip(postgres_unavailable)
-    return PostgresDatabases(_worker_id())
+    return PostgresDatabases(_run_and_worker_id())
 
 
 @pytest.fixture(scope="session")
