@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api.errors import PROBLEM_RESPONSES, install_problem_handlers
-from api.routes import health
+from api.errors import install_problem_handlers
+from api.openapi import install_openapi
+from api.routes import auth, health, me, patients, providers
 from services.database import create_engine, create_session_factory
 from services.settings import Settings, get_settings
 from services.worker import Worker
@@ -48,7 +49,6 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        responses=PROBLEM_RESPONSES,
     )
     app.state.settings = settings
     if settings.cors_origins:
@@ -60,4 +60,10 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         )
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(me.router)
+    app.include_router(providers.router)
+    app.include_router(patients.router)
+    app.include_router(patients.patient_router)
+    install_openapi(app)
     return app

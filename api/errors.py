@@ -140,8 +140,15 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unhandled)
 
 
-# Documented on every route, so the OpenAPI agrees with what the app answers.
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "description": _phrase(status), "content": {PROBLEM_MEDIA_TYPE: {}}}
-    for status in (422, 500)
-}
+PROBLEM_SCHEMA_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the errors a route documents, each with the Problem schema."""
+    return {
+        status: {
+            "description": _phrase(status),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA_REF}},
+        }
+        for status in statuses
+    }

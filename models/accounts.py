@@ -6,6 +6,8 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Uuid
 from sqlmodel import Field, SQLModel
 
@@ -88,3 +90,79 @@ class CareTeamMember(SQLModel, table=True):
         )
     )
     created_at: datetime = created_at_field()
+
+
+# ---- request and response schemas -------------------------------------------------------------
+
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class Me(BaseModel):
+    id: uuid.UUID
+    email: str
+    name: str
+    role: Role
+    organization_id: uuid.UUID
+    patient_id: uuid.UUID | None = None
+
+
+class ProviderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = PydanticField(pattern=EMAIL_PATTERN, max_length=320)
+    name: str = PydanticField(min_length=1, max_length=200)
+    password: str = PydanticField(min_length=1, max_length=256)
+
+
+class ProviderPublic(BaseModel):
+    id: uuid.UUID
+    email: str
+    name: str
+    role: Role
+    organization_id: uuid.UUID
+    created_at: datetime
+
+
+class PatientCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = PydanticField(pattern=EMAIL_PATTERN, max_length=320)
+    name: str = PydanticField(min_length=1, max_length=200)
+    timezone: str = PydanticField(min_length=1, max_length=64, description="IANA time zone")
+    birth_year: int | None = PydanticField(default=None, ge=1900, le=2100)
+    provider_ids: list[uuid.UUID] | None = None
+    takes_opioids_or_benzodiazepines: bool = False
+    creatinine_clearance_ml_min: float | None = PydanticField(default=None, ge=0)
+
+
+class PatientUpdate(BaseModel):
+    """Fields a provider or admin may change. A patient may send only `timezone`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = PydanticField(default=None, min_length=1, max_length=200)
+    timezone: str | None = PydanticField(default=None, min_length=1, max_length=64)
+    birth_year: int | None = PydanticField(default=None, ge=1900, le=2100)
+    provider_ids: list[uuid.UUID] | None = None
+    takes_opioids_or_benzodiazepines: bool | None = None
+    creatinine_clearance_ml_min: float | None = PydanticField(default=None, ge=0)
+
+
+class PatientPublic(BaseModel):
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    email: str
+    name: str
+    timezone: str
+    birth_year: int | None
+    takes_opioids_or_benzodiazepines: bool
+    creatinine_clearance_ml_min: float | None
+    provider_ids: list[uuid.UUID]
+    enrolled: bool = PydanticField(description="The patient has set a password and can sign in")
+    created_at: datetime
+    updated_at: datetime
+
+
+class PatientCreated(PatientPublic):
+    enrollment_code: str = PydanticField(description="Give this to the patient; it is shown only once")
+    enrollment_code_expires_at: datetime

@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from models.accounts import CareTeamMember, Organization, Patient, Role, User
+from models.accounts import CareTeamMember, Me, Organization, Patient, Role, User
+from services.access import Caller
 from services.errors import Conflict, FieldError, ValidationFailed
 from services.passwords import hash_password, password_problem
 
@@ -130,3 +131,15 @@ async def create_patient(
         session.add(CareTeamMember(patient_id=patient.id, provider_id=provider_id))
     await session.flush()
     return patient
+
+
+async def describe_caller(session: AsyncSession, caller: Caller) -> Me:
+    user = await session.get_one(User, caller.user_id)
+    return Me(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        role=Role(user.role),
+        organization_id=user.organization_id,
+        patient_id=caller.patient_id,
+    )

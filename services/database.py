@@ -20,7 +20,16 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from services.errors import DomainError
 from services.settings import Settings
+
+# Set in session.info by code that has already undone the failed part of a request (a rolled-back
+# savepoint) and wants what remains, such as an audit record of the failure, to be committed.
+KEEP_ON_ERROR = "keep_on_error"
+
+
+def keep_on_error(session: AsyncSession) -> None:
+    session.info[KEEP_ON_ERROR] = True
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -52,6 +61,12 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
         try:
             yield session
             await session.commit()
+        except Exception as exc:
+            keep = session.info.pop(KEEP_ON_ERROR, False) or (
+                isinstance(exc, DomainError) and exc.keep_changes
+            )
+            await (session.commit() if keep else session.rollback())
+            raise
         except BaseException:
             await session.rollback()
             raise

@@ -18,9 +18,14 @@ class DomainError(Exception):
     # A stable slug; the problem `type` URI ends with it.
     code: str = "bad-request"
 
-    def __init__(self, detail: str | None = None) -> None:
+    # Most errors undo the request's writes. A few must keep them while still answering an error:
+    # a counted failed login, or a token family revoked because a spent refresh token came back.
+    keep_changes: bool = False
+
+    def __init__(self, detail: str | None = None, *, keep_changes: bool = False) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
+        self.keep_changes = keep_changes
 
 
 class NotFound(DomainError):
@@ -55,7 +60,7 @@ class TooManyRequests(DomainError):
     status, title, code = 429, "Too many requests", "too-many-requests"
 
     def __init__(self, retry_after_seconds: int, detail: str | None = None) -> None:
-        super().__init__(detail or "Too many requests; try again later.")
+        super().__init__(detail or "Too many attempts; try again later.")
         self.retry_after_seconds = max(1, int(retry_after_seconds))
 
 

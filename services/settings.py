@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
     enrollment_code_days: int = Field(default=7, ge=1, le=90)
+    # Failed sign-ins allowed per account and per client address within the window, then 429.
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=20, ge=1)
+    login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = "INFO"
     # PostgreSQL connection pool per process.

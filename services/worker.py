@@ -8,6 +8,7 @@ they claim their work in the database (leases, SKIP LOCKED), never in process me
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -63,7 +64,6 @@ class Worker:
         loop = asyncio.get_running_loop()
         due = {job.name: loop.time() for job in self.jobs}
         while not self.stopping.is_set():
-            self.wake.clear()
             for job in self.jobs:
                 if self.stopping.is_set():
                     break
@@ -72,13 +72,14 @@ class Worker:
                     due[job.name] = loop.time() + job.interval_seconds
             next_due = min(due.values(), default=loop.time() + 1.0)
             timeout = max(0.0, next_due - loop.time())
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=min(timeout, 1.0))
-            except TimeoutError:
-                continue
-            # Woken: new work was committed, so every job looks now rather than at its next poll.
-            now = loop.time()
-            due = dict.fromkeys(due, now)
+            if self.wake.is_set():
+                # Cleared only once seen, so a wake-up that comes while jobs run is never lost:
+                # new work was committed, and every job looks now rather than at its next poll.
+                self.wake.clear()
+                now = loop.time()
+                due = dict.fromkeys(due, now)
         logger.info("worker stopped")
 
     async def _run_once(self, job: RegisteredJob) -> None:

@@ -20,6 +20,7 @@ from tests.databases import (
     postgres_unavailable_reason,
     settings_for,
 )
+from tests.world import World, build_world
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -106,3 +107,8 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
+
+@pytest.fixture
+async def world(app: FastAPI) -> World:
+    return await build_world(app)

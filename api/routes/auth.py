@@ -1,0 +1,67 @@
+"""Sign-in, token refresh, sign-out and patient enrollment."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.security import OAuth2PasswordRequestForm
+
+from api.deps import CallerDep, SessionDep, SettingsDep
+from api.errors import problem_responses
+from models.auth import EnrollRequest, RefreshRequest, TokenPair
+from services import auth
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
+
+
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+@router.post(
+    "/token",
+    summary="Sign in with email and password (OAuth2 password flow)",
+    response_model=TokenPair,
+    responses=problem_responses(401, 429),
+)
+async def sign_in(
+    request: Request,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
+    settings: SettingsDep,
+) -> TokenPair:
+    return await auth.sign_in(session, settings, form.username, form.password, _address(request))
+
+
+@router.post(
+    "/refresh",
+    summary="Exchange a refresh token for a new pair (the old one is spent)",
+    response_model=TokenPair,
+    responses=problem_responses(401),
+)
+async def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsDep) -> TokenPair:
+    return await auth.rotate_refresh_token(session, settings, body.refresh_token)
+
+
+@router.post(
+    "/logout",
+    summary="Sign out: revoke this session's refresh tokens and access tokens",
+    status_code=204,
+    responses=problem_responses(401),
+)
+async def logout(caller: CallerDep, session: SessionDep) -> Response:
+    await auth.sign_out(session, caller)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/enroll",
+    summary="A patient sets their password with their one-time enrollment code",
+    response_model=TokenPair,
+    responses=problem_responses(401, 429),
+)
+async def enroll(
+    request: Request, body: EnrollRequest, session: SessionDep, settings: SettingsDep
+) -> TokenPair:
+    return await auth.enroll(session, settings, body.enrollment_code, body.password, _address(request))

@@ -1,0 +1,17 @@
+"""The signed-in user."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import CallerDep, SessionDep
+from api.errors import problem_responses
+from models.accounts import Me
+from services.accounts import describe_caller
+
+router = APIRouter(prefix="/v1", tags=["accounts"])
+
+
+@router.get("/me", summary="Who the caller is", response_model=Me, responses=problem_responses(401))
+async def me(caller: CallerDep, session: SessionDep) -> Me:
+    return await describe_caller(session, caller)

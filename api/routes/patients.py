@@ -1,0 +1,74 @@
+"""Patients. Everything under /v1/patients/{patient_id} hangs on `patient_router`, whose dependency
+resolves the patient within the caller's scope (404 otherwise) and audits the access: a route added
+there cannot forget the check."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from api.deps import (
+    CallerDep,
+    CursorParam,
+    Limit,
+    PatientInScope,
+    SessionDep,
+    SettingsDep,
+    get_patient_in_scope,
+)
+from api.errors import problem_responses
+from models.accounts import PatientCreate, PatientCreated, PatientPublic, PatientUpdate
+from models.common import Page
+from services import patients
+from services.pagination import DEFAULT_LIMIT
+
+router = APIRouter(prefix="/v1/patients", tags=["patients"])
+patient_router = APIRouter(
+    prefix="/v1/patients/{patient_id}",
+    tags=["patients"],
+    dependencies=[Depends(get_patient_in_scope, scope="function")],
+    responses=problem_responses(401, 404),
+)
+
+
+@router.post(
+    "",
+    summary="Register a patient; the answer carries their one-time enrollment code (provider, admin)",
+    status_code=201,
+    response_model=PatientCreated,
+    responses=problem_responses(401, 403, 409),
+)
+async def create_patient(
+    body: PatientCreate, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> PatientCreated:
+    return await patients.create_patient(session, settings, caller, body)
+
+
+@router.get(
+    "",
+    summary="The caller's patients (provider: their care team's; admin: the organization's)",
+    response_model=Page[PatientPublic],
+    responses=problem_responses(401, 403),
+)
+async def list_patients(
+    caller: CallerDep, session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None
+) -> Page[PatientPublic]:
+    return await patients.list_patients(session, caller, limit, cursor)
+
+
+@patient_router.get(
+    "", summary="One patient (`me` for the caller's own record)", response_model=PatientPublic
+)
+async def get_patient(scoped: PatientInScope, session: SessionDep) -> PatientPublic:
+    return await patients.get_patient(session, *scoped)
+
+
+@patient_router.patch(
+    "",
+    summary="Change a patient's profile; a patient may change only their own timezone",
+    response_model=PatientPublic,
+    responses=problem_responses(403),
+)
+async def update_patient(
+    body: PatientUpdate, scoped: PatientInScope, caller: CallerDep, session: SessionDep
+) -> PatientPublic:
+    return await patients.update_patient(session, caller, *scoped, body)

@@ -1,0 +1,33 @@
+"""Providers of the caller's organization."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import CallerDep, SessionDep
+from api.errors import problem_responses
+from models.accounts import ProviderCreate, ProviderPublic
+from services import patients
+
+router = APIRouter(prefix="/v1/providers", tags=["accounts"])
+
+
+@router.post(
+    "",
+    summary="Add a provider to the organization (admin)",
+    status_code=201,
+    response_model=ProviderPublic,
+    responses=problem_responses(401, 403, 409),
+)
+async def create_provider(body: ProviderCreate, caller: CallerDep, session: SessionDep) -> ProviderPublic:
+    return await patients.create_provider(session, caller, body)
+
+
+@router.get(
+    "",
+    summary="The organization's providers (admin, provider)",
+    response_model=list[ProviderPublic],
+    responses=problem_responses(401, 403),
+)
+async def list_providers(caller: CallerDep, session: SessionDep) -> list[ProviderPublic]:
+    return await patients.list_providers(session, caller)

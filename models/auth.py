@@ -1,0 +1,91 @@
+"""Sign-in state: refresh-token families, refresh tokens, enrollment codes and login throttling.
+
+Secrets (refresh tokens, enrollment codes) are stored only as SHA-256 hashes: a database leak does not
+hand out sessions or enrollments.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import Column, ForeignKey, Integer, String, Uuid
+from sqlmodel import Field, SQLModel
+
+from models.base import UTCDateTime, created_at_field, id_field
+
+
+class TokenFamily(SQLModel, table=True):
+    """One sign-in and every refresh token rotated from it. Revoking it ends the whole session,
+    access tokens included (they carry the family id and are checked against it)."""
+
+    __tablename__ = "token_family"
+
+    id: uuid.UUID = id_field()
+    user_id: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    created_at: datetime = created_at_field()
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Why it was revoked: "logout", "reuse" (a spent refresh token came back) or "admin".
+    revoked_reason: str | None = Field(default=None, max_length=32)
+
+
+class RefreshToken(SQLModel, table=True):
+    __tablename__ = "refresh_token"
+
+    id: uuid.UUID = id_field()
+    family_id: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("token_family.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    created_at: datetime = created_at_field()
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # Set when it is exchanged for a new pair; a spent token presented again revokes its family.
+    spent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class EnrollmentCode(SQLModel, table=True):
+    """A one-time code a provider hands a patient so they can set their password."""
+
+    __tablename__ = "enrollment_code"
+
+    id: uuid.UUID = id_field()
+    patient_id: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("patient.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    code_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    created_at: datetime = created_at_field()
+    created_by: uuid.UUID | None = Field(
+        default=None, sa_column=Column(Uuid, ForeignKey("user_account.id", ondelete="SET NULL"))
+    )
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class LoginFailureWindow(SQLModel, table=True):
+    """Failed sign-ins counted per account and per address, in the database so every API process
+    sees the same counts. `key` is a hash, never the email or address itself."""
+
+    __tablename__ = "login_failure_window"
+
+    key: str = Field(sa_column=Column(String(80), primary_key=True))
+    window_started_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    failures: int = Field(sa_column=Column(Integer, nullable=False))
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    expires_in: int
+    refresh_token: str
+
+
+class RefreshRequest(BaseModel):
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class EnrollRequest(BaseModel):
+    enrollment_code: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)

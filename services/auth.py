@@ -1,0 +1,218 @@
+"""Signing in and out: password sign-in, refresh-token rotation, enrollment, and who a token is."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from models.accounts import Patient, Role, User
+from models.auth import EnrollmentCode, RefreshToken, TokenFamily, TokenPair
+from models.base import utcnow
+from services import throttle
+from services.access import Caller
+from services.accounts import normalize_email
+from services.errors import FieldError, TooManyRequests, Unauthorized, ValidationFailed
+from services.passwords import dummy_hash, hash_password, password_problem, verify_password
+from services.settings import Settings
+from services.tokens import (
+    decode_access_token,
+    hash_secret,
+    issue_access_token,
+    new_enrollment_code,
+    new_refresh_token,
+    normalize_enrollment_code,
+)
+
+BAD_CREDENTIALS = "Incorrect email or password."
+BAD_REFRESH = "The refresh token is not valid."
+BAD_ENROLLMENT = "The enrollment code is not valid, was already used, or has expired."
+
+
+async def sign_in(
+    session: AsyncSession, settings: Settings, email: str, password: str, address: str | None
+) -> TokenPair:
+    """The same answer, after the same work, for a wrong password and an unknown email."""
+    now = utcnow()
+    email = normalize_email(email)
+    keys = throttle.sign_in_keys(settings, email, address)
+    wait = await throttle.seconds_until_allowed(session, settings, keys, now)
+    if wait is not None:
+        raise TooManyRequests(wait)
+    user = await session.scalar(select(User).where(col(User.email) == email))
+    # Always verify against a hash, a dummy one when there is no account, so timing tells nothing.
+    password_ok = verify_password(
+        password, user.password_hash if user and user.password_hash else dummy_hash()
+    )
+    if user is None or user.password_hash is None or not user.is_active or not password_ok:
+        await throttle.record_failure(session, settings, keys, now)
+        raise Unauthorized(BAD_CREDENTIALS, keep_changes=True)
+    await throttle.clear(session, keys[0])
+    return await start_session(session, settings, user.id, now)
+
+
+async def start_session(
+    session: AsyncSession, settings: Settings, user_id: uuid.UUID, now: datetime
+) -> TokenPair:
+    family = TokenFamily(user_id=user_id, created_at=now)
+    session.add(family)
+    await session.flush()
+    return await _issue_pair(session, settings, user_id, family.id, now)
+
+
+async def _issue_pair(
+    session: AsyncSession, settings: Settings, user_id: uuid.UUID, family_id: uuid.UUID, now: datetime
+) -> TokenPair:
+    refresh = new_refresh_token()
+    session.add(
+        RefreshToken(
+            family_id=family_id,
+            token_hash=hash_secret(refresh),
+            created_at=now,
+            expires_at=now + timedelta(days=settings.refresh_token_days),
+        )
+    )
+    await session.flush()
+    return TokenPair(
+        access_token=issue_access_token(settings, user_id, family_id, now),
+        expires_in=settings.access_token_minutes * 60,
+        refresh_token=refresh,
+    )
+
+
+async def rotate_refresh_token(session: AsyncSession, settings: Settings, presented: str) -> TokenPair:
+    """Spend the presented refresh token for a new pair. A spent one presented again means it was
+    stolen or replayed: the whole family is revoked, the thief's and the owner's sessions alike."""
+    now = utcnow()
+    row = (
+        await session.execute(
+            select(RefreshToken, TokenFamily, User)
+            .join(TokenFamily, col(TokenFamily.id) == col(RefreshToken.family_id))
+            .join(User, col(User.id) == col(TokenFamily.user_id))
+            .where(col(RefreshToken.token_hash) == hash_secret(presented))
+        )
+    ).first()
+    if row is None:
+        raise Unauthorized(BAD_REFRESH)
+    token, family, user = row
+    if family.revoked_at is not None or not user.is_active:
+        raise Unauthorized(BAD_REFRESH)
+    if token.spent_at is not None:
+        await revoke_family(session, family.id, "reuse", now)
+        raise Unauthorized(BAD_REFRESH, keep_changes=True)
+    if token.expires_at <= now:
+        raise Unauthorized("The refresh token has expired.")
+    # Spend it only if nobody else did in the meantime (two racing refreshes: one wins, one is reuse).
+    spent = await session.execute(
+        update(RefreshToken)
+        .where(col(RefreshToken.id) == token.id, col(RefreshToken.spent_at).is_(None))
+        .values(spent_at=now)
+    )
+    if spent.rowcount != 1:  # type: ignore[attr-defined]
+        await revoke_family(session, family.id, "reuse", now)
+        raise Unauthorized(BAD_REFRESH, keep_changes=True)
+    return await _issue_pair(session, settings, user.id, family.id, now)
+
+
+async def revoke_family(session: AsyncSession, family_id: uuid.UUID, reason: str, now: datetime) -> None:
+    await session.execute(
+        update(TokenFamily)
+        .where(col(TokenFamily.id) == family_id, col(TokenFamily.revoked_at).is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+
+
+async def sign_out(session: AsyncSession, caller: Caller) -> None:
+    await revoke_family(session, caller.family_id, "logout", utcnow())
+
+
+async def authenticate(session: AsyncSession, settings: Settings, token: str | None) -> Caller:
+    """The caller behind a bearer token: valid signature, not expired, session not revoked, user active."""
+    if not token:
+        raise Unauthorized("Sign in to use this route.")
+    claims = decode_access_token(settings, token)
+    row = (
+        await session.execute(
+            select(User, col(TokenFamily.revoked_at), col(Patient.id))
+            .join(TokenFamily, col(TokenFamily.user_id) == col(User.id))
+            .outerjoin(Patient, col(Patient.user_id) == col(User.id))
+            .where(col(User.id) == claims.user_id, col(TokenFamily.id) == claims.family_id)
+        )
+    ).first()
+    if row is None:
+        raise Unauthorized("The access token is not valid.")
+    user, revoked_at, patient_id = row
+    if revoked_at is not None or not user.is_active:
+        raise Unauthorized("This session has ended; sign in again.")
+    return Caller(
+        user_id=user.id,
+        role=Role(user.role),
+        organization_id=user.organization_id,
+        family_id=claims.family_id,
+        patient_id=patient_id,
+    )
+
+
+async def issue_enrollment_code(
+    session: AsyncSession, settings: Settings, patient_id: uuid.UUID, created_by: uuid.UUID | None
+) -> tuple[str, datetime]:
+    """A new code for the patient; any earlier unused code stops working."""
+    now = utcnow()
+    await session.execute(
+        update(EnrollmentCode)
+        .where(col(EnrollmentCode.patient_id) == patient_id, col(EnrollmentCode.used_at).is_(None))
+        .values(expires_at=now)
+    )
+    code = new_enrollment_code()
+    expires_at = now + timedelta(days=settings.enrollment_code_days)
+    session.add(
+        EnrollmentCode(
+            patient_id=patient_id,
+            code_hash=hash_secret(normalize_enrollment_code(code)),
+            created_by=created_by,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    await session.flush()
+    return code, expires_at
+
+
+async def enroll(
+    session: AsyncSession, settings: Settings, code: str, password: str, address: str | None
+) -> TokenPair:
+    """A patient sets their password with a code from their provider; the code then never works again."""
+    now = utcnow()
+    keys = throttle.sign_in_keys(settings, "enrollment", address)[1:]  # by address: guessing codes
+    wait = await throttle.seconds_until_allowed(session, settings, keys, now)
+    if wait is not None:
+        raise TooManyRequests(wait)
+    if problem := password_problem(password):
+        raise ValidationFailed([FieldError(("body", "password"), problem)])
+    row = (
+        await session.execute(
+            select(EnrollmentCode, Patient)
+            .join(Patient, col(Patient.id) == col(EnrollmentCode.patient_id))
+            .where(col(EnrollmentCode.code_hash) == hash_secret(normalize_enrollment_code(code)))
+        )
+    ).first()
+    valid = row is not None and row[0].used_at is None and row[0].expires_at > now
+    if row is None or not valid:
+        await throttle.record_failure(session, settings, keys, now)
+        raise Unauthorized(BAD_ENROLLMENT, keep_changes=True)
+    enrollment, patient = row
+    # Use it only if no concurrent request did: a code works exactly once.
+    used = await session.execute(
+        update(EnrollmentCode)
+        .where(col(EnrollmentCode.id) == enrollment.id, col(EnrollmentCode.used_at).is_(None))
+        .values(used_at=now)
+    )
+    if used.rowcount != 1:  # type: ignore[attr-defined]
+        raise Unauthorized(BAD_ENROLLMENT)
+    await session.execute(
+        update(User).where(col(User.id) == patient.user_id).values(password_hash=hash_password(password))
+    )
+    return await start_session(session, settings, patient.user_id, now)
