@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # Where the Alembic scripts are; the default is the checkout this package runs from.
     migrations_dir: Path = Path(__file__).resolve().parent.parent / "alembic"
 
+    # Entries stamped further ahead than this are refused (phones' clocks drift a little).
+    future_tolerance_minutes: int = Field(default=10, ge=0)
+
     # Webhook delivery (API.md "Configuration an operator relies on").
     webhook_allow_http: bool = False
     webhook_allow_private_networks: bool = False

@@ -8,8 +8,11 @@ The routes come from the app itself: a new route with a path parameter and no ru
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import jwt
@@ -24,24 +27,76 @@ PUBLIC_ROUTES = {
     ("POST", "/v1/auth/token"),
     ("POST", "/v1/auth/refresh"),
     ("POST", "/v1/auth/enroll"),
+    ("GET", "/v1/catalog"),
 }
 
 ALL_ROLES = frozenset({"patient", "provider", "admin"})
 
 
+Prepare = Callable[[httpx.AsyncClient, World], Awaitable[dict[str, str]]]
+
+
 @dataclass(frozen=True)
 class Rule:
-    """Which of the patient's own circle may use the route (the rest of the circle gets 403), and a
-    body that is valid for it."""
+    """Which of the patient's own circle may use the route (the rest of the circle gets 403), a body
+    that is valid for it, and how to make the other resources its path names."""
 
     allowed: frozenset[str] = ALL_ROLES
     body: Callable[[], dict[str, object]] | None = None
+    prepare: Prepare | None = None
 
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _dose() -> dict[str, object]:
+    return {"id": str(uuid.uuid4()), "taken_at": _now(), "dose_mg": 300}
+
+
+def _entry_maker(kind: str, body: Callable[[], dict[str, object]]) -> Prepare:
+    async def prepare(client: httpx.AsyncClient, world: World) -> dict[str, str]:
+        patient = world["patient_a"]
+        created = await client.post(
+            f"/v1/patients/{patient.patient_id}/{kind}", headers=patient.headers, json=body()
+        )
+        assert created.status_code == 201, created.text
+        answer = created.json()
+        return {"entry_id": answer["check_in"]["id"] if kind == "check-ins" else answer["id"]}
+
+    return prepare
+
+
+ENTRY_BODIES: dict[str, Callable[[], dict[str, object]]] = {
+    "doses": _dose,
+    "anxiety": lambda: {"id": str(uuid.uuid4()), "recorded_at": _now(), "instrument": "rating", "score": 4},
+    "symptoms": lambda: {"id": str(uuid.uuid4()), "reported_at": _now(), "code": "dizziness", "severity": 0},
+    "check-ins": lambda: {
+        "id": str(uuid.uuid4()),
+        "date": datetime.now(ZoneInfo("America/New_York")).date().isoformat(),
+        "submitted_at": _now(),
+        "anxiety_rating": 3,
+    },
+}
 
 # One rule for every route that takes a patient id or another resource id.
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/patients/{patient_id}"): Rule(),
-    ("PATCH", "/v1/patients/{patient_id}"): Rule(body=lambda: {"timezone": "Europe/Paris"}),
+    ("PATCH", "/v1/patients/{patient_id}"): Rule(body=lambda: {"timezone": "America/New_York"}),
+    ("GET", "/v1/patients/{patient_id}/regimens"): Rule(),
+    ("POST", "/v1/patients/{patient_id}/regimens"): Rule(
+        allowed=frozenset({"provider", "admin"}),
+        body=lambda: {"schedule": [{"time": "08:00", "dose_mg": 300}], "start_date": "2026-01-01"},
+    ),
+    **{("GET", f"/v1/patients/{{patient_id}}/{kind}"): Rule() for kind in ENTRY_BODIES},
+    **{
+        ("POST", f"/v1/patients/{{patient_id}}/{kind}"): Rule(body=body)
+        for kind, body in ENTRY_BODIES.items()
+    },
+    **{
+        ("DELETE", f"/v1/patients/{{patient_id}}/{kind}/{{entry_id}}"): Rule(prepare=_entry_maker(kind, body))
+        for kind, body in ENTRY_BODIES.items()
+    },
 }
 
 INSIDERS = {"patient": "patient_a", "provider": "provider_a", "admin": "admin_a"}
@@ -56,8 +111,12 @@ def _api_routes(app: FastAPI) -> list[tuple[str, str]]:
     return routes
 
 
-def _fill(path: str, world: World) -> str:
-    return path.replace("{patient_id}", str(world["patient_a"].patient_id))
+def _fill(path: str, world: World, extra: dict[str, str] | None = None) -> str:
+    path = path.replace("{patient_id}", str(world["patient_a"].patient_id))
+    for name, value in (extra or {}).items():
+        path = path.replace("{" + name + "}", value)
+    # Ids a test did not prepare name nothing: the route must still refuse the caller first.
+    return path.replace("{entry_id}", str(uuid.UUID(int=1)))
 
 
 async def _call(
@@ -81,13 +140,14 @@ async def test_insiders_get_through_and_outsiders_get_404(
     app: FastAPI, client: httpx.AsyncClient, world: World
 ) -> None:
     for (method, template), rule in RULES.items():
-        path = _fill(template, world)
         for role, name in INSIDERS.items():
+            path = _fill(template, world, await rule.prepare(client, world) if rule.prepare else None)
             body = rule.body() if rule.body else None
             response = await _call(client, method, path, world[name].headers, body)
             expected = "2xx" if role in rule.allowed else "403"
             ok = response.is_success if role in rule.allowed else response.status_code == 403
             assert ok, f"{name} on {method} {template}: {response.status_code}, expected {expected}"
+        path = _fill(template, world, await rule.prepare(client, world) if rule.prepare else None)
         for name in OUTSIDERS:
             body = rule.body() if rule.body else None
             response = await _call(client, method, path, world[name].headers, body)

@@ -1,0 +1,35 @@
+"""Regimens of a patient (provider, admin write; the patient and their team read)."""
+
+from __future__ import annotations
+
+from api.deps import CallerDep, PatientInScope, SessionDep
+from api.errors import problem_responses
+from api.routes.patients import patient_router
+from models.regimens import RegimenCreate, RegimenPublic
+from services import regimens
+
+router = patient_router  # every route here is scoped to a patient the caller may see
+
+
+@router.post(
+    "/regimens",
+    summary="Start a regimen; the previous one for the medication ends the day before (provider, admin)",
+    status_code=201,
+    response_model=RegimenPublic,
+    responses=problem_responses(403),
+    tags=["regimens"],
+)
+async def create_regimen(
+    body: RegimenCreate, scoped: PatientInScope, caller: CallerDep, session: SessionDep
+) -> RegimenPublic:
+    return await regimens.create_regimen(session, caller, scoped[0], body)
+
+
+@router.get(
+    "/regimens",
+    summary="A patient's regimens, oldest first",
+    response_model=list[RegimenPublic],
+    tags=["regimens"],
+)
+async def list_regimens(scoped: PatientInScope, session: SessionDep) -> list[RegimenPublic]:
+    return await regimens.list_regimens(session, scoped[0])

@@ -1,0 +1,24 @@
+"""Offline sync of many entries at once."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import CallerDep, SessionDep, SettingsDep
+from api.errors import problem_responses
+from models.entry_schemas import SyncAnswer, SyncRequest
+from services import sync as sync_service
+
+router = APIRouter(prefix="/v1", tags=["entries"])
+
+
+@router.post(
+    "/sync",
+    summary="Upload up to 500 entries; each gets its own result, in order",
+    response_model=SyncAnswer,
+    responses=problem_responses(401),
+)
+async def sync(
+    body: SyncRequest, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> SyncAnswer:
+    return await sync_service.sync(session, settings, caller, body.entries)

@@ -1,0 +1,84 @@
+"""What the prescriber ordered: a wall-clock schedule in the patient's zone, from a start date."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import Field as PydanticField
+from sqlalchemy import JSON, Column, Index
+from sqlmodel import Field, SQLModel
+
+from models.base import created_at_field, id_field
+
+MAX_SINGLE_DOSE_MG = 3600  # CLINICAL.md: label maximum daily dose; no single dose can exceed it
+
+
+class Regimen(SQLModel, table=True):
+    __tablename__ = "regimen"
+    __table_args__ = (Index("ix_regimen_patient_id_start_date", "patient_id", "start_date"),)
+
+    id: uuid.UUID = id_field()
+    patient_id: uuid.UUID = Field(foreign_key="patient.id", ondelete="CASCADE")
+    medication: str = Field(max_length=100)
+    rxnorm: str | None = Field(default=None, max_length=20)
+    # [{"time": "08:00", "dose_mg": 300}, ...], wall-clock times in the patient's zone.
+    schedule: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    start_date: date
+    # The last day in force. A regimen replaced before it began ends before its start: never in force.
+    end_date: date | None = None
+    max_daily_mg: float | None = None
+    taper: bool = False
+    indication: str | None = Field(default=None, max_length=100)
+    created_at: datetime = created_at_field()
+    created_by: uuid.UUID | None = Field(default=None, foreign_key="user_account.id", ondelete="SET NULL")
+
+
+class ScheduledDose(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    time: str = PydanticField(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, wall clock")
+    dose_mg: float = PydanticField(gt=0, le=MAX_SINGLE_DOSE_MG)
+
+
+class RegimenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    medication: str = PydanticField(default="gabapentin", min_length=1, max_length=100)
+    rxnorm: str | None = PydanticField(default="25480", max_length=20)
+    schedule: list[ScheduledDose] = PydanticField(min_length=1, max_length=24)
+    start_date: date
+    end_date: date | None = None
+    max_daily_mg: float | None = PydanticField(default=None, gt=0)
+    taper: bool = False
+    indication: str | None = PydanticField(default="anxiety", max_length=100)
+
+    @field_validator("schedule")
+    @classmethod
+    def _distinct_times(cls, schedule: list[ScheduledDose]) -> list[ScheduledDose]:
+        times = [slot.time for slot in schedule]
+        if len(set(times)) != len(times):
+            raise ValueError("each time may appear once in a schedule")
+        return sorted(schedule, key=lambda slot: slot.time)
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> RegimenCreate:
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise ValueError("end_date is before start_date")
+        return self
+
+
+class RegimenPublic(BaseModel):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    medication: str
+    rxnorm: str | None
+    schedule: list[ScheduledDose]
+    start_date: date
+    end_date: date | None
+    max_daily_mg: float | None
+    taper: bool
+    indication: str | None
+    created_at: datetime

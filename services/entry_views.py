@@ -1,0 +1,85 @@
+"""Stored entries as the API shows them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import overload
+
+from models.entries import AnxietyScore, CheckIn, Dose, SymptomReport
+from models.entry_schemas import AnxietyPublic, CheckInPublic, DosePublic, SymptomPublic
+
+
+@overload
+def utc(instant: datetime) -> datetime: ...
+@overload
+def utc(instant: None) -> None: ...
+def utc(instant: datetime | None) -> datetime | None:
+    """Answers give instants in UTC, however the phone sent them (API.md conventions)."""
+    return instant.astimezone(UTC) if instant is not None else None
+
+
+def _common(row: Dose | AnxietyScore | SymptomReport | CheckIn) -> dict[str, object]:
+    return {
+        "id": row.id,
+        "patient_id": row.patient_id,
+        "local_date": row.local_date,
+        "created_at": utc(row.created_at),
+        "entered_in_error": row.entered_in_error_at is not None,
+        "entered_in_error_at": utc(row.entered_in_error_at),
+    }
+
+
+def dose(row: Dose) -> DosePublic:
+    return DosePublic(
+        **_common(row),
+        taken_at=utc(row.taken_at),
+        dose_mg=row.dose_mg,
+        medication=row.medication,
+        status=row.status,
+        scheduled_for=utc(row.scheduled_for),
+        note=row.note,
+        check_in_id=row.check_in_id,
+    )
+
+
+def anxiety(row: AnxietyScore) -> AnxietyPublic:
+    return AnxietyPublic(
+        **_common(row),
+        recorded_at=utc(row.recorded_at),
+        instrument=row.instrument,
+        items=row.items,
+        total=row.total,
+        band=row.band,
+        score=row.score,
+        check_in_id=row.check_in_id,
+    )
+
+
+def symptom(row: SymptomReport) -> SymptomPublic:
+    return SymptomPublic(
+        **_common(row),
+        reported_at=utc(row.reported_at),
+        code=row.code,
+        frequency=row.frequency,
+        severity=row.severity,
+        interference=row.interference,
+        present=row.present,
+        grade=row.grade,
+        note=row.note,
+        check_in_id=row.check_in_id,
+    )
+
+
+def check_in(
+    row: CheckIn, doses: list[Dose], symptoms: list[SymptomReport], scores: list[AnxietyScore]
+) -> CheckInPublic:
+    return CheckInPublic(
+        **_common(row),
+        date=row.local_date,
+        submitted_at=utc(row.submitted_at),
+        red_flags=row.red_flags,
+        note=row.note,
+        anxiety=[anxiety(score) for score in sorted(scores, key=lambda s: s.instrument)],
+        doses=[dose(d) for d in sorted(doses, key=lambda d: (d.taken_at, d.id))],
+        symptoms=[symptom(s) for s in sorted(symptoms, key=lambda s: (s.reported_at, s.id))],
+    )

@@ -1,0 +1,24 @@
+"""Local dates in the patient's zone. Instants are stored in UTC; the calendar day is the patient's."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+def local_date(instant: datetime, timezone: str) -> date:
+    return instant.astimezone(ZoneInfo(timezone)).date()
+
+
+def local_instant(day: date, wall_clock: time, timezone: str) -> datetime:
+    """The instant a wall-clock time happens on a local day. In a DST gap the clock time does not
+    exist; fold=0 gives the instant just after the gap, which is when a phone alarm would ring."""
+    return datetime.combine(day, wall_clock, tzinfo=ZoneInfo(timezone))
+
+
+def day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
+    """The UTC instants where a local day starts and ends (23, 24 or 25 hours apart)."""
+    zone = ZoneInfo(timezone)
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+    return start, end

@@ -1,0 +1,109 @@
+"""Offline sync: up to 500 entries in one request, each with its own result; one bad entry does not
+spoil the others (each is stored in a savepoint of its own)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.accounts import Patient
+from models.base import utcnow
+from models.entry_schemas import (
+    AnxietyCreate,
+    CheckInCreate,
+    DoseCreate,
+    SymptomCreate,
+    SyncAnswer,
+    SyncError,
+    SyncResult,
+)
+from services import audit, entries
+from services.access import Caller, patient_in_scope
+from services.errors import DomainError, NotFound, ValidationFailed
+from services.settings import Settings
+
+Recorder = Callable[[entries.Context, Any], Awaitable[tuple[bool, Any]]]
+_KINDS: dict[str, tuple[type[BaseModel], Recorder]] = {
+    "dose": (DoseCreate, entries.record_dose),
+    "anxiety": (AnxietyCreate, entries.record_anxiety),
+    "symptom": (SymptomCreate, entries.record_symptom),
+    "check_in": (CheckInCreate, entries.record_check_in),
+}
+
+
+def _error(status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None) -> SyncError:
+    return SyncError(title=title, detail=detail, errors=errors)
+
+
+async def sync(
+    session: AsyncSession, settings: Settings, caller: Caller, batch: list[dict[str, Any]]
+) -> SyncAnswer:
+    patients: dict[str, Patient | None] = {}
+    results: list[SyncResult] = []
+    now = utcnow()
+    for raw in batch:
+        entry_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+        result = await _one(session, settings, caller, raw, patients, now)
+        results.append(SyncResult(id=entry_id, status=result[0], error=result[1]))
+    seen = [p.id for p in patients.values() if p is not None]
+    await audit.record(session, caller, "POST /v1/sync", seen)
+    return SyncAnswer(results=results)
+
+
+async def _one(
+    session: AsyncSession,
+    settings: Settings,
+    caller: Caller,
+    raw: dict[str, Any],
+    patients: dict[str, Patient | None],
+    now: Any,
+) -> tuple[int, SyncError | None]:
+    kind = raw.get("type")
+    if kind not in _KINDS:
+        return 422, _error(
+            422,
+            "Unprocessable content",
+            "type must be dose, anxiety, symptom or check_in",
+            [{"loc": ["type"], "msg": "must be dose, anxiety, symptom or check_in"}],
+        )
+    ref = raw.get("patient_id")
+    if not isinstance(ref, str):
+        return 422, _error(
+            422,
+            "Unprocessable content",
+            "patient_id is required",
+            [{"loc": ["patient_id"], "msg": "is required"}],
+        )
+    if ref not in patients:
+        try:
+            patients[ref] = (await patient_in_scope(session, caller, ref))[0]
+        except NotFound:
+            patients[ref] = None
+    patient = patients[ref]
+    if patient is None:
+        return 404, _error(404, "Not found", "No such patient.")
+    model, record = _KINDS[kind]
+    body = {k: v for k, v in raw.items() if k not in ("type", "patient_id")}
+    try:
+        data = model.model_validate(body)
+    except ValidationError as exc:
+        errors = [{"loc": list(err["loc"]), "msg": err["msg"]} for err in exc.errors()]
+        return 422, _error(
+            422, "Unprocessable content", "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5]), errors
+        )
+    ctx = entries.Context(session=session, settings=settings, caller=caller, patient=patient, now=now)
+    savepoint = await session.begin_nested()
+    try:
+        created, _answer = await record(ctx, data)
+    except DomainError as exc:
+        await savepoint.rollback()
+        field_errors: list[dict[str, Any]] | None = None
+        if isinstance(exc, ValidationFailed):
+            # Entries have no "body" wrapper in a batch: point inside the entry itself.
+            field_errors = [{"loc": [p for p in e.loc if p != "body"], "msg": e.msg} for e in exc.errors]
+        return exc.status, _error(exc.status, exc.title, exc.detail, field_errors)
+    await savepoint.commit()
+    return (201 if created else 200), None
