@@ -127,7 +127,7 @@ def demo() -> None:
     """Load a demo organization with staff and patients (once; a second run changes nothing)."""
     settings = _settings()
     with click.progressbar(length=demo_steps(), label="Loading demo data", file=sys.stderr) as bar:
-        summary = _in_session(settings, lambda session: load_demo(session, bar.update))
+        summary = _in_session(settings, lambda session: load_demo(session, settings, bar.update))
     if not summary.created:
         click.echo(f"The demo organization {summary.organization!r} is already loaded.")
     click.echo(

@@ -113,6 +113,14 @@ def test_demo_loads_once_and_says_how_to_sign_in(database_url: str) -> None:
     assert counts["admin"] == 1 and counts["provider"] == 1 and counts["patient"] >= 5
     [(care_links,)] = rows(database_url, "SELECT count(*) FROM care_team_member")
     assert care_links == counts["patient"]
+    # Weeks of history for every patient: a regimen, check-ins with doses and ratings, GAD-7s.
+    assert rows(database_url, "SELECT count(DISTINCT patient_id) FROM regimen") == [(counts["patient"],)]
+    [(days, patients)] = rows(database_url, "SELECT count(*), count(DISTINCT patient_id) FROM check_in")
+    assert patients == counts["patient"] and days >= 3 * 7 * counts["patient"]
+    [(doses,)] = rows(database_url, "SELECT count(*) FROM dose WHERE status = 'taken'")
+    assert doses >= days
+    [(gad7s,)] = rows(database_url, "SELECT count(*) FROM anxiety_score WHERE instrument = 'gad7'")
+    assert gad7s >= patients
 
     again = symptrack(database_url, "demo")
     assert again.returncode == 0, again.stderr
