@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_problem_handlers
 from api.openapi import install_openapi
-from api.routes import auth, catalog, entries, health, me, patients, providers, regimens, sync
+from api.routes import auth, catalog, entries, flags, health, me, patients, providers, regimens, sync
 from services.database import create_engine, create_session_factory
 from services.settings import Settings, get_settings
 from services.worker import Worker
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     assert regimens.router is entries.router is patients.patient_router
     app.include_router(patients.patient_router)
     app.include_router(sync.router)
+    app.include_router(flags.router)
     app.include_router(catalog.router)
     install_openapi(app)
     return app

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictBool, StrictInt
 from pydantic import Field as PydanticField
 
 from models.entries import MAX_NOTE_LENGTH
+from models.flags import FlagPublic
 from models.regimens import MAX_SINGLE_DOSE_MG
 
 Note = PydanticField(default=None, max_length=MAX_NOTE_LENGTH)
@@ -81,7 +82,7 @@ class EntryPublic(BaseModel):
     created_at: datetime
     entered_in_error: bool
     entered_in_error_at: datetime | None = None
-    flags: list[dict[str, Any]] = PydanticField(
+    flags: list[FlagPublic] = PydanticField(
         default_factory=list, description="Flags this entry raised or escalated"
     )
 
@@ -130,8 +131,8 @@ class CheckInPublic(EntryPublic):
 
 class CheckInAnswer(BaseModel):
     check_in: CheckInPublic
-    flags: list[dict[str, Any]]
-    advice: str | None
+    flags: list[FlagPublic] = PydanticField(description="Flags this check-in raised, escalated or added to")
+    advice: str | None = PydanticField(description="CLINICAL.md advice for the highest severity raised")
 
 
 class SyncRequest(BaseModel):

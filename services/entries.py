@@ -31,7 +31,8 @@ from models.entry_schemas import (
     SymptomFields,
     SymptomPublic,
 )
-from services import entry_views
+from models.flags import FlagPublic
+from services import entry_views, flags
 from services.access import Caller
 from services.clinical.catalog import RED_FLAGS
 from services.clinical.gad7 import score_gad7
@@ -120,7 +121,9 @@ async def record_dose(ctx: Context, data: DoseCreate) -> tuple[bool, DosePublic]
     row = await _dose_row(ctx, data.id, data, content_hash)
     if (stored := await insert_once(ctx.session, [row], Dose, data.id, content_hash)) is not None:
         return False, entry_views.dose(stored)
-    return True, entry_views.dose(row)
+    answer = entry_views.dose(row)
+    answer.flags = await _evaluate(ctx, [row])
+    return True, answer
 
 
 # ---- anxiety scores ---------------------------------------------------------------------------------
@@ -198,7 +201,9 @@ async def record_anxiety(ctx: Context, data: AnxietyCreate) -> tuple[bool, Anxie
     )
     if (stored := await insert_once(ctx.session, [row], AnxietyScore, data.id, content_hash)) is not None:
         return False, entry_views.anxiety(stored)
-    return True, entry_views.anxiety(row)
+    answer = entry_views.anxiety(row)
+    answer.flags = await _evaluate(ctx, [row])
+    return True, answer
 
 
 # ---- side-effect reports ----------------------------------------------------------------------------
@@ -254,7 +259,9 @@ async def record_symptom(ctx: Context, data: SymptomCreate) -> tuple[bool, Sympt
     row = _symptom_row(ctx, data.id, data, content_hash)
     if (stored := await insert_once(ctx.session, [row], SymptomReport, data.id, content_hash)) is not None:
         return False, entry_views.symptom(stored)
-    return True, entry_views.symptom(row)
+    answer = entry_views.symptom(row)
+    answer.flags = await _evaluate(ctx, [row])
+    return True, answer
 
 
 # ---- check-ins --------------------------------------------------------------------------------------
@@ -296,7 +303,7 @@ async def record_check_in(ctx: Context, data: CheckInCreate) -> tuple[bool, Chec
     """All parts of a check-in are stored together, or none of them."""
     content_hash = fingerprint(EntryKind.check_in, ctx.patient.id, data)
     if (stored := await find_retry(ctx.session, CheckIn, data.id, content_hash)) is not None:
-        return False, await _check_in_answer(ctx.session, stored)
+        return False, await _check_in_answer(ctx.session, stored, [])
 
     errors: list[FieldError] = []
     _not_in_future(ctx, data.submitted_at, (*BODY, "submitted_at"), errors)
@@ -366,14 +373,21 @@ async def record_check_in(ctx: Context, data: CheckInCreate) -> tuple[bool, Chec
             )
         )
     if (stored := await insert_once(ctx.session, rows, CheckIn, data.id, content_hash)) is not None:
-        return False, await _check_in_answer(ctx.session, stored)
-    return True, await _check_in_answer(ctx.session, check_in)
+        return False, await _check_in_answer(ctx.session, stored, [])
+    return True, await _check_in_answer(ctx.session, check_in, await _evaluate(ctx, rows))
 
 
-async def _check_in_answer(session: AsyncSession, check_in: CheckIn) -> CheckInAnswer:
+async def _evaluate(ctx: Context, rows: list[Any]) -> list[FlagPublic]:
+    """The write-time flag rules, in this same transaction: the entry and its flags commit together."""
+    return await flags.evaluate_new_entries(ctx.session, ctx.settings, ctx.patient, rows)
+
+
+async def _check_in_answer(
+    session: AsyncSession, check_in: CheckIn, raised: list[FlagPublic]
+) -> CheckInAnswer:
+    """A retry (nothing raised now) answers the stored check-in with no flags and no advice."""
     view = await check_in_view(session, check_in)
-    # Flag rules are evaluated by the flagging service; until it lands no entry raises flags.
-    return CheckInAnswer(check_in=view, flags=[], advice=None)
+    return CheckInAnswer(check_in=view, flags=raised, advice=flags.advice_for(raised))
 
 
 async def check_in_view(session: AsyncSession, check_in: CheckIn) -> CheckInPublic:
@@ -407,6 +421,7 @@ async def mark_entered_in_error(ctx: Context, kind: EntryKind, entry_id: uuid.UU
     await ctx.session.execute(
         update(model).where(*targets, col(model.entered_in_error_at).is_(None)).values(**values)
     )
+    retracted = {entry_id}
     if kind == EntryKind.check_in:
         for part in (Dose, SymptomReport, AnxietyScore):
             await ctx.session.execute(
@@ -414,6 +429,9 @@ async def mark_entered_in_error(ctx: Context, kind: EntryKind, entry_id: uuid.UU
                 .where(col(part.check_in_id) == entry_id, col(part.entered_in_error_at).is_(None))
                 .values(**values)
             )
+            parts = await ctx.session.execute(select(col(part.id)).where(col(part.check_in_id) == entry_id))
+            retracted.update(parts.scalars())
+    await flags.retract_evidence(ctx.session, ctx.patient.id, retracted)
 
 
 def context(session: AsyncSession, settings: Settings, caller: Caller, patient: Patient) -> Context:

@@ -21,6 +21,21 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
 
+def b64_json_encode(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def b64_json_decode(value: str) -> dict[str, Any]:
+    """Raises ValueError for anything that is not a cursor we made."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise ValueError("not a cursor") from exc
+    if not isinstance(data, dict):
+        raise ValueError("not a cursor")
+    return data
+
+
 @dataclass(frozen=True)
 class Cursor:
     """The last row of the previous page: its sort time and id."""
@@ -29,16 +44,14 @@ class Cursor:
     id: uuid.UUID
 
     def encode(self) -> str:
-        raw = json.dumps({"at": self.at.isoformat(), "id": str(self.id)}).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return b64_json_encode({"at": self.at.isoformat(), "id": str(self.id)})
 
     @classmethod
     def decode(cls, value: str | None) -> Cursor | None:
         if not value:
             return None
         try:
-            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-            data = json.loads(raw)
+            data = b64_json_decode(value)
             at = datetime.fromisoformat(data["at"])
             if at.tzinfo is None:
                 raise ValueError("naive cursor")

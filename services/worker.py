@@ -50,7 +50,11 @@ class Worker:
     ) -> None:
         self.session_factory = session_factory
         self.settings = settings
-        self.jobs = list(JOBS if jobs is None else jobs)
+        if jobs is None:
+            import services.jobs  # noqa: F401 - registers every job
+
+            jobs = JOBS
+        self.jobs = list(jobs)
         self.stopping = asyncio.Event()
         # Set by whoever commits new work, so it is picked up at once rather than at the next poll.
         self.wake = asyncio.Event()

@@ -79,6 +79,20 @@ ENTRY_BODIES: dict[str, Callable[[], dict[str, object]]] = {
     },
 }
 
+
+async def _make_flag(client: httpx.AsyncClient, world: World) -> dict[str, str]:
+    """A check-in answering yes to a fall raises (or adds to) a high flag for patient_a."""
+    patient = world["patient_a"]
+    body = {**ENTRY_BODIES["check-ins"](), "red_flags": {"fall": True}}
+    created = await client.post(
+        f"/v1/patients/{patient.patient_id}/check-ins", headers=patient.headers, json=body
+    )
+    assert created.status_code == 201, created.text
+    return {"flag_id": created.json()["flags"][0]["id"]}
+
+
+STAFF = frozenset({"provider", "admin"})
+
 # One rule for every route that takes a patient id or another resource id.
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/patients/{patient_id}"): Rule(),
@@ -97,6 +111,12 @@ RULES: dict[tuple[str, str], Rule] = {
         ("DELETE", f"/v1/patients/{{patient_id}}/{kind}/{{entry_id}}"): Rule(prepare=_entry_maker(kind, body))
         for kind, body in ENTRY_BODIES.items()
     },
+    ("GET", "/v1/patients/{patient_id}/flags"): Rule(),
+    ("GET", "/v1/flags/{flag_id}"): Rule(prepare=_make_flag),
+    ("POST", "/v1/flags/{flag_id}/acknowledge"): Rule(allowed=STAFF, prepare=_make_flag, body=lambda: {}),
+    ("POST", "/v1/flags/{flag_id}/resolve"): Rule(
+        allowed=STAFF, prepare=_make_flag, body=lambda: {"note": "called the patient"}
+    ),
 }
 
 INSIDERS = {"patient": "patient_a", "provider": "provider_a", "admin": "admin_a"}
@@ -116,7 +136,7 @@ def _fill(path: str, world: World, extra: dict[str, str] | None = None) -> str:
     for name, value in (extra or {}).items():
         path = path.replace("{" + name + "}", value)
     # Ids a test did not prepare name nothing: the route must still refuse the caller first.
-    return path.replace("{entry_id}", str(uuid.UUID(int=1)))
+    return path.replace("{entry_id}", str(uuid.UUID(int=1))).replace("{flag_id}", str(uuid.UUID(int=2)))
 
 
 async def _call(

@@ -1,0 +1,89 @@
+"""The provider triage queue, and the flag lifecycle open -> acknowledged -> resolved."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import CallerDep, CursorParam, Limit, PatientInScope, SessionDep
+from api.errors import problem_responses
+from api.routes.patients import patient_router
+from models.common import Page
+from models.flags import AcknowledgeRequest, FlagPublic, FlagStatus, ResolveRequest, Severity
+from services import flags
+from services.pagination import DEFAULT_LIMIT
+
+router = APIRouter(prefix="/v1/flags", tags=["flags"])
+
+
+@router.get(
+    "",
+    summary="Flags the caller may see, most severe then oldest first (provider: their patients; admin: "
+    "the organization; patient: their own)",
+    response_model=Page[FlagPublic],
+    responses=problem_responses(401),
+)
+async def list_flags(
+    caller: CallerDep,
+    session: SessionDep,
+    status: Annotated[FlagStatus | None, Query()] = None,
+    severity: Annotated[Severity | None, Query()] = None,
+    patient_id: Annotated[uuid.UUID | None, Query()] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: CursorParam = None,
+) -> Page[FlagPublic]:
+    return await flags.list_flags(
+        session, caller, status=status, severity=severity, patient_id=patient_id, limit=limit, cursor=cursor
+    )
+
+
+@router.get(
+    "/{flag_id}", summary="One flag", response_model=FlagPublic, responses=problem_responses(401, 404)
+)
+async def get_flag(flag_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> FlagPublic:
+    return await flags.get_flag(session, caller, flag_id)
+
+
+@router.post(
+    "/{flag_id}/acknowledge",
+    summary="Acknowledge a flag (provider, admin)",
+    response_model=FlagPublic,
+    responses=problem_responses(401, 403, 404, 409),
+)
+async def acknowledge(
+    flag_id: uuid.UUID, caller: CallerDep, session: SessionDep, body: AcknowledgeRequest | None = None
+) -> FlagPublic:
+    return await flags.acknowledge(session, caller, flag_id, body or AcknowledgeRequest())
+
+
+@router.post(
+    "/{flag_id}/resolve",
+    summary="Resolve a flag with a note (provider, admin)",
+    response_model=FlagPublic,
+    responses=problem_responses(401, 403, 404, 409),
+)
+async def resolve(
+    flag_id: uuid.UUID, body: ResolveRequest, caller: CallerDep, session: SessionDep
+) -> FlagPublic:
+    return await flags.resolve(session, caller, flag_id, body)
+
+
+@patient_router.get(
+    "/flags",
+    summary="A patient's flags, most severe then oldest first",
+    response_model=Page[FlagPublic],
+    tags=["flags"],
+)
+async def list_patient_flags(
+    scoped: PatientInScope,
+    caller: CallerDep,
+    session: SessionDep,
+    status: Annotated[FlagStatus | None, Query()] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: CursorParam = None,
+) -> Page[FlagPublic]:
+    return await flags.list_flags(
+        session, caller, status=status, severity=None, patient_id=scoped[0].id, limit=limit, cursor=cursor
+    )

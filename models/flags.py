@@ -1,0 +1,112 @@
+"""Flags: a rule of CLINICAL.md section 4 fired for a patient and waits for a clinician."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
+from sqlalchemy import JSON, Column, Index, text
+from sqlmodel import Field, SQLModel
+
+from models.base import UTCDateTime, created_at_field, id_field, utcnow
+
+
+class Severity(StrEnum):
+    urgent = "urgent"
+    high = "high"
+    routine = "routine"
+
+    @property
+    def rank(self) -> int:
+        """Higher is more severe: routine 1, high 2, urgent 3."""
+        return {"routine": 1, "high": 2, "urgent": 3}[self.value]
+
+
+class FlagStatus(StrEnum):
+    open = "open"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
+
+
+class Flag(SQLModel, table=True):
+    __tablename__ = "flag"
+    __table_args__ = (
+        # At most one flag per patient, rule and symptom that is not resolved (CLINICAL.md 4).
+        Index(
+            "uq_flag_active_patient_rule_symptom",
+            "patient_id",
+            "rule",
+            "symptom_key",
+            unique=True,
+            sqlite_where=text("status != 'resolved'"),
+            postgresql_where=text("status != 'resolved'"),
+        ),
+        Index("ix_flag_status_severity_rank_created_at", "status", "severity_rank", "created_at"),
+        Index("ix_flag_patient_id_created_at", "patient_id", "created_at"),
+    )
+
+    id: uuid.UUID = id_field()
+    patient_id: uuid.UUID = Field(foreign_key="patient.id", ondelete="CASCADE")
+    organization_id: uuid.UUID = Field(foreign_key="organization.id", ondelete="CASCADE", index=True)
+    rule: str = Field(max_length=40)
+    severity: str = Field(max_length=16)
+    severity_rank: int
+    status: str = Field(default=FlagStatus.open.value, max_length=16)
+    reason: str = Field(max_length=500)
+    symptom_code: str | None = Field(default=None, max_length=40)
+    # symptom_code or "": part of the uniqueness key, which NULL would not be.
+    symptom_key: str = Field(default="", max_length=40)
+    # For time-based rules: which lapse this is (e.g. "since:2026-03-01"), so a resolved lapse is not
+    # raised again by the next run of the periodic job.
+    episode: str | None = Field(default=None, max_length=80)
+    # [{"type": "check_in", "id": "...", "retracted": false}, ...]
+    evidence: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = created_at_field()
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acknowledged_by: uuid.UUID | None = Field(
+        default=None, foreign_key="user_account.id", ondelete="SET NULL"
+    )
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_by: uuid.UUID | None = Field(default=None, foreign_key="user_account.id", ondelete="SET NULL")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class EvidencePublic(BaseModel):
+    type: str
+    id: uuid.UUID
+    retracted: bool = PydanticField(default=False, description="The entry was later marked entered-in-error")
+
+
+class FlagPublic(BaseModel):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    rule: str
+    severity: Severity
+    status: FlagStatus
+    reason: str
+    symptom_code: str | None = None
+    evidence: list[EvidencePublic]
+    created_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None = None
+    acknowledged_by: uuid.UUID | None = None
+    resolved_at: datetime | None = None
+    resolved_by: uuid.UUID | None = None
+    note: str | None = None
+
+
+class AcknowledgeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = PydanticField(default=None, max_length=2000)
+
+
+class ResolveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = PydanticField(min_length=1, max_length=2000)

@@ -1,0 +1,440 @@
+"""The flag rules of CLINICAL.md section 4, as pure functions over a patient's recent history.
+
+Each rule reads a `Snapshot` (the entries just recorded, the history the rule needs, the patient's
+facts) and returns the findings it makes. Rules are registered in `WRITE_TIME_RULES` (evaluated in the
+transaction that records an entry) and `TIME_BASED_RULES` (evaluated by the worker's periodic job).
+Severities, thresholds and advice texts come from CLINICAL.md only; product defaults are settings.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TypeVar
+
+from models.flags import Severity
+
+# CLINICAL.md 5: what the patient is told, by the highest severity raised.
+ADVICE: dict[Severity, str] = {
+    Severity.urgent: (
+        "This can be serious. Call your local emergency number now, or go to the nearest emergency "
+        "department. Your care team has been alerted."
+    ),
+    Severity.high: (
+        "Your care team has been told and will contact you. If you feel worse, call them or your local "
+        "emergency number."
+    ),
+    Severity.routine: "Your care team will review this.",
+}
+
+LABEL_MAX_DAILY_MG = 3600  # CLINICAL.md 4, label table 1
+WORSENING_WINDOW = timedelta(days=14)  # CLINICAL.md 4, worsening_symptom (SYMPATHY)
+DRESS_WINDOW_DAYS = 3  # CLINICAL.md 4, dress: "in one check-in or within 3 days"
+
+
+def label_max_daily_mg(creatinine_clearance_ml_min: float | None) -> int:
+    """Label maximum by creatinine clearance (CLINICAL.md 4): >= 60: 3600; 30-59: 1400; 15-29: 700;
+    < 15: 300; unknown: 3600."""
+    if creatinine_clearance_ml_min is None or creatinine_clearance_ml_min >= 60:
+        return 3600
+    if creatinine_clearance_ml_min >= 30:
+        return 1400
+    if creatinine_clearance_ml_min >= 15:
+        return 700
+    return 300
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An entry that is evidence for a flag."""
+
+    type: str  # "check_in", "dose", "anxiety", "symptom", "regimen"
+    id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: Severity
+    reason: str
+    evidence: tuple[Ref, ...]
+    symptom_code: str | None = None
+    episode: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckInObs:
+    id: uuid.UUID
+    local_date: date
+    red_flags: dict[str, bool | int]
+
+    def yes(self, code: str) -> bool:
+        return bool(self.red_flags.get(code))
+
+
+@dataclass(frozen=True)
+class SymptomObs:
+    id: uuid.UUID
+    code: str
+    local_date: date
+    reported_at: datetime
+    grade: int | None
+    severity: int | None
+    present: int | None
+
+
+@dataclass(frozen=True)
+class Gad7Obs:
+    id: uuid.UUID
+    recorded_at: datetime
+    total: int
+
+
+@dataclass(frozen=True)
+class DoseObs:
+    id: uuid.UUID
+    local_date: date
+    dose_mg: float
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the write-time rules see. `new_*` are the entries just recorded; the rest is history the
+    loader fetched for them (never entered-in-error entries)."""
+
+    takes_opioids_or_benzodiazepines: bool = False
+    creatinine_clearance_ml_min: float | None = None
+    new_check_ins: list[CheckInObs] = field(default_factory=list)
+    new_symptoms: list[SymptomObs] = field(default_factory=list)
+    new_gad7: list[Gad7Obs] = field(default_factory=list)
+    new_doses: list[DoseObs] = field(default_factory=list)
+    # Check-ins and rash reports near the new entries' dates (for dress).
+    nearby_check_ins: list[CheckInObs] = field(default_factory=list)
+    nearby_symptoms: list[SymptomObs] = field(default_factory=list)
+    # Reports of the new reports' terms over the last 14 days before them, and their last 7 local days.
+    earlier_symptoms: list[SymptomObs] = field(default_factory=list)
+    # The GAD-7 before each new one: {new id: previous}.
+    previous_gad7: dict[uuid.UUID, Gad7Obs] = field(default_factory=dict)
+    # Every taken dose on the local days the new doses fall on, and the regimen maximum of those days.
+    doses_on_days: dict[date, list[DoseObs]] = field(default_factory=dict)
+    regimen_max_on_days: dict[date, float | None] = field(default_factory=dict)
+
+
+Rule = Callable[[Snapshot], list[Finding]]
+_Obs = TypeVar("_Obs", CheckInObs, SymptomObs)
+
+
+def _check_in_rule(rule: str, severity: Severity, codes: dict[str, str]) -> Rule:
+    """A red-flag answer of yes (or >= 1 on a 0-3 scale) raises the rule; `codes` maps each
+    question to the plain-words reason."""
+
+    def evaluate(snapshot: Snapshot) -> list[Finding]:
+        findings = []
+        for check_in in snapshot.new_check_ins:
+            reasons = [reason for code, reason in codes.items() if check_in.yes(code)]
+            if reasons:
+                evidence = (Ref("check_in", check_in.id),)
+                findings.append(Finding(rule, severity, " ".join(reasons), evidence))
+        return findings
+
+    evaluate.__name__ = rule
+    return evaluate
+
+
+anaphylaxis = _check_in_rule(
+    "anaphylaxis",
+    Severity.urgent,
+    {
+        "face_swelling": "Reported swelling of the face, lips, tongue or throat.",
+        "breathing_trouble": "Reported trouble breathing or swallowing.",
+    },
+)
+suicidality = _check_in_rule(
+    "suicidality",
+    Severity.urgent,
+    {"self_harm_thoughts": "Reported thoughts of being better off dead or of self-harm."},
+)
+seizure = _check_in_rule("seizure", Severity.urgent, {"seizure": "Reported a seizure."})
+fall = _check_in_rule("fall", Severity.high, {"fall": "Reported a fall or injury."})
+
+
+def respiratory_depression(snapshot: Snapshot) -> list[Finding]:
+    findings = []
+    for check_in in snapshot.new_check_ins:
+        if check_in.yes("hard_to_wake"):
+            findings.append(
+                Finding(
+                    "respiratory_depression",
+                    Severity.urgent,
+                    "Reported being so sleepy they are hard to wake, confused, "
+                    "or with bluish lips or fingers.",
+                    (Ref("check_in", check_in.id),),
+                )
+            )
+    if snapshot.takes_opioids_or_benzodiazepines:
+        for report in snapshot.new_symptoms:
+            if report.code == "drowsiness" and (report.severity or 0) >= 3:
+                findings.append(
+                    Finding(
+                        "respiratory_depression",
+                        Severity.urgent,
+                        "Severe drowsiness while taking an opioid or benzodiazepine.",
+                        (Ref("symptom", report.id),),
+                    )
+                )
+    return findings
+
+
+def dress(snapshot: Snapshot) -> list[Finding]:
+    """Fever with a rash or swollen glands, in one check-in or within 3 days of each other."""
+    fevers = [c for c in _unique(snapshot.nearby_check_ins + snapshot.new_check_ins) if c.yes("fever")]
+    partners: list[tuple[date, Ref]] = [
+        (c.local_date, Ref("check_in", c.id))
+        for c in _unique(snapshot.nearby_check_ins + snapshot.new_check_ins)
+        if c.yes("swollen_glands")
+    ]
+    partners += [
+        (s.local_date, Ref("symptom", s.id))
+        for s in _unique(snapshot.nearby_symptoms + snapshot.new_symptoms)
+        if s.code == "rash" and s.present == 1
+    ]
+    new_ids = {c.id for c in snapshot.new_check_ins} | {s.id for s in snapshot.new_symptoms}
+    for fever in fevers:
+        close = [ref for day, ref in partners if abs((day - fever.local_date).days) <= DRESS_WINDOW_DAYS]
+        evidence = (Ref("check_in", fever.id), *close)
+        # Only what the new entries take part in: an old pair has been flagged already.
+        if close and any(ref.id in new_ids for ref in evidence):
+            reason = "Reported fever together with a rash or swollen glands, within 3 days."
+            return [Finding("dress", Severity.urgent, reason, tuple(dict.fromkeys(evidence)))]
+    return []
+
+
+def severe_symptom(snapshot: Snapshot) -> list[Finding]:
+    findings = []
+    for report in snapshot.new_symptoms:
+        if report.grade == 3 or (report.severity or 0) >= 3:
+            what = "composite grade 3" if report.grade == 3 else f"severity {report.severity}"
+            findings.append(
+                Finding(
+                    "severe_symptom",
+                    Severity.high,
+                    f"Reported {report.code.replace('_', ' ')} at {what}.",
+                    (Ref("symptom", report.id),),
+                    symptom_code=report.code,
+                )
+            )
+    return findings
+
+
+def worsening_symptom(snapshot: Snapshot) -> list[Finding]:
+    findings = []
+    for report in snapshot.new_symptoms:
+        if report.grade is None:
+            continue
+        earlier = [
+            s
+            for s in snapshot.earlier_symptoms + snapshot.new_symptoms
+            if s.code == report.code
+            and s.id != report.id
+            and s.grade is not None
+            and report.reported_at - WORSENING_WINDOW <= s.reported_at < report.reported_at
+        ]
+        previous = max(earlier, key=lambda s: s.reported_at, default=None)
+        baseline = previous.grade if previous and previous.grade is not None else 0
+        if report.grade - baseline >= 2:
+            evidence = (Ref("symptom", report.id),) + ((Ref("symptom", previous.id),) if previous else ())
+            findings.append(
+                Finding(
+                    "worsening_symptom",
+                    Severity.high,
+                    f"{_term_name(report.code)} rose from grade {baseline} to {report.grade}.",
+                    evidence,
+                    symptom_code=report.code,
+                )
+            )
+    return findings
+
+
+def _gad7_rise(snapshot: Snapshot, gad7: Gad7Obs) -> tuple[int | None, Gad7Obs | None]:
+    previous = snapshot.previous_gad7.get(gad7.id)
+    return (gad7.total - previous.total if previous else None), previous
+
+
+def anxiety_severe(snapshot: Snapshot) -> list[Finding]:
+    findings = []
+    for gad7 in snapshot.new_gad7:
+        rise, previous = _gad7_rise(snapshot, gad7)
+        reasons = []
+        if gad7.total >= 15:
+            reasons.append(f"GAD-7 total {gad7.total} (severe).")
+        if rise is not None and rise >= 6:
+            reasons.append(f"GAD-7 rose by {rise} points since the previous one.")
+        if reasons:
+            evidence = (Ref("anxiety", gad7.id),) + ((Ref("anxiety", previous.id),) if previous else ())
+            findings.append(Finding("anxiety_severe", Severity.high, " ".join(reasons), evidence))
+    return findings
+
+
+def anxiety_worsening(snapshot: Snapshot) -> list[Finding]:
+    findings = []
+    for gad7 in snapshot.new_gad7:
+        rise, previous = _gad7_rise(snapshot, gad7)
+        if rise is not None and previous is not None and 4 <= rise < 6:
+            findings.append(
+                Finding(
+                    "anxiety_worsening",
+                    Severity.routine,
+                    f"GAD-7 rose by {rise} points since the previous one.",
+                    (Ref("anxiety", gad7.id), Ref("anxiety", previous.id)),
+                )
+            )
+    return findings
+
+
+def dose_above_max(snapshot: Snapshot) -> list[Finding]:
+    findings = []
+    label_max = label_max_daily_mg(snapshot.creatinine_clearance_ml_min)
+    for day in sorted({d.local_date for d in snapshot.new_doses}):
+        doses = snapshot.doses_on_days.get(day, [])
+        total = sum(d.dose_mg for d in doses)
+        limits: list[tuple[float, str]] = [(LABEL_MAX_DAILY_MG, "the label maximum of 3600 mg")]
+        if snapshot.creatinine_clearance_ml_min is not None:
+            limits.append(
+                (label_max, f"the label maximum of {label_max} mg for the patient's kidney function")
+            )
+        regimen_max = snapshot.regimen_max_on_days.get(day)
+        if regimen_max is not None:
+            limits.append((regimen_max, f"the prescribed maximum of {regimen_max:g} mg"))
+        exceeded = [text for limit, text in limits if total > limit]
+        if exceeded:
+            reason = f"{total:g} mg taken on {day.isoformat()}, above {' and '.join(exceeded)}."
+            findings.append(
+                Finding("dose_above_max", Severity.high, reason, tuple(Ref("dose", d.id) for d in doses))
+            )
+    return findings
+
+
+def persistent_symptom_rule(min_days: int, window_days: int, min_grade: int) -> Rule:
+    """The same side effect at grade >= min_grade on >= min_days of the last window_days local days
+    (CLINICAL.md 4: product defaults 2, 3 and 7)."""
+
+    def persistent_symptom(snapshot: Snapshot) -> list[Finding]:
+        findings = []
+        seen: set[str] = set()
+        for report in snapshot.new_symptoms:
+            if report.code in seen or report.grade is None or report.grade < min_grade:
+                continue
+            first_day = report.local_date - timedelta(days=window_days - 1)
+            matching = [
+                s
+                for s in _unique(snapshot.earlier_symptoms + snapshot.new_symptoms)
+                if s.code == report.code
+                and s.grade is not None
+                and s.grade >= min_grade
+                and first_day <= s.local_date <= report.local_date
+            ]
+            days = {s.local_date for s in matching}
+            if len(days) >= min_days:
+                seen.add(report.code)
+                findings.append(
+                    Finding(
+                        "persistent_symptom",
+                        Severity.routine,
+                        f"{_term_name(report.code)} at grade {min_grade} or more on "
+                        f"{len(days)} of the last {window_days} days.",
+                        tuple(Ref("symptom", s.id) for s in sorted(matching, key=lambda s: s.reported_at)),
+                        symptom_code=report.code,
+                    )
+                )
+        return findings
+
+    return persistent_symptom
+
+
+def write_time_rules(
+    persistent_min_days: int, persistent_window_days: int, persistent_min_grade: int
+) -> list[Rule]:
+    """Every rule evaluated when an entry is recorded, in CLINICAL.md order."""
+    return [
+        anaphylaxis,
+        respiratory_depression,
+        suicidality,
+        dress,
+        seizure,
+        severe_symptom,
+        worsening_symptom,
+        anxiety_severe,
+        anxiety_worsening,
+        dose_above_max,
+        fall,
+        persistent_symptom_rule(persistent_min_days, persistent_window_days, persistent_min_grade),
+    ]
+
+
+# ---- time-based rules (the worker's periodic job) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegimenObs:
+    id: uuid.UUID
+    start_date: date
+    end_date: date | None
+    taper: bool
+
+    def active_on(self, day: date) -> bool:
+        return self.start_date <= day and (self.end_date is None or day <= self.end_date)
+
+
+def abrupt_stop(
+    today: date, regimens: list[RegimenObs], last_taken_dose_date: date | None, days: int
+) -> Finding | None:
+    """An active regimen and no dose taken on the last `days` complete local days, with no taper."""
+    window = [today - timedelta(days=n) for n in range(days, 0, -1)]
+    active = [r for r in regimens if all(r.active_on(day) for day in window)]
+    if not active or any(r.taper for r in active):
+        return None
+    if last_taken_dose_date is not None and last_taken_dose_date >= window[0]:
+        return None
+    regimen = active[0]
+    since = last_taken_dose_date or regimen.start_date
+    return Finding(
+        "abrupt_stop",
+        Severity.high,
+        f"No dose taken on {days} consecutive days ({window[0].isoformat()} to {window[-1].isoformat()}) "
+        "on a regimen without a taper.",
+        (Ref("regimen", regimen.id),),
+        episode=f"since:{since.isoformat()}",
+    )
+
+
+def missed_check_ins(
+    today: date, regimens: list[RegimenObs], last_check_in_date: date | None, days: int
+) -> Finding | None:
+    """No check-in on the last `days` complete local days while a regimen was active."""
+    window = [today - timedelta(days=n) for n in range(days, 0, -1)]
+    active = [r for r in regimens if all(r.active_on(day) for day in window)]
+    if not active:
+        return None
+    if last_check_in_date is not None and last_check_in_date >= window[0]:
+        return None
+    since = last_check_in_date or active[0].start_date
+    return Finding(
+        "missed_check_ins",
+        Severity.routine,
+        f"No check-in on {days} consecutive days ({window[0].isoformat()} to {window[-1].isoformat()}).",
+        (Ref("regimen", active[0].id),),
+        episode=f"since:{since.isoformat()}",
+    )
+
+
+def _term_name(code: str) -> str:
+    return code.replace("_", " ").capitalize()
+
+
+def _unique(items: list[_Obs]) -> list[_Obs]:
+    seen: dict[uuid.UUID, _Obs] = {}
+    for item in items:
+        seen.setdefault(item.id, item)
+    return list(seen.values())
