@@ -126,6 +126,8 @@ def create_admin(email: str, password: str, organization: str, name: str) -> Non
 def demo() -> None:
     """Load a demo organization with staff and patients (once; a second run changes nothing)."""
     settings = _settings()
+    if settings.environment == "production":
+        raise click.ClickException("demo data has known passwords: refused in production")
     with click.progressbar(length=demo_steps(), label="Loading demo data", file=sys.stderr) as bar:
         summary = _in_session(settings, lambda session: load_demo(session, settings, bar.update))
     if not summary.created:

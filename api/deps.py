@@ -6,8 +6,10 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.accounts import Patient, User
 from services import audit
@@ -60,6 +62,16 @@ def _action(request: Request) -> str:
     return f"{request.method} {path}"
 
 
+def _status_of(exc: Exception) -> int:
+    if isinstance(exc, DomainError):
+        return exc.status
+    if isinstance(exc, RequestValidationError):
+        return 422
+    if isinstance(exc, StarletteHTTPException):
+        return exc.status_code
+    return 500
+
+
 async def get_patient_in_scope(
     request: Request,
     patient_id: Annotated[str, Path(description="A patient id, or `me` for the caller's own")],
@@ -89,7 +101,7 @@ async def get_patient_in_scope(
     except Exception as exc:
         if savepoint.is_active:
             await savepoint.rollback()
-        status = exc.status if isinstance(exc, DomainError) else 500
+        status = _status_of(exc)
         outcome = "forbidden" if status == 403 else "error"
         await audit.record(session, caller, action, [found[0].id], outcome=outcome, status_code=status)
         keep_on_error(session)

@@ -12,6 +12,7 @@ from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Uuid
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, created_at_field, id_field, utcnow
+from models.types import Text
 
 
 class Role(StrEnum):
@@ -109,9 +110,9 @@ class Me(BaseModel):
 class ProviderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = PydanticField(pattern=EMAIL_PATTERN, max_length=320)
-    name: str = PydanticField(min_length=1, max_length=200)
-    password: str = PydanticField(min_length=1, max_length=256)
+    email: Text = PydanticField(pattern=EMAIL_PATTERN, max_length=320)
+    name: Text = PydanticField(min_length=1, max_length=200)
+    password: Text = PydanticField(min_length=1, max_length=256)
 
 
 class ProviderPublic(BaseModel):
@@ -126,13 +127,13 @@ class ProviderPublic(BaseModel):
 class PatientCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = PydanticField(pattern=EMAIL_PATTERN, max_length=320)
-    name: str = PydanticField(min_length=1, max_length=200)
-    timezone: str = PydanticField(min_length=1, max_length=64, description="IANA time zone")
+    email: Text = PydanticField(pattern=EMAIL_PATTERN, max_length=320)
+    name: Text = PydanticField(min_length=1, max_length=200)
+    timezone: Text = PydanticField(min_length=1, max_length=64, description="IANA time zone")
     birth_year: int | None = PydanticField(default=None, ge=1900, le=2100)
     provider_ids: list[uuid.UUID] | None = None
     takes_opioids_or_benzodiazepines: bool = False
-    creatinine_clearance_ml_min: float | None = PydanticField(default=None, ge=0)
+    creatinine_clearance_ml_min: float | None = PydanticField(default=None, ge=0, allow_inf_nan=False)
 
 
 class PatientUpdate(BaseModel):
@@ -140,12 +141,12 @@ class PatientUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = PydanticField(default=None, min_length=1, max_length=200)
-    timezone: str | None = PydanticField(default=None, min_length=1, max_length=64)
+    name: Text | None = PydanticField(default=None, min_length=1, max_length=200)
+    timezone: Text | None = PydanticField(default=None, min_length=1, max_length=64)
     birth_year: int | None = PydanticField(default=None, ge=1900, le=2100)
     provider_ids: list[uuid.UUID] | None = None
     takes_opioids_or_benzodiazepines: bool | None = None
-    creatinine_clearance_ml_min: float | None = PydanticField(default=None, ge=0)
+    creatinine_clearance_ml_min: float | None = PydanticField(default=None, ge=0, allow_inf_nan=False)
 
 
 class PatientPublic(BaseModel):

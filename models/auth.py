@@ -14,6 +14,7 @@ from sqlalchemy import Column, ForeignKey, Integer, String, Uuid
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, created_at_field, id_field
+from models.types import Text
 
 
 class TokenFamily(SQLModel, table=True):
@@ -83,9 +84,9 @@ class TokenPair(BaseModel):
 
 
 class RefreshRequest(BaseModel):
-    refresh_token: str = Field(min_length=1, max_length=200)
+    refresh_token: Text = Field(min_length=1, max_length=200)
 
 
 class EnrollRequest(BaseModel):
-    enrollment_code: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=256)
+    enrollment_code: Text = Field(min_length=1, max_length=64)
+    password: Text = Field(min_length=1, max_length=256)

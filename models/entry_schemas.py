@@ -6,12 +6,13 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt
 from pydantic import Field as PydanticField
 
 from models.entries import MAX_NOTE_LENGTH
 from models.flags import FlagPublic
 from models.regimens import MAX_SINGLE_DOSE_MG
+from models.types import Day, Instant, Text
 
 Note = PydanticField(default=None, max_length=MAX_NOTE_LENGTH)
 
@@ -21,12 +22,14 @@ class _Strict(BaseModel):
 
 
 class DoseFields(_Strict):
-    taken_at: AwareDatetime
-    dose_mg: float = PydanticField(gt=0, le=MAX_SINGLE_DOSE_MG, description="mg, at most 3600 in one dose")
-    medication: str | None = PydanticField(default=None, min_length=1, max_length=100)
+    taken_at: Instant
+    dose_mg: float = PydanticField(
+        gt=0, le=MAX_SINGLE_DOSE_MG, allow_inf_nan=False, description="mg, at most 3600 in one dose"
+    )
+    medication: Text | None = PydanticField(default=None, min_length=1, max_length=100)
     status: Literal["taken", "skipped"] = "taken"
-    scheduled_for: AwareDatetime | None = None
-    note: str | None = Note
+    scheduled_for: Instant | None = None
+    note: Text | None = Note
 
 
 class DoseCreate(DoseFields):
@@ -39,20 +42,20 @@ class CheckInDose(DoseFields):
 
 class AnxietyCreate(_Strict):
     id: uuid.UUID
-    recorded_at: AwareDatetime
+    recorded_at: Instant
     instrument: Literal["gad7", "rating"]
     items: list[StrictInt] | None = PydanticField(default=None, description="GAD-7: 7 answers, each 0-3")
     score: StrictInt | None = PydanticField(default=None, description="rating: 0-10")
 
 
 class SymptomFields(_Strict):
-    reported_at: AwareDatetime
-    code: str = PydanticField(max_length=40)
+    reported_at: Instant
+    code: Text = PydanticField(max_length=40)
     frequency: StrictInt | None = None
     severity: StrictInt | None = None
     interference: StrictInt | None = None
     present: StrictInt | StrictBool | None = None
-    note: str | None = Note
+    note: Text | None = Note
 
 
 class SymptomCreate(SymptomFields):
@@ -65,14 +68,14 @@ class CheckInSymptom(SymptomFields):
 
 class CheckInCreate(_Strict):
     id: uuid.UUID
-    date: date
-    submitted_at: AwareDatetime
+    date: Day
+    submitted_at: Instant
     anxiety_rating: StrictInt | None = None
     gad7: list[StrictInt] | None = None
     doses: list[CheckInDose] = PydanticField(default_factory=list, max_length=48)
     symptoms: list[CheckInSymptom] = PydanticField(default_factory=list, max_length=50)
     red_flags: dict[str, StrictBool | StrictInt] = PydanticField(default_factory=dict)
-    note: str | None = Note
+    note: Text | None = Note
 
 
 class EntryPublic(BaseModel):
@@ -120,7 +123,7 @@ class SymptomPublic(EntryPublic):
 
 
 class CheckInPublic(EntryPublic):
-    date: date
+    date: Day
     submitted_at: datetime
     red_flags: dict[str, Any]
     note: str | None
@@ -136,7 +139,8 @@ class CheckInAnswer(BaseModel):
 
 
 class SyncRequest(BaseModel):
-    entries: list[dict[str, Any]] = PydanticField(max_length=500)
+    # Any JSON per entry: each is validated on its own, so one malformed entry gets its own 422.
+    entries: list[Any] = PydanticField(max_length=500)
 
 
 class SyncError(BaseModel):

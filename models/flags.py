@@ -13,6 +13,7 @@ from sqlalchemy import JSON, Column, Index, text
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, created_at_field, id_field, utcnow
+from models.types import Text
 
 
 class Severity(StrEnum):
@@ -103,10 +104,10 @@ class FlagPublic(BaseModel):
 class AcknowledgeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: str | None = PydanticField(default=None, max_length=2000)
+    note: Text | None = PydanticField(default=None, max_length=2000)
 
 
 class ResolveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: str = PydanticField(min_length=1, max_length=2000)
+    note: Text = PydanticField(min_length=1, max_length=2000)

@@ -12,6 +12,7 @@ from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
 from models.base import created_at_field, id_field
+from models.types import Day, Text
 
 MAX_SINGLE_DOSE_MG = 3600  # CLINICAL.md: label maximum daily dose; no single dose can exceed it
 
@@ -40,20 +41,20 @@ class ScheduledDose(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     time: str = PydanticField(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, wall clock")
-    dose_mg: float = PydanticField(gt=0, le=MAX_SINGLE_DOSE_MG)
+    dose_mg: float = PydanticField(gt=0, le=MAX_SINGLE_DOSE_MG, allow_inf_nan=False)
 
 
 class RegimenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    medication: str = PydanticField(default="gabapentin", min_length=1, max_length=100)
-    rxnorm: str | None = PydanticField(default="25480", max_length=20)
+    medication: Text = PydanticField(default="gabapentin", min_length=1, max_length=100)
+    rxnorm: Text | None = PydanticField(default="25480", max_length=20)
     schedule: list[ScheduledDose] = PydanticField(min_length=1, max_length=24)
-    start_date: date
-    end_date: date | None = None
-    max_daily_mg: float | None = PydanticField(default=None, gt=0)
+    start_date: Day
+    end_date: Day | None = None
+    max_daily_mg: float | None = PydanticField(default=None, gt=0, allow_inf_nan=False)
     taper: bool = False
-    indication: str | None = PydanticField(default="anxiety", max_length=100)
+    indication: Text | None = PydanticField(default="anxiety", max_length=100)
 
     @field_validator("schedule")
     @classmethod

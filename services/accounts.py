@@ -21,8 +21,12 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+# Names the tz database carries that are not places: they would date a patient's days by the server.
+_NOT_PLACES = frozenset({"localtime", "Factory", "posixrules"})
+
+
 def is_valid_timezone(name: str) -> bool:
-    if not name or name not in _zone_names():
+    if not name or name in _NOT_PLACES or name not in _zone_names():
         return False
     try:
         ZoneInfo(name)

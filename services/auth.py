@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
+import anyio
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -39,18 +40,20 @@ async def sign_in(
     now = utcnow()
     email = normalize_email(email)
     keys = throttle.sign_in_keys(settings, email, address)
-    wait = await throttle.seconds_until_allowed(session, settings, keys, now)
+    wait = await throttle.reserve(session, settings, keys, now)
     if wait is not None:
         raise TooManyRequests(wait)
-    user = await session.scalar(select(User).where(col(User.email) == email))
+    # A NUL can be in no stored email (and PostgreSQL refuses it in a query): no such account.
+    user = None if "\x00" in email else await session.scalar(select(User).where(col(User.email) == email))
     # Always verify against a hash, a dummy one when there is no account, so timing tells nothing.
-    password_ok = verify_password(
-        password, user.password_hash if user and user.password_hash else dummy_hash()
-    )
-    if user is None or user.password_hash is None or not user.is_active or not password_ok:
-        await throttle.record_failure(session, settings, keys, now)
-        raise Unauthorized(BAD_CREDENTIALS, keep_changes=True)
+    # Argon2 takes a tenth of a second of CPU: off the event loop, so other requests go on meanwhile.
+    known_hash = user.password_hash if user and user.password_hash else None
+    password_ok = await anyio.to_thread.run_sync(verify_password, password, known_hash or dummy_hash())
+    if user is None or known_hash is None or not user.is_active or not password_ok:
+        raise Unauthorized(BAD_CREDENTIALS, keep_changes=True)  # the attempt stays counted
     await throttle.clear(session, keys[0])
+    for key in keys[1:]:
+        await throttle.release(session, key)
     return await start_session(session, settings, user.id, now)
 
 
@@ -186,12 +189,12 @@ async def enroll(
 ) -> TokenPair:
     """A patient sets their password with a code from their provider; the code then never works again."""
     now = utcnow()
-    keys = throttle.sign_in_keys(settings, "enrollment", address)[1:]  # by address: guessing codes
-    wait = await throttle.seconds_until_allowed(session, settings, keys, now)
-    if wait is not None:
-        raise TooManyRequests(wait)
     if problem := password_problem(password):
         raise ValidationFailed([FieldError(("body", "password"), problem)])
+    keys = throttle.sign_in_keys(settings, "enrollment", address)[1:]  # by address: guessing codes
+    wait = await throttle.reserve(session, settings, keys, now)
+    if wait is not None:
+        raise TooManyRequests(wait)
     row = (
         await session.execute(
             select(EnrollmentCode, Patient)
@@ -201,8 +204,7 @@ async def enroll(
     ).first()
     valid = row is not None and row[0].used_at is None and row[0].expires_at > now
     if row is None or not valid:
-        await throttle.record_failure(session, settings, keys, now)
-        raise Unauthorized(BAD_ENROLLMENT, keep_changes=True)
+        raise Unauthorized(BAD_ENROLLMENT, keep_changes=True)  # the attempt stays counted
     enrollment, patient = row
     # Use it only if no concurrent request did: a code works exactly once.
     used = await session.execute(
@@ -212,7 +214,10 @@ async def enroll(
     )
     if used.rowcount != 1:  # type: ignore[attr-defined]
         raise Unauthorized(BAD_ENROLLMENT)
+    password_hash = await anyio.to_thread.run_sync(hash_password, password)
     await session.execute(
-        update(User).where(col(User.id) == patient.user_id).values(password_hash=hash_password(password))
+        update(User).where(col(User.id) == patient.user_id).values(password_hash=password_hash)
     )
+    for key in keys:
+        await throttle.release(session, key)
     return await start_session(session, settings, patient.user_id, now)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,7 +37,7 @@ from services.access import Caller
 from services.clinical.catalog import RED_FLAGS
 from services.clinical.gad7 import score_gad7
 from services.clinical.grading import ReportProblem, complete_attributes, composite_grade
-from services.errors import FieldError, NotFound, ValidationFailed
+from services.errors import Conflict, FieldError, NotFound, ValidationFailed
 from services.idempotency import find_retry, fingerprint, insert_once
 from services.localtime import local_date
 from services.regimens import DEFAULT_MEDICATION, regimen_in_force
@@ -114,13 +114,13 @@ def _check_dose(ctx: Context, data: DoseFields, loc: Loc, errors: list[FieldErro
 async def record_dose(ctx: Context, data: DoseCreate) -> tuple[bool, DosePublic]:
     content_hash = fingerprint(EntryKind.dose, ctx.patient.id, data)
     if (stored := await find_retry(ctx.session, Dose, data.id, content_hash)) is not None:
-        return False, entry_views.dose(stored)
+        return False, await _retried(ctx, entry_views.dose(stored))
     errors: list[FieldError] = []
     _check_dose(ctx, data, BODY, errors)
     _raise_if(errors)
     row = await _dose_row(ctx, data.id, data, content_hash)
     if (stored := await insert_once(ctx.session, [row], Dose, data.id, content_hash)) is not None:
-        return False, entry_views.dose(stored)
+        return False, await _retried(ctx, entry_views.dose(stored))
     answer = entry_views.dose(row)
     answer.flags = await _evaluate(ctx, [row])
     return True, answer
@@ -185,7 +185,7 @@ def _anxiety_row(
 async def record_anxiety(ctx: Context, data: AnxietyCreate) -> tuple[bool, AnxietyPublic]:
     content_hash = fingerprint(EntryKind.anxiety, ctx.patient.id, data)
     if (stored := await find_retry(ctx.session, AnxietyScore, data.id, content_hash)) is not None:
-        return False, entry_views.anxiety(stored)
+        return False, await _retried(ctx, entry_views.anxiety(stored))
     errors: list[FieldError] = []
     _not_in_future(ctx, data.recorded_at, (*BODY, "recorded_at"), errors)
     _raise_if(errors)
@@ -200,7 +200,7 @@ async def record_anxiety(ctx: Context, data: AnxietyCreate) -> tuple[bool, Anxie
         content_hash,
     )
     if (stored := await insert_once(ctx.session, [row], AnxietyScore, data.id, content_hash)) is not None:
-        return False, entry_views.anxiety(stored)
+        return False, await _retried(ctx, entry_views.anxiety(stored))
     answer = entry_views.anxiety(row)
     answer.flags = await _evaluate(ctx, [row])
     return True, answer
@@ -251,14 +251,14 @@ def _symptom_row(
 async def record_symptom(ctx: Context, data: SymptomCreate) -> tuple[bool, SymptomPublic]:
     content_hash = fingerprint(EntryKind.symptom, ctx.patient.id, data)
     if (stored := await find_retry(ctx.session, SymptomReport, data.id, content_hash)) is not None:
-        return False, entry_views.symptom(stored)
+        return False, await _retried(ctx, entry_views.symptom(stored))
     errors: list[FieldError] = []
     _not_in_future(ctx, data.reported_at, (*BODY, "reported_at"), errors)
     _raise_if(errors)
     _grade_symptom(data, BODY)  # refuse before anything is written
     row = _symptom_row(ctx, data.id, data, content_hash)
     if (stored := await insert_once(ctx.session, [row], SymptomReport, data.id, content_hash)) is not None:
-        return False, entry_views.symptom(stored)
+        return False, await _retried(ctx, entry_views.symptom(stored))
     answer = entry_views.symptom(row)
     answer.flags = await _evaluate(ctx, [row])
     return True, answer
@@ -294,6 +294,28 @@ def _red_flag_answers(answers: dict[str, bool | int]) -> dict[str, Any]:
     return normalized
 
 
+async def _check_part_ids(
+    session: AsyncSession, dose_ids: list[uuid.UUID], symptom_ids: list[uuid.UUID]
+) -> None:
+    """A check-in's parts need ids of their own: not repeated within it, not taken by another entry
+    (an entry recorded on its own earlier is not a part of this check-in)."""
+    errors: list[FieldError] = []
+    for field, ids in (("doses", dose_ids), ("symptoms", symptom_ids)):
+        seen: set[uuid.UUID] = set()
+        for index, part_id in enumerate(ids):
+            if part_id in seen:
+                errors.append(FieldError((*BODY, field, index, "id"), "is used twice in this check-in"))
+            seen.add(part_id)
+    _raise_if(errors)
+    for field, model, ids in (("doses", Dose, dose_ids), ("symptoms", SymptomReport, symptom_ids)):
+        if not ids:
+            continue
+        taken = set((await session.execute(select(col(model.id)).where(col(model.id).in_(ids)))).scalars())
+        if taken:
+            index = next(i for i, part_id in enumerate(ids) if part_id in taken)
+            raise Conflict(f"{field}[{index}].id is already used by another entry; give the part a new id.")
+
+
 def _derived_id(check_in_id: uuid.UUID, part: str) -> uuid.UUID:
     """Nested entries sent without an id get one derived from the check-in's, stable across retries."""
     return uuid.uuid5(check_in_id, part)
@@ -303,7 +325,7 @@ async def record_check_in(ctx: Context, data: CheckInCreate) -> tuple[bool, Chec
     """All parts of a check-in are stored together, or none of them."""
     content_hash = fingerprint(EntryKind.check_in, ctx.patient.id, data)
     if (stored := await find_retry(ctx.session, CheckIn, data.id, content_hash)) is not None:
-        return False, await _check_in_answer(ctx.session, stored, [])
+        return False, await _check_in_retried(ctx, stored)
 
     errors: list[FieldError] = []
     _not_in_future(ctx, data.submitted_at, (*BODY, "submitted_at"), errors)
@@ -352,12 +374,13 @@ async def record_check_in(ctx: Context, data: CheckInCreate) -> tuple[bool, Chec
         red_flags=red_flags,
         note=data.note,
     )
+    dose_ids = [dose.id or _derived_id(data.id, f"dose/{i}") for i, dose in enumerate(data.doses)]
+    symptom_ids = [s.id or _derived_id(data.id, f"symptom/{i}") for i, s in enumerate(data.symptoms)]
+    await _check_part_ids(ctx.session, dose_ids, symptom_ids)
     rows: list[SQLModel] = [check_in]
-    for index, dose in enumerate(data.doses):
-        dose_id = dose.id or _derived_id(data.id, f"dose/{index}")
+    for dose_id, dose in zip(dose_ids, data.doses, strict=True):
         rows.append(await _dose_row(ctx, dose_id, dose, content_hash, check_in_id=data.id))
-    for index, symptom in enumerate(data.symptoms):
-        symptom_id = symptom.id or _derived_id(data.id, f"symptom/{index}")
+    for symptom_id, symptom in zip(symptom_ids, data.symptoms, strict=True):
         rows.append(_symptom_row(ctx, symptom_id, symptom, content_hash, check_in_id=data.id))
     for instrument, result in scored:
         rows.append(
@@ -373,7 +396,7 @@ async def record_check_in(ctx: Context, data: CheckInCreate) -> tuple[bool, Chec
             )
         )
     if (stored := await insert_once(ctx.session, rows, CheckIn, data.id, content_hash)) is not None:
-        return False, await _check_in_answer(ctx.session, stored, [])
+        return False, await _check_in_retried(ctx, stored)
     return True, await _check_in_answer(ctx.session, check_in, await _evaluate(ctx, rows))
 
 
@@ -385,8 +408,24 @@ async def _evaluate(ctx: Context, rows: list[Any]) -> list[FlagPublic]:
 async def _check_in_answer(
     session: AsyncSession, check_in: CheckIn, raised: list[FlagPublic]
 ) -> CheckInAnswer:
-    """A retry (nothing raised now) answers the stored check-in with no flags and no advice."""
     view = await check_in_view(session, check_in)
+    return CheckInAnswer(check_in=view, flags=raised, advice=flags.advice_for(raised))
+
+
+Answer = TypeVar("Answer", DosePublic, AnxietyPublic, SymptomPublic)
+
+
+async def _retried(ctx: Context, answer: Answer) -> Answer:
+    """A retry answers as the first write did: the stored entry with the flags it raised, so a phone
+    whose first answer was lost still shows the advice."""
+    answer.flags = await flags.flags_with_evidence(ctx.session, ctx.patient.id, {answer.id})
+    return answer
+
+
+async def _check_in_retried(ctx: Context, stored: CheckIn) -> CheckInAnswer:
+    view = await check_in_view(ctx.session, stored)
+    ids = {view.id} | {part.id for part in (*view.doses, *view.symptoms, *view.anxiety)}
+    raised = await flags.flags_with_evidence(ctx.session, ctx.patient.id, ids)
     return CheckInAnswer(check_in=view, flags=raised, advice=flags.advice_for(raised))
 
 

@@ -200,6 +200,17 @@ async def retract_evidence(session: AsyncSession, patient_id: uuid.UUID, entry_i
     await session.flush()
 
 
+async def flags_with_evidence(
+    session: AsyncSession, patient_id: uuid.UUID, entry_ids: set[uuid.UUID]
+) -> list[FlagPublic]:
+    """The flags these entries are evidence for (for answering a retry as the first write did)."""
+    wanted = {str(i) for i in entry_ids}
+    rows = await session.execute(
+        select(Flag).where(col(Flag.patient_id) == patient_id).order_by(col(Flag.created_at))
+    )
+    return [to_public(f) for f in rows.scalars() if any(item["id"] in wanted for item in f.evidence)]
+
+
 # ---- reading and the lifecycle ---------------------------------------------------------------------
 
 
@@ -230,6 +241,8 @@ async def list_flags(
             data = b64_json_decode(cursor)
             rank, last_id = int(data["rank"]), uuid.UUID(data["id"])
             at = datetime.fromisoformat(data["at"])
+            if at.tzinfo is None or not 1900 <= at.year <= 2100:
+                raise ValueError("not a cursor we made")
         except (ValueError, KeyError, TypeError) as exc:
             raise ValidationFailed(
                 [FieldError(("query", "cursor"), "is not a cursor this API gave")]

@@ -75,7 +75,8 @@ async def insert_once(
                 session.expunge(row)
         stored = await find_retry(session, model, entry_id, content_hash)
         if stored is None:
-            raise  # not our id: some other constraint failed
+            # Not the entry's own id: one of its parts collided with an entry written meanwhile.
+            raise Conflict("A part of this entry uses an id another entry took meanwhile.") from None
         return stored
     await savepoint.commit()
     return None

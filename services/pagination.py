@@ -53,8 +53,8 @@ class Cursor:
         try:
             data = b64_json_decode(value)
             at = datetime.fromisoformat(data["at"])
-            if at.tzinfo is None:
-                raise ValueError("naive cursor")
+            if at.tzinfo is None or not 1900 <= at.year <= 2100:
+                raise ValueError("not a cursor we made")
             return cls(at=at, id=uuid.UUID(data["id"]))
         except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValidationFailed(

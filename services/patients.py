@@ -133,7 +133,7 @@ async def update_patient(
     if caller.role == Role.patient and (refused := sorted(set(changes) - PATIENT_EDITABLE_FIELDS)):
         raise Forbidden(f"A patient may change only their timezone, not: {', '.join(refused)}.")
     errors: list[FieldError] = []
-    for required in ("name", "timezone", "takes_opioids_or_benzodiazepines"):
+    for required in ("name", "timezone", "takes_opioids_or_benzodiazepines", "provider_ids"):
         if required in changes and changes[required] is None:
             errors.append(FieldError(("body", required), "may not be null"))
     if changes.get("timezone") is not None and not accounts.is_valid_timezone(changes["timezone"]):
@@ -141,7 +141,7 @@ async def update_patient(
     if errors:
         raise ValidationFailed(errors)
     if "provider_ids" in changes:
-        provider_ids = list(dict.fromkeys(changes.pop("provider_ids") or []))
+        provider_ids = list(dict.fromkeys(changes.pop("provider_ids")))
         await _check_providers(session, caller, provider_ids)
         await session.execute(delete(CareTeamMember).where(col(CareTeamMember.patient_id) == patient.id))
         session.add_all(CareTeamMember(patient_id=patient.id, provider_id=pid) for pid in provider_ids)

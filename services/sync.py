@@ -3,10 +3,14 @@ spoil the others (each is stored in a savepoint of its own)."""
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.accounts import Patient
@@ -21,9 +25,11 @@ from models.entry_schemas import (
     SyncResult,
 )
 from services import audit, entries
-from services.access import Caller, patient_in_scope
+from services.access import Caller, parse_patient_ref, patient_in_scope
 from services.errors import DomainError, NotFound, ValidationFailed
 from services.settings import Settings
+
+logger = logging.getLogger("symptrack.sync")
 
 Recorder = Callable[[entries.Context, Any], Awaitable[tuple[bool, Any]]]
 _KINDS: dict[str, tuple[type[BaseModel], Recorder]] = {
@@ -38,45 +44,49 @@ def _error(status: int, title: str, detail: str, errors: list[dict[str, Any]] | 
     return SyncError(title=title, detail=detail, errors=errors)
 
 
-async def sync(
-    session: AsyncSession, settings: Settings, caller: Caller, batch: list[dict[str, Any]]
-) -> SyncAnswer:
+async def sync(session: AsyncSession, settings: Settings, caller: Caller, batch: list[Any]) -> SyncAnswer:
     patients: dict[str, Patient | None] = {}
     results: list[SyncResult] = []
     now = utcnow()
     for raw in batch:
-        entry_id = raw.get("id") if isinstance(raw.get("id"), str) else None
-        result = await _one(session, settings, caller, raw, patients, now)
-        results.append(SyncResult(id=entry_id, status=result[0], error=result[1]))
+        status, error = await _one(session, settings, caller, raw, patients, now)
+        results.append(SyncResult(id=_echo_id(raw), status=status, error=error))
     seen = [p.id for p in patients.values() if p is not None]
     await audit.record(session, caller, "POST /v1/sync", seen)
+    denied = [parse_patient_ref(caller, ref) for ref, p in patients.items() if p is None]
+    await audit.record(session, caller, "POST /v1/sync", denied, outcome="denied", status_code=404)
     return SyncAnswer(results=results)
+
+
+def _echo_id(raw: Any) -> str | None:
+    """The entry's id as the phone sent it, when it is one (anything else is not echoed back)."""
+    value = raw.get("id") if isinstance(raw, dict) else None
+    try:
+        return str(uuid.UUID(value)) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _invalid(loc: str, msg: str) -> tuple[int, SyncError]:
+    return 422, _error(422, "Unprocessable content", f"{loc}: {msg}", [{"loc": [loc], "msg": msg}])
 
 
 async def _one(
     session: AsyncSession,
     settings: Settings,
     caller: Caller,
-    raw: dict[str, Any],
+    raw: Any,
     patients: dict[str, Patient | None],
-    now: Any,
+    now: datetime,
 ) -> tuple[int, SyncError | None]:
+    if not isinstance(raw, dict):
+        return _invalid("entry", "must be an object")
     kind = raw.get("type")
-    if kind not in _KINDS:
-        return 422, _error(
-            422,
-            "Unprocessable content",
-            "type must be dose, anxiety, symptom or check_in",
-            [{"loc": ["type"], "msg": "must be dose, anxiety, symptom or check_in"}],
-        )
+    if not isinstance(kind, str) or kind not in _KINDS:
+        return _invalid("type", "must be dose, anxiety, symptom or check_in")
     ref = raw.get("patient_id")
     if not isinstance(ref, str):
-        return 422, _error(
-            422,
-            "Unprocessable content",
-            "patient_id is required",
-            [{"loc": ["patient_id"], "msg": "is required"}],
-        )
+        return _invalid("patient_id", "is required")
     if ref not in patients:
         try:
             patients[ref] = (await patient_in_scope(session, caller, ref))[0]
@@ -91,9 +101,8 @@ async def _one(
         data = model.model_validate(body)
     except ValidationError as exc:
         errors = [{"loc": list(err["loc"]), "msg": err["msg"]} for err in exc.errors()]
-        return 422, _error(
-            422, "Unprocessable content", "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5]), errors
-        )
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
+        return 422, _error(422, "Unprocessable content", detail, errors)
     ctx = entries.Context(session=session, settings=settings, caller=caller, patient=patient, now=now)
     savepoint = await session.begin_nested()
     try:
@@ -105,5 +114,11 @@ async def _one(
             # Entries have no "body" wrapper in a batch: point inside the entry itself.
             field_errors = [{"loc": [p for p in e.loc if p != "body"], "msg": e.msg} for e in exc.errors]
         return exc.status, _error(exc.status, exc.title, exc.detail, field_errors)
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise  # the database is gone: the whole request fails, and the phone retries it
+        await savepoint.rollback()
+        logger.error("sync entry not stored: %s", type(exc.orig).__name__)
+        return 500, _error(500, "Internal server error", "This entry could not be stored; send it again.")
     await savepoint.commit()
     return (201 if created else 200), None
