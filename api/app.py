@@ -11,7 +11,19 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_problem_handlers
 from api.openapi import install_openapi
-from api.routes import auth, catalog, entries, flags, health, me, patients, providers, regimens, sync
+from api.routes import (
+    auth,
+    catalog,
+    entries,
+    flags,
+    health,
+    me,
+    patients,
+    providers,
+    regimens,
+    sync,
+    webhooks,
+)
 from services.database import create_engine, create_session_factory
 from services.settings import Settings, get_settings
 from services.worker import Worker
@@ -69,6 +81,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(patients.patient_router)
     app.include_router(sync.router)
     app.include_router(flags.router)
+    app.include_router(webhooks.router)
+    app.include_router(webhooks.deliveries_router)
     app.include_router(catalog.router)
     install_openapi(app)
     return app

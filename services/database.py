@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from services import wakeup
 from services.errors import DomainError
 from services.settings import Settings
 
@@ -61,6 +62,7 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
         try:
             yield session
             await session.commit()
+            wakeup.after_commit(session)
         except Exception as exc:
             keep = session.info.pop(KEEP_ON_ERROR, False) or (
                 isinstance(exc, DomainError) and exc.keep_changes

@@ -1,5 +1,5 @@
 """Importing this module registers every background job with the worker."""
 
-from services import time_rules
+from services import delivery, time_rules
 
-__all__ = ["time_rules"]
+__all__ = ["delivery", "time_rules"]

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     # Webhook delivery (API.md "Configuration an operator relies on").
     webhook_allow_http: bool = False
     webhook_allow_private_networks: bool = False
+    # A send that takes longer has failed; the claim lease outlives it a little, so a crashed
+    # worker's delivery is sent again about a minute later.
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0)
+    webhook_lease_seconds: float = Field(default=60.0, gt=0)
+    webhook_disable_after_days: int = Field(default=5, ge=1)
 
     # Product defaults from CLINICAL.md ("product default" there). Change only with the clinical lead.
     gad7_interval_days: int = Field(default=14, ge=1)

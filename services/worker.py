@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services import wakeup
 from services.settings import Settings
 
 logger = logging.getLogger("symptrack.worker")
@@ -65,6 +66,19 @@ class Worker:
 
     async def run(self) -> None:
         logger.info("worker started with jobs: %s", ", ".join(j.name for j in self.jobs) or "none")
+        engine = self.session_factory.kw.get("bind")
+        wakeup.add_listener(self.wake.set)
+        try:
+            if engine is None:
+                await self._loop()
+            else:
+                async with wakeup.postgres_listener(engine, self.wake.set):
+                    await self._loop()
+        finally:
+            wakeup.remove_listener(self.wake.set)
+        logger.info("worker stopped")
+
+    async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         due = {job.name: loop.time() for job in self.jobs}
         while not self.stopping.is_set():
@@ -84,7 +98,6 @@ class Worker:
                 self.wake.clear()
                 now = loop.time()
                 due = dict.fromkeys(due, now)
-        logger.info("worker stopped")
 
     async def _run_once(self, job: RegisteredJob) -> None:
         try:

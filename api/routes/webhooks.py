@@ -1,0 +1,125 @@
+"""Alerting webhook endpoints and their deliveries (admin)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response
+
+from api.deps import CallerDep, CursorParam, Limit, SessionDep, SettingsDep
+from api.errors import problem_responses
+from models.common import Page
+from models.webhooks import (
+    DeliveryPublic,
+    EndpointCreate,
+    EndpointPublic,
+    EndpointUpdate,
+    EndpointWithSecret,
+    PingAnswer,
+)
+from services import webhook_endpoints as endpoints
+from services.pagination import DEFAULT_LIMIT
+
+router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"])
+deliveries_router = APIRouter(prefix="/v1/webhook-deliveries", tags=["webhooks"])
+BY_ID = problem_responses(401, 404)
+
+
+@router.post(
+    "",
+    summary="Add an endpoint; the answer shows its signing secret this once",
+    status_code=201,
+    response_model=EndpointWithSecret,
+    responses=problem_responses(401, 403),
+)
+async def create(
+    body: EndpointCreate, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> EndpointWithSecret:
+    return await endpoints.create_endpoint(session, settings, caller, body)
+
+
+@router.get(
+    "",
+    summary="The organization's endpoints",
+    response_model=list[EndpointPublic],
+    responses=problem_responses(401, 403),
+)
+async def list_all(caller: CallerDep, session: SessionDep) -> list[EndpointPublic]:
+    return await endpoints.list_endpoints(session, caller)
+
+
+@router.get("/{endpoint_id}", summary="One endpoint", response_model=EndpointPublic, responses=BY_ID)
+async def get_one(endpoint_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> EndpointPublic:
+    return endpoints.to_public(await endpoints.endpoint_in_scope(session, caller, endpoint_id))
+
+
+@router.patch(
+    "/{endpoint_id}",
+    summary="Change an endpoint, or set `enabled`",
+    response_model=EndpointPublic,
+    responses=BY_ID,
+)
+async def update(
+    endpoint_id: uuid.UUID,
+    body: EndpointUpdate,
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> EndpointPublic:
+    return await endpoints.update_endpoint(session, settings, caller, endpoint_id, body)
+
+
+@router.delete(
+    "/{endpoint_id}", summary="Remove an endpoint and its deliveries", status_code=204, responses=BY_ID
+)
+async def delete(endpoint_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> Response:
+    await endpoints.delete_endpoint(session, caller, endpoint_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{endpoint_id}/rotate-secret",
+    summary="A new secret; the old one keeps signing for 24 hours",
+    response_model=EndpointWithSecret,
+    responses=BY_ID,
+)
+async def rotate(endpoint_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> EndpointWithSecret:
+    return await endpoints.rotate_secret(session, caller, endpoint_id)
+
+
+@router.post(
+    "/{endpoint_id}/ping",
+    summary="Queue a webhook.ping event to this endpoint",
+    status_code=202,
+    response_model=PingAnswer,
+    responses=BY_ID,
+)
+async def ping(endpoint_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> PingAnswer:
+    return await endpoints.ping(session, caller, endpoint_id)
+
+
+@router.get(
+    "/{endpoint_id}/deliveries",
+    summary="Deliveries to this endpoint, oldest first",
+    response_model=Page[DeliveryPublic],
+    responses=BY_ID,
+)
+async def deliveries(
+    endpoint_id: uuid.UUID,
+    caller: CallerDep,
+    session: SessionDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: CursorParam = None,
+) -> Page[DeliveryPublic]:
+    return await endpoints.list_deliveries(session, caller, endpoint_id, limit, cursor)
+
+
+@deliveries_router.post(
+    "/{delivery_id}/retry",
+    summary="Queue a dead or failed delivery again",
+    status_code=202,
+    response_model=DeliveryPublic,
+    responses=problem_responses(401, 404, 409),
+)
+async def retry(delivery_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> DeliveryPublic:
+    return await endpoints.retry_delivery(session, caller, delivery_id)

@@ -1,0 +1,132 @@
+"""Alerting webhooks: the clinic's endpoints, a delivery per event and endpoint, every attempt."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
+from sqlalchemy import JSON, Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from models.base import UTCDateTime, created_at_field, id_field, utcnow
+from models.flags import Severity
+from models.types import Text as SafeText
+
+EventType = Literal["flag.created", "flag.escalated"]
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    __tablename__ = "webhook_endpoint"
+
+    id: uuid.UUID = id_field()
+    organization_id: uuid.UUID = Field(foreign_key="organization.id", ondelete="CASCADE", index=True)
+    url: str = Field(max_length=2000)
+    events: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    min_severity: str = Field(max_length=16)
+    description: str | None = Field(default=None, max_length=500)
+    enabled: bool = True
+    disabled_reason: str | None = Field(default=None, max_length=200)
+    # whsec_...: signs every request. Never returned after creation or rotation.
+    secret: str = Field(max_length=100)
+    # After a rotation the old secret signs too, until this instant (24 hours).
+    previous_secret: str | None = Field(default=None, max_length=100)
+    previous_secret_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Start of the current run of failed attempts; 5 days of it disables the endpoint.
+    failing_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        Index("ix_webhook_delivery_due", "status", "next_attempt_at"),
+        Index("ix_webhook_delivery_endpoint_id_created_at", "endpoint_id", "created_at"),
+    )
+
+    id: uuid.UUID = id_field()
+    endpoint_id: uuid.UUID = Field(foreign_key="webhook_endpoint.id", ondelete="CASCADE")
+    event_id: uuid.UUID = Field(foreign_key="outbox_event.id", ondelete="CASCADE", index=True)
+    event_type: str = Field(max_length=40)
+    # Claimed first: urgent flags before anything else that is due.
+    urgent: bool = False
+    # pending (due or waiting for its next attempt), succeeded, failed (retrying), dead (gave up).
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    # Position in the retry schedule; a manual retry starts it over.
+    schedule_step: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    # A worker holds the delivery until this instant; a crashed worker's claim simply runs out.
+    lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class WebhookAttempt(SQLModel, table=True):
+    __tablename__ = "webhook_attempt"
+
+    id: uuid.UUID = id_field()
+    delivery_id: uuid.UUID = Field(foreign_key="webhook_delivery.id", ondelete="CASCADE", index=True)
+    attempted_at: datetime = created_at_field()
+    status_code: int | None = None
+    latency_ms: int
+    error: str | None = Field(default=None, max_length=500)
+    # The first 2 KiB of the receiver's answer.
+    response_body: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class EndpointCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: SafeText = PydanticField(min_length=1, max_length=2000)
+    events: list[EventType] = PydanticField(default=["flag.created", "flag.escalated"], min_length=1)
+    min_severity: Severity = Severity.urgent
+    description: SafeText | None = PydanticField(default=None, max_length=500)
+
+
+class EndpointUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: SafeText | None = PydanticField(default=None, min_length=1, max_length=2000)
+    events: list[EventType] | None = PydanticField(default=None, min_length=1)
+    min_severity: Severity | None = None
+    description: SafeText | None = PydanticField(default=None, max_length=500)
+    enabled: bool | None = None
+
+
+class EndpointPublic(BaseModel):
+    id: uuid.UUID
+    url: str
+    events: list[str]
+    min_severity: Severity
+    description: str | None
+    enabled: bool
+    disabled_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class EndpointWithSecret(EndpointPublic):
+    secret: str = PydanticField(description="whsec_...: shown this once; store it now")
+
+
+class DeliveryPublic(BaseModel):
+    id: uuid.UUID
+    event_id: uuid.UUID
+    event_type: str
+    status: Literal["pending", "succeeded", "failed", "dead"]
+    attempts: int
+    last_status_code: int | None
+    next_attempt_at: datetime | None
+    last_error: str | None = None
+    created_at: datetime
+
+
+class PingAnswer(BaseModel):
+    event_id: uuid.UUID
+    delivery_id: uuid.UUID

@@ -1,0 +1,72 @@
+"""Waking delivery workers when an outbox event commits, so urgent alerts leave at once.
+
+In-process: listeners registered here are called right after the commit. Across processes on
+PostgreSQL: a NOTIFY sent in the writing transaction (PostgreSQL delivers it only on commit) reaches
+every worker that LISTENs. Polling remains the safety net either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+logger = logging.getLogger("symptrack.wakeup")
+
+CHANNEL = "symptrack_outbox"
+_PENDING = "outbox_written"
+_listeners: list[Callable[[], None]] = []
+
+
+def add_listener(callback: Callable[[], None]) -> None:
+    _listeners.append(callback)
+
+
+def remove_listener(callback: Callable[[], None]) -> None:
+    with contextlib.suppress(ValueError):
+        _listeners.remove(callback)
+
+
+async def announce(session: AsyncSession) -> None:
+    """Called by whoever writes deliveries, inside the transaction."""
+    session.info[_PENDING] = True
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text(f"NOTIFY {CHANNEL}"))
+
+
+def after_commit(session: AsyncSession) -> None:
+    """Called by the unit of work once the commit succeeded."""
+    if session.info.pop(_PENDING, False):
+        for callback in list(_listeners):
+            callback()
+
+
+@contextlib.asynccontextmanager
+async def postgres_listener(engine: AsyncEngine, callback: Callable[[], None]) -> AsyncIterator[None]:
+    """LISTEN on a connection of its own for as long as the block runs (PostgreSQL only)."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+
+    def on_notify(*_args: Any) -> None:
+        callback()
+
+    try:
+        connection = await engine.connect()
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        await driver.add_listener(CHANNEL, on_notify)
+    except Exception:  # a worker without LISTEN still polls; say so and go on
+        logger.warning("LISTEN %s failed; the worker falls back to polling", CHANNEL)
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            await driver.remove_listener(CHANNEL, on_notify)
+        await connection.close()

@@ -1,0 +1,139 @@
+"""Delivery workers as real processes: one killed mid-send loses nothing; two on PostgreSQL send each
+event once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from models.webhooks import WebhookDelivery
+from services.database import session_scope
+from services.settings import Settings
+from tests.databases import settings_for
+from tests.flag_helpers import check_in, day
+from tests.receiver import Receiver
+from tests.test_cli import SYMPTRACK
+from tests.world import World
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return settings_for(database_url, webhook_allow_http=True, webhook_allow_private_networks=True)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+def _start_worker(database_url: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "SYMPTRACK_DATABASE_URL": database_url,
+        "SYMPTRACK_ENVIRONMENT": "development",
+        "SYMPTRACK_WEBHOOK_ALLOW_HTTP": "true",
+        "SYMPTRACK_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+        # A short lease, so the test need not wait the production minute for a dead worker's claim.
+        "SYMPTRACK_WEBHOOK_LEASE_SECONDS": "3",
+    }
+    return subprocess.Popen([SYMPTRACK, "worker"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
+async def _endpoint(client: httpx.AsyncClient, world: World, receiver: Receiver) -> str:
+    response = await client.post(
+        "/v1/webhook-endpoints",
+        headers=world["admin_a"].headers,
+        json={"url": receiver.url, "events": ["flag.created"], "min_severity": "urgent"},
+    )
+    receiver.secrets.append(response.json()["secret"])
+    return str(response.json()["id"])
+
+
+async def _statuses(app: FastAPI) -> list[str]:
+    async with session_scope(app.state.session_factory) as session:
+        return [d.status for d in (await session.execute(select(WebhookDelivery))).scalars()]
+
+
+async def test_a_worker_killed_mid_delivery_loses_nothing(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    world: World,
+    receiver: Receiver,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    release = threading.Event()
+
+    def hang() -> int:
+        release.wait(30)  # the first request never gets its answer in time: the worker dies first
+        return 200
+
+    receiver.script = [hang]
+    await _endpoint(client, world, receiver)
+    await check_in(client, world["patient_a"], day(0), red_flags={"seizure": True})
+    first = _start_worker(database_url, tmp_path / "worker1.log")
+    try:
+        receiver.wait_for(1, timeout=30)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    assert first.returncode == -signal.SIGKILL
+    second = _start_worker(database_url, tmp_path / "worker2.log")
+    try:
+        requests = receiver.wait_for(2, timeout=30)
+        deadline = time.monotonic() + 10
+        while await _statuses(app) != ["succeeded"] and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+    finally:
+        release.set()
+        second.send_signal(signal.SIGTERM)
+        second.wait(20)
+    assert requests[0].webhook_id == requests[1].webhook_id
+    assert all(r.verified_with for r in requests)
+    assert await _statuses(app) == ["succeeded"]
+    assert second.returncode == 0, (tmp_path / "worker2.log").read_text()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # SQLite runs one worker; several need PostgreSQL
+async def test_two_workers_on_postgresql_send_each_event_once(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    world: World,
+    receiver: Receiver,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    endpoint_id = await _endpoint(client, world, receiver)
+    events = 40
+    for _ in range(events):
+        ping = await client.post(
+            f"/v1/webhook-endpoints/{endpoint_id}/ping", headers=world["admin_a"].headers
+        )
+        assert ping.status_code == 202
+    workers = [_start_worker(database_url, tmp_path / f"worker{i}.log") for i in range(2)]
+    try:
+        receiver.wait_for(events, timeout=60)
+        await asyncio.sleep(1.5)  # anything sent twice would arrive by now
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            worker.wait(20)
+    ids = [r.webhook_id for r in receiver.received]
+    assert len(ids) == events and len(set(ids)) == events
+    assert set(await _statuses(app)) == {"succeeded"}
