@@ -21,6 +21,7 @@ from api.routes import (
     patients,
     providers,
     regimens,
+    summaries,
     sync,
     webhooks,
 )
@@ -76,11 +77,12 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(me.router)
     app.include_router(providers.router)
     app.include_router(patients.router)
-    # Regimens and entries hang on the patient router; import them before including it.
+    # Regimens, entries, flags and summaries add routes to the patient router (imported above).
     assert regimens.router is entries.router is patients.patient_router
     app.include_router(patients.patient_router)
     app.include_router(sync.router)
     app.include_router(flags.router)
+    app.include_router(summaries.router)
     app.include_router(webhooks.router)
     app.include_router(webhooks.deliveries_router)
     app.include_router(catalog.router)

@@ -1,0 +1,100 @@
+"""What providers read: summaries, the panel, and exports (CSV, FHIR R4)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from api.deps import CallerDep, PatientInScope, SessionDep
+from api.errors import problem_responses
+from api.routes.patients import patient_router
+from models.accounts import Role
+from models.base import utcnow
+from models.summaries import PanelRow, PatientSummary
+from services import exports, summaries
+from services.access import require_role
+
+router = APIRouter(prefix="/v1", tags=["summaries"])
+From = Annotated[
+    date | None, Query(alias="from", description="First local date (default: 29 days before `to`)")
+]
+To = Annotated[date | None, Query(alias="to", description="Last local date, inclusive (default: today)")]
+
+
+@patient_router.get(
+    "/summary",
+    summary="A patient's summary over a window of local days (provider, admin)",
+    response_model=PatientSummary,
+    response_model_by_alias=True,
+    responses=problem_responses(403, 422),
+    tags=["summaries"],
+)
+async def summary(
+    scoped: PatientInScope, caller: CallerDep, session: SessionDep, date_from: From = None, date_to: To = None
+) -> PatientSummary:
+    return await summaries.patient_summary(session, caller, scoped[0], date_from, date_to, utcnow())
+
+
+@router.get(
+    "/panel",
+    summary="One row per patient of the caller, most urgent first (provider, admin)",
+    response_model=list[PanelRow],
+    responses=problem_responses(401, 403),
+)
+async def panel(caller: CallerDep, session: SessionDep) -> list[PanelRow]:
+    return await summaries.panel(session, caller, utcnow())
+
+
+@patient_router.get(
+    "/export.csv",
+    summary="A patient's entries as CSV, one row per entry (provider, admin)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "CSV, streamed"}, **problem_responses(403)},
+    tags=["summaries"],
+)
+async def export_csv(
+    request: Request,
+    scoped: PatientInScope,
+    caller: CallerDep,
+    session: SessionDep,
+    date_from: From = None,
+    date_to: To = None,
+) -> StreamingResponse:
+    require_role(caller, Role.provider, Role.admin)
+    patient = scoped[0]
+    start, end = summaries.window(patient, date_from, date_to, utcnow())
+    body = exports.csv_export(request.app.state.session_factory, patient.id, start, end)
+    filename = f"symptrack-{patient.id}-{start.isoformat()}-{end.isoformat()}.csv"
+    return StreamingResponse(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@patient_router.get(
+    "/fhir",
+    summary="A patient's record as a FHIR R4 Bundle of type collection (provider, admin)",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/fhir+json": {}}, "description": "FHIR R4 Bundle, streamed"},
+        **problem_responses(403),
+    },
+    tags=["summaries"],
+)
+async def export_fhir(
+    request: Request,
+    scoped: PatientInScope,
+    caller: CallerDep,
+    session: SessionDep,
+    date_from: From = None,
+    date_to: To = None,
+) -> StreamingResponse:
+    require_role(caller, Role.provider, Role.admin)
+    patient, user = scoped
+    start, end = summaries.window(patient, date_from, date_to, utcnow())
+    body = exports.fhir_export(request.app.state.session_factory, patient, user, start, end)
+    return StreamingResponse(body, media_type="application/fhir+json")

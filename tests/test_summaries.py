@@ -1,0 +1,356 @@
+"""Summary numbers against a small hand-worked scenario; the panel order; CSV and FHIR exports.
+
+The scenario (patient_a, America/New_York), window 2026-03-07 to 2026-03-10:
+- regimen A from 03-05: 08:00 and 20:00, 300 mg each; regimen B from 03-09 (A ends 03-08): 08:00, 14:00
+  and 22:00, 400 mg each. 03-08 is the spring-forward day (23 hours; 08:00 EDT is 12:00Z).
+- 03-07: 08:10 taken (on time), 20:00 skipped.                scheduled 2, taken 1, on time 1, 300 mg
+- 03-08: 07:20 EDT taken (40 min early: on time only if DST is right), 21:30 taken (90 min late).
+                                                              scheduled 2, taken 2, on time 1, 600 mg
+- 03-09: 08:05 and 14:00 taken; 22:00 taken but entered in error. scheduled 3, taken 2, on time 2, 800 mg
+- 03-10: 08:00 taken.                                          scheduled 3, taken 1, on time 1, 400 mg
+Adherence: 6 of 10 = 60.0 %, on time 5 of 10 = 50.0 %. Doses on 03-06 and 03-11 lie outside.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+from fhir.resources.R4B.bundle import Bundle
+
+from tests.flag_helpers import NEW_YORK, at, post
+from tests.world import Person, World
+
+D = date(2026, 3, 7)
+
+
+def _day(n: int) -> date:
+    return D + timedelta(days=n)
+
+
+async def _regimen(
+    client: httpx.AsyncClient, world: World, start: str, schedule: list[tuple[str, int]]
+) -> None:
+    body = {"schedule": [{"time": t, "dose_mg": mg} for t, mg in schedule], "start_date": start}
+    response = await client.post(
+        f"/v1/patients/{world['patient_a'].patient_id}/regimens",
+        headers=world["provider_a"].headers,
+        json=body,
+    )
+    assert response.status_code == 201, response.text
+
+
+async def _dose(
+    client: httpx.AsyncClient,
+    person: Person,
+    day: date,
+    hour: int,
+    minute: int,
+    mg: float,
+    status: str = "taken",
+) -> dict[str, Any]:
+    return await post(
+        client, person, "doses", {"taken_at": at(day, hour, minute), "dose_mg": mg, "status": status}
+    )
+
+
+async def _scenario(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
+    patient = world["patient_a"]
+    await _regimen(client, world, "2026-03-05", [("08:00", 300), ("20:00", 300)])
+    await _regimen(client, world, "2026-03-09", [("08:00", 400), ("14:00", 400), ("22:00", 400)])
+    await _dose(client, patient, _day(-1), 8, 0, 300)  # outside the window
+    await _dose(client, patient, _day(0), 8, 10, 300)
+    await _dose(client, patient, _day(0), 20, 0, 300, status="skipped")
+    await _dose(client, patient, _day(1), 7, 20, 300)
+    await _dose(client, patient, _day(1), 21, 30, 300)
+    await _dose(client, patient, _day(2), 8, 5, 400)
+    await _dose(client, patient, _day(2), 14, 0, 400)
+    wrong = await _dose(client, patient, _day(2), 22, 0, 400)
+    assert (
+        await client.delete(f"/v1/patients/me/doses/{wrong['id']}", headers=patient.headers)
+    ).status_code == 204
+    await _dose(client, patient, _day(3), 8, 0, 400)
+    await _dose(client, patient, _day(4), 8, 0, 400)  # outside the window
+    gad7 = {"instrument": "gad7"}
+    await post(
+        client, patient, "anxiety", {**gad7, "recorded_at": at(_day(0), 9), "items": [2, 2, 2, 2, 2, 1, 1]}
+    )
+    error = await post(
+        client, patient, "anxiety", {**gad7, "recorded_at": at(_day(2), 9), "items": [3] * 6 + [2]}
+    )
+    await client.delete(f"/v1/patients/me/anxiety/{error['id']}", headers=patient.headers)
+    await post(
+        client, patient, "anxiety", {**gad7, "recorded_at": at(_day(3), 9), "items": [2, 2, 1, 1, 1, 1, 0]}
+    )
+    for n, score in ((0, 6), (1, 4), (2, 5)):
+        await post(
+            client,
+            patient,
+            "anxiety",
+            {"instrument": "rating", "recorded_at": at(_day(n), 21), "score": score},
+        )
+    await post(
+        client,
+        patient,
+        "symptoms",
+        {"reported_at": at(_day(0), 12), "code": "dizziness", "severity": 2, "interference": 1},
+    )
+    await post(
+        client,
+        patient,
+        "symptoms",
+        {"reported_at": at(_day(2), 12), "code": "dizziness", "severity": 3, "interference": 2},
+    )
+    await post(
+        client,
+        patient,
+        "symptoms",
+        {"reported_at": at(_day(2), 20), "code": "dizziness", "severity": 1, "interference": 0},
+    )
+    nausea = await post(
+        client,
+        patient,
+        "symptoms",
+        {"reported_at": at(_day(1), 12), "code": "nausea", "frequency": 2, "severity": 2, "note": "=SUM(A1)"},
+    )
+    for n in (0, 2):
+        response = await client.post(
+            f"/v1/patients/{patient.patient_id}/check-ins",
+            headers=patient.headers,
+            json={
+                "id": f"00000000-0000-4000-8000-00000000000{n}",
+                "date": _day(n).isoformat(),
+                "submitted_at": at(_day(n), 22),
+            },
+        )
+        assert response.status_code == 201
+    # Acknowledged flags are no longer counted as open.
+    await client.post(
+        f"/v1/flags/{nausea['flags'][0]['id']}/acknowledge", headers=world["provider_a"].headers
+    )
+    return {"nausea": nausea}
+
+
+async def test_summary_numbers_match_the_hand_worked_scenario(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    await _scenario(client, world)
+    response = await client.get(
+        f"/v1/patients/{world['patient_a'].patient_id}/summary?from=2026-03-07&to=2026-03-10",
+        headers=world["provider_a"].headers,
+    )
+    assert response.status_code == 200, response.text
+    summary = response.json()
+    assert (summary["from"], summary["to"]) == ("2026-03-07", "2026-03-10")
+    assert summary["adherence"] == {"scheduled": 10, "taken": 6, "percent": 60.0, "on_time_percent": 50.0}
+    assert summary["daily_mg"] == [
+        {"date": "2026-03-07", "mg": 300.0},
+        {"date": "2026-03-08", "mg": 600.0},
+        {"date": "2026-03-09", "mg": 800.0},
+        {"date": "2026-03-10", "mg": 400.0},
+    ]
+    assert summary["regimen"]["start_date"] == "2026-03-09" and len(summary["regimen"]["schedule"]) == 3
+    assert [r["end_date"] for r in summary["regimens"]] == ["2026-03-08", None]
+    gad7 = summary["gad7"]
+    assert (gad7["first"], gad7["last"], gad7["change"], gad7["last_band"]) == (12, 8, -4, "mild")
+    assert [(p["date"], p["total"], p["band"]) for p in gad7["series"]] == [
+        ("2026-03-07", 12, "moderate"),
+        ("2026-03-10", 8, "mild"),
+    ]
+    assert summary["rating"]["mean"] == 5.0
+    assert [p["score"] for p in summary["rating"]["series"]] == [6, 4, 5]
+    assert summary["symptoms"] == [
+        {"code": "dizziness", "reports": 3, "days": 2, "max_grade": 2, "last_grade": 1},
+        {"code": "nausea", "reports": 1, "days": 1, "max_grade": 2, "last_grade": 2},
+    ]
+    # Open: severe_symptom (dizziness severity 3), and anxiety_severe raised by the GAD-7 of 20 that was
+    # later entered in error (its evidence is retracted; a clinician closes it). worsening_symptom (nausea
+    # 0 -> 2) was acknowledged, so it no longer counts as open.
+    assert summary["open_flags"] == {"urgent": 0, "high": 2, "routine": 0}
+    assert summary["check_ins"] == {"days": 2, "percent": 50.0}
+
+
+async def test_summary_access_and_windows(client: httpx.AsyncClient, world: World) -> None:
+    path = f"/v1/patients/{world['patient_a'].patient_id}/summary"
+    assert (await client.get(path, headers=world["patient_a"].headers)).status_code == 403
+    assert (await client.get(path, headers=world["provider_a2"].headers)).status_code == 404
+    default = await client.get(path, headers=world["admin_a"].headers)
+    assert default.status_code == 200
+    body = default.json()
+    assert (date.fromisoformat(body["to"]) - date.fromisoformat(body["from"])).days == 29
+    assert len(body["daily_mg"]) == 30 and body["adherence"]["percent"] is None
+    assert (
+        await client.get(f"{path}?from=2026-03-10&to=2026-03-01", headers=world["admin_a"].headers)
+    ).status_code == 422
+    assert (
+        await client.get(f"{path}?from=2020-01-01&to=2026-03-01", headers=world["admin_a"].headers)
+    ).status_code == 422
+
+
+async def test_panel_is_most_urgent_first(client: httpx.AsyncClient, world: World) -> None:
+    from datetime import datetime
+
+    patient_2 = world["patient_a2"]
+    today = datetime.now(NEW_YORK).date()
+    # patient_a2: a regimen with a dose at local midnight, taken on 5 of the last 7 days; an urgent flag.
+    response = await client.post(
+        f"/v1/patients/{patient_2.patient_id}/regimens",
+        headers=world["admin_a"].headers,
+        json={
+            "schedule": [{"time": "00:00", "dose_mg": 300}],
+            "start_date": (today - timedelta(days=20)).isoformat(),
+        },
+    )
+    assert response.status_code == 201
+    for n in (0, 1, 2, 4, 6):
+        await _dose(client, patient_2, today - timedelta(days=n), 0, 5, 300)
+    await post(
+        client,
+        patient_2,
+        "anxiety",
+        {
+            "instrument": "gad7",
+            "recorded_at": at(today - timedelta(days=3), 0, 1),
+            "items": [3, 3, 3, 3, 2, 1, 1],
+        },
+    )
+    await post(
+        client,
+        patient_2,
+        "symptoms",
+        {
+            "reported_at": at(today - timedelta(days=1), 0, 1),
+            "code": "fatigue",
+            "severity": 2,
+            "interference": 2,
+        },
+    )
+    await client.post(
+        f"/v1/patients/{patient_2.patient_id}/check-ins",
+        headers=patient_2.headers,
+        json={
+            "id": "00000000-0000-4000-8000-0000000000aa",
+            "date": (today - timedelta(days=1)).isoformat(),
+            "submitted_at": at(today - timedelta(days=1), 0, 30),
+            "red_flags": {"seizure": True},
+        },
+    )
+    await _scenario(client, world)
+
+    rows = (await client.get("/v1/panel", headers=world["admin_a"].headers)).json()
+    assert [r["patient_id"] for r in rows] == [str(patient_2.patient_id), str(world["patient_a"].patient_id)]
+    first = rows[0]
+    assert first["open_flags"]["urgent"] == 1 and first["open_flags"]["high"] >= 1
+    assert first["adherence_7d"] == round(100 * 5 / 7, 1)
+    assert first["gad7_last_band"] == "severe" and first["worst_grade_7d"] == 2
+    assert first["last_check_in"] == (today - timedelta(days=1)).isoformat()
+    assert first["name"] == "Patient A2"
+    second = rows[1]
+    assert second["last_check_in"] == "2026-03-09" and second["worst_grade_7d"] is None
+    provider = (await client.get("/v1/panel", headers=world["provider_a"].headers)).json()
+    assert [r["patient_id"] for r in provider] == [str(world["patient_a"].patient_id)]
+    assert (await client.get("/v1/panel", headers=world["patient_a"].headers)).status_code == 403
+
+
+async def test_csv_export_has_one_row_per_entry(client: httpx.AsyncClient, world: World) -> None:
+    await _scenario(client, world)
+    response = await client.get(
+        f"/v1/patients/{world['patient_a'].patient_id}/export.csv?from=2026-03-07&to=2026-03-10",
+        headers=world["provider_a"].headers,
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    kinds = [r["entry_type"] for r in rows]
+    # 2 check-ins, 8 doses in the window (one entered in error), 3 GAD-7 + 3 ratings, 4 symptom reports.
+    assert (kinds.count("check_in"), kinds.count("dose"), kinds.count("anxiety"), kinds.count("symptom")) == (
+        2,
+        8,
+        6,
+        4,
+    )
+    assert list(rows[0]) == [
+        "entry_type",
+        "id",
+        "local_date",
+        "occurred_at",
+        "check_in_id",
+        "entered_in_error",
+        "medication",
+        "dose_mg",
+        "status",
+        "scheduled_for",
+        "instrument",
+        "gad7_items",
+        "gad7_total",
+        "gad7_band",
+        "rating",
+        "symptom_code",
+        "frequency",
+        "severity",
+        "interference",
+        "present",
+        "grade",
+        "red_flags",
+        "note",
+    ]
+    errors = [r for r in rows if r["entered_in_error"] == "true"]
+    assert {r["entry_type"] for r in errors} == {"dose", "anxiety"}
+    nausea = next(r for r in rows if r["symptom_code"] == "nausea")
+    assert nausea["note"] == "'=SUM(A1)" and nausea["grade"] == "2"  # a formula stays text in spreadsheets
+    dose = next(r for r in rows if r["entry_type"] == "dose" and r["occurred_at"] == "2026-03-08T11:20:00Z")
+    assert (dose["local_date"], dose["dose_mg"], dose["medication"]) == ("2026-03-08", "300", "gabapentin")
+    assert (
+        await client.get(
+            f"/v1/patients/{world['patient_a'].patient_id}/export.csv", headers=world["patient_a"].headers
+        )
+    ).status_code == 403
+
+
+async def test_fhir_bundle_validates_and_carries_the_codes(client: httpx.AsyncClient, world: World) -> None:
+    await _scenario(client, world)
+    response = await client.get(
+        f"/v1/patients/{world['patient_a'].patient_id}/fhir?from=2026-03-07&to=2026-03-10",
+        headers=world["provider_a"].headers,
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    document = json.loads(response.content)
+    bundle = Bundle.model_validate(document)  # the R4B models accept the whole Bundle
+    assert bundle.type == "collection"
+    resources = [entry["resource"] for entry in document["entry"]]
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for resource in resources:
+        by_type.setdefault(resource["resourceType"], []).append(resource)
+    assert len(by_type["Patient"]) == 1 and by_type["Patient"][0]["id"] == str(world["patient_a"].patient_id)
+    assert len(by_type["MedicationRequest"]) == 2
+    assert by_type["MedicationRequest"][0]["medicationCodeableConcept"]["coding"][0]["code"] == "25480"
+    assert len(by_type["MedicationAdministration"]) == 8
+    statuses = sorted(a["status"] for a in by_type["MedicationAdministration"])
+    assert statuses.count("not-done") == 1 and statuses.count("entered-in-error") == 1
+    observations = by_type["Observation"]
+    gad7 = [o for o in observations if o["code"]["coding"][0]["code"] == "70274-6"]
+    assert len(gad7) == 3 and gad7[0]["valueInteger"] == 12
+    assert [c["code"]["coding"][0]["code"] for c in gad7[0]["component"]] == [
+        "69725-0",
+        "68509-9",
+        "69733-4",
+        "69734-2",
+        "69735-9",
+        "69689-8",
+        "69736-7",
+    ]
+    assert gad7[0]["component"][0]["valueCodeableConcept"]["coding"][0]["code"] == "LA6570-1"  # 2
+    dizziness = [o for o in observations if o["code"]["coding"][0].get("code") == "404640003"]
+    assert len(dizziness) == 3 and dizziness[0]["code"]["coding"][0]["system"] == "http://snomed.info/sct"
+    ratings = [o for o in observations if o["code"]["coding"][0]["code"] == "anxiety-rating"]
+    assert [o["valueInteger"] for o in ratings] == [6, 4, 5]
+    assert sorted(f["code"]["coding"][0]["code"] for f in by_type["Flag"]) == [
+        "anxiety_severe",
+        "severe_symptom",
+    ]
