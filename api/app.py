@@ -5,19 +5,25 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_problem_handlers
+from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
+from api.observability import ObservabilityMiddleware
 from api.openapi import install_openapi
+from api.rate_limit import RateLimitMiddleware
 from api.routes import (
+    audit,
     auth,
     catalog,
     entries,
     flags,
     health,
     me,
+    metrics,
     patients,
     providers,
     regimens,
@@ -37,6 +43,12 @@ Every error answer is RFC 9457 `application/problem+json`.
 """
 
 
+def _redis_client(url: str) -> Any:
+    from redis.asyncio import Redis
+
+    return Redis.from_url(url)
+
+
 def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
     settings = settings or get_settings()
 
@@ -44,6 +56,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
         app.state.engine = engine
+        app.state.redis = _redis_client(settings.redis_url) if settings.redis_url else None
         app.state.session_factory = create_session_factory(engine)
         worker = Worker(app.state.session_factory, settings) if run_worker else None
         app.state.worker = worker
@@ -56,6 +69,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
                 worker.stop()
                 await worker_task
             await engine.dispose()
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
 
     app = FastAPI(
         title="symptrack",
@@ -71,8 +86,14 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    # Outermost first: ids and timing see everything, the body limit guards the rest.
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(RateLimitMiddleware)
+    app.add_middleware(ObservabilityMiddleware)
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(auth.router)
     app.include_router(me.router)
     app.include_router(providers.router)
@@ -83,6 +104,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(sync.router)
     app.include_router(flags.router)
     app.include_router(summaries.router)
+    app.include_router(audit.router)
     app.include_router(webhooks.router)
     app.include_router(webhooks.deliveries_router)
     app.include_router(catalog.router)

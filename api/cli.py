@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -12,6 +12,7 @@ from typing import TypeVar
 import click
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.observability import configure_logging
 from models.accounts import Role
 from services import migrations
 from services.accounts import create_organization, create_user, find_organization_by_name
@@ -46,7 +47,7 @@ def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]
 @click.group()
 def main() -> None:
     """symptrack: gabapentin side-effect and anxiety tracking for patients and their care teams."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(os.environ.get("SYMPTRACK_LOG_LEVEL", "INFO"))
 
 
 @main.command()
@@ -71,7 +72,16 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     if settings.is_sqlite:
         migrations.upgrade(settings)
     app = create_app(settings, run_worker=not no_worker)
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), proxy_headers=True)
+    # Our JSON logging stays in charge (log_config=None); our middleware writes the access log.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @main.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import anyio
 from sqlalchemy import select, update
@@ -16,6 +17,7 @@ from models.base import utcnow
 from services import throttle
 from services.access import Caller
 from services.accounts import normalize_email
+from services.counters import counters_for
 from services.errors import FieldError, TooManyRequests, Unauthorized, ValidationFailed
 from services.passwords import dummy_hash, hash_password, password_problem, verify_password
 from services.settings import Settings
@@ -34,13 +36,19 @@ BAD_ENROLLMENT = "The enrollment code is not valid, was already used, or has exp
 
 
 async def sign_in(
-    session: AsyncSession, settings: Settings, email: str, password: str, address: str | None
+    session: AsyncSession,
+    settings: Settings,
+    email: str,
+    password: str,
+    address: str | None,
+    redis: Any | None = None,
 ) -> TokenPair:
     """The same answer, after the same work, for a wrong password and an unknown email."""
     now = utcnow()
     email = normalize_email(email)
     keys = throttle.sign_in_keys(settings, email, address)
-    wait = await throttle.reserve(session, settings, keys, now)
+    counters = counters_for(session, redis)
+    wait = await throttle.reserve(counters, settings, keys, now)
     if wait is not None:
         raise TooManyRequests(wait)
     # A NUL can be in no stored email (and PostgreSQL refuses it in a query): no such account.
@@ -51,9 +59,9 @@ async def sign_in(
     password_ok = await anyio.to_thread.run_sync(verify_password, password, known_hash or dummy_hash())
     if user is None or known_hash is None or not user.is_active or not password_ok:
         raise Unauthorized(BAD_CREDENTIALS, keep_changes=True)  # the attempt stays counted
-    await throttle.clear(session, keys[0])
+    await throttle.clear(counters, keys[0])
     for key in keys[1:]:
-        await throttle.release(session, key)
+        await throttle.release(counters, key)
     return await start_session(session, settings, user.id, now)
 
 
@@ -185,14 +193,20 @@ async def issue_enrollment_code(
 
 
 async def enroll(
-    session: AsyncSession, settings: Settings, code: str, password: str, address: str | None
+    session: AsyncSession,
+    settings: Settings,
+    code: str,
+    password: str,
+    address: str | None,
+    redis: Any | None = None,
 ) -> TokenPair:
     """A patient sets their password with a code from their provider; the code then never works again."""
     now = utcnow()
     if problem := password_problem(password):
         raise ValidationFailed([FieldError(("body", "password"), problem)])
     keys = throttle.sign_in_keys(settings, "enrollment", address)[1:]  # by address: guessing codes
-    wait = await throttle.reserve(session, settings, keys, now)
+    counters = counters_for(session, redis)
+    wait = await throttle.reserve(counters, settings, keys, now)
     if wait is not None:
         raise TooManyRequests(wait)
     row = (
@@ -219,5 +233,5 @@ async def enroll(
         update(User).where(col(User.id) == patient.user_id).values(password_hash=password_hash)
     )
     for key in keys:
-        await throttle.release(session, key)
+        await throttle.release(counters, key)
     return await start_session(session, settings, patient.user_id, now)

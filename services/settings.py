@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     login_max_failures_per_account: int = Field(default=5, ge=1)
     login_max_failures_per_address: int = Field(default=20, ge=1)
     login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    # Requests allowed per minute per access token and per client address, then 429 (0: no limit).
+    rate_limit_per_token_per_minute: int = Field(default=600, ge=0)
+    rate_limit_per_address_per_minute: int = Field(default=3000, ge=0)
+    # Where counters shared by every API process live: Redis when set, else the database.
+    redis_url: str | None = None
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = "INFO"
     # PostgreSQL connection pool per process.

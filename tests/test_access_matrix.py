@@ -28,6 +28,7 @@ PUBLIC_ROUTES = {
     ("POST", "/v1/auth/refresh"),
     ("POST", "/v1/auth/enroll"),
     ("GET", "/v1/catalog"),
+    ("GET", "/metrics"),  # aggregate counts only, for the operator's scraper
 }
 
 ALL_ROLES = frozenset({"patient", "provider", "admin"})

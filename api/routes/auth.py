@@ -31,7 +31,9 @@ async def sign_in(
     session: SessionDep,
     settings: SettingsDep,
 ) -> TokenPair:
-    return await auth.sign_in(session, settings, form.username, form.password, _address(request))
+    return await auth.sign_in(
+        session, settings, form.username, form.password, _address(request), request.app.state.redis
+    )
 
 
 @router.post(
@@ -64,4 +66,6 @@ async def logout(caller: CallerDep, session: SessionDep) -> Response:
 async def enroll(
     request: Request, body: EnrollRequest, session: SessionDep, settings: SettingsDep
 ) -> TokenPair:
-    return await auth.enroll(session, settings, body.enrollment_code, body.password, _address(request))
+    return await auth.enroll(
+        session, settings, body.enrollment_code, body.password, _address(request), request.app.state.redis
+    )

@@ -1,0 +1,93 @@
+"""Request rate limits per access token and per client address, counted in the shared store (Redis
+when configured, else the database), so they hold across every API process."""
+
+from __future__ import annotations
+
+import hashlib
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.limits import SECURITY_HEADERS
+from models.base import utcnow
+from services.counters import DatabaseCounters, RedisCounters
+from services.database import session_scope
+from services.settings import Settings
+from services.tokens import keyed_hash
+
+WINDOW_SECONDS = 60
+EXEMPT = ("/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json")
+
+
+def _too_many(retry_after: int) -> tuple[dict[str, object], bytes]:
+    import json
+
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Too Many Requests",
+            "status": 429,
+            "detail": "Too many requests; try again later.",
+        }
+    ).encode()
+    start = {
+        "type": "http.response.start",
+        "status": 429,
+        "headers": [
+            (b"content-type", b"application/problem+json"),
+            (b"retry-after", str(retry_after).encode()),
+            (b"content-length", str(len(body)).encode()),
+            *SECURITY_HEADERS,
+        ],
+    }
+    return start, body
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path", "") in EXEMPT:
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        settings: Settings = state.settings
+        keys = []
+        if settings.rate_limit_per_address_per_minute and scope.get("client"):
+            keys.append(
+                (
+                    "rate:address:" + keyed_hash(settings, scope["client"][0]),
+                    settings.rate_limit_per_address_per_minute,
+                )
+            )
+        authorization = dict(scope.get("headers", [])).get(b"authorization", b"")
+        if settings.rate_limit_per_token_per_minute and authorization.lower().startswith(b"bearer "):
+            # The token's hash, not the token: a counter key must never hold a credential.
+            digest = hashlib.sha256(authorization[7:].strip()).hexdigest()
+            keys.append(("rate:token:" + digest, settings.rate_limit_per_token_per_minute))
+        wait = await self._hits(state, keys) if keys else None
+        if wait is not None:
+            start, body = _too_many(wait)
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+    async def _hits(self, state: object, keys: list[tuple[str, int]]) -> int | None:
+        now = utcnow()
+        waits = []
+        redis = getattr(state, "redis", None)
+        if redis is not None:
+            counters = RedisCounters(redis)
+            for key, limit in keys:
+                count, left = await counters.hit(key, WINDOW_SECONDS, now)
+                if count > limit:
+                    waits.append(left)
+        else:
+            async with session_scope(state.session_factory) as session:  # type: ignore[attr-defined]
+                db = DatabaseCounters(session)
+                for key, limit in keys:
+                    count, left = await db.hit(key, WINDOW_SECONDS, now)
+                    if count > limit:
+                        waits.append(left)
+        return max(waits) if waits else None
