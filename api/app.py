@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_problem_handlers
 from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
-from api.observability import ObservabilityMiddleware
+from api.observability import ObservabilityMiddleware, quiet_chatty_loggers
 from api.openapi import install_openapi
 from api.rate_limit import RateLimitMiddleware
 from api.routes import (
@@ -51,6 +51,7 @@ def _redis_client(url: str) -> Any:
 
 def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
     settings = settings or get_settings()
+    quiet_chatty_loggers()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

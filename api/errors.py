@@ -126,6 +126,16 @@ async def _database_error(request: Request, exc: Exception) -> ProblemResponse:
     )
 
 
+async def _unreachable(_request: Request, exc: Exception) -> ProblemResponse:
+    logger.error("database unreachable: %s", type(exc).__name__)
+    return problem(
+        503,
+        "The database is not available; try again shortly.",
+        code="service-unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
 async def _unhandled(_request: Request, exc: Exception) -> ProblemResponse:
     # The type only: exception messages may hold patient data. The traceback goes to the log.
     logger.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
@@ -137,6 +147,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DBAPIError, _database_error)
+    # asyncpg reports a refused or reset connection as a plain OSError, outside SQLAlchemy's hierarchy.
+    app.add_exception_handler(ConnectionError, _unreachable)
     app.add_exception_handler(Exception, _unhandled)
 
 

@@ -61,16 +61,33 @@ class JsonFormatter(logging.Formatter):
         return str(json.dumps(line, default=str))
 
 
+# Loggers that would write SQL with its parameters (patient data), raw paths with queries, or request
+# URLs: capped at WARNING whatever level the operator asks for. Ours logs route templates instead.
+CHATTY_LOGGERS = (
+    "sqlalchemy.engine",
+    "sqlalchemy.pool",
+    "aiosqlite",
+    "asyncpg",
+    "uvicorn.access",
+    "httpx",
+    "httpcore",
+    "hpack",
+    "multipart",
+)
+
+
+def quiet_chatty_loggers() -> None:
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # SQL and its parameters (patient data) never reach the log; uvicorn's own access log would log
-    # raw paths and queries, ours logs route templates.
-    for name in ("sqlalchemy.engine", "sqlalchemy.pool", "uvicorn.access", "httpx", "httpcore"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_chatty_loggers()
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

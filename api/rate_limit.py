@@ -4,7 +4,10 @@ when configured, else the database), so they hold across every API process."""
 from __future__ import annotations
 
 import hashlib
+import logging
 
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.limits import SECURITY_HEADERS
@@ -14,6 +17,7 @@ from services.database import session_scope
 from services.settings import Settings
 from services.tokens import keyed_hash
 
+logger = logging.getLogger("symptrack.rate_limit")
 WINDOW_SECONDS = 60
 EXEMPT = ("/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json")
 
@@ -65,7 +69,13 @@ class RateLimitMiddleware:
             # The token's hash, not the token: a counter key must never hold a credential.
             digest = hashlib.sha256(authorization[7:].strip()).hexdigest()
             keys.append(("rate:token:" + digest, settings.rate_limit_per_token_per_minute))
-        wait = await self._hits(state, keys) if keys else None
+        try:
+            wait = await self._hits(state, keys) if keys else None
+        except (SQLAlchemyError, OSError, RedisError) as exc:
+            # The store is unreachable: let the request through rather than fail it here; if the
+            # database is down the route answers 503 itself.
+            logger.warning("rate limit store unavailable: %s", type(exc).__name__)
+            wait = None
         if wait is not None:
             start, body = _too_many(wait)
             await send(start)
