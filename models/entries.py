@@ -63,7 +63,10 @@ class Dose(EntryRecord, table=True):
     status: str = Field(max_length=16)  # "taken" or "skipped"
     scheduled_for: datetime | None = Field(default=None, sa_type=UTCDateTime)
     note: str | None = Field(default=None, max_length=MAX_NOTE_LENGTH)
-    check_in_id: uuid.UUID | None = Field(default=None, foreign_key="check_in.id", ondelete="CASCADE")
+    # Indexed: a check-in's answer and retries read its parts by this column.
+    check_in_id: uuid.UUID | None = Field(
+        default=None, foreign_key="check_in.id", ondelete="CASCADE", index=True
+    )
 
 
 class AnxietyScore(EntryRecord, table=True):
@@ -77,7 +80,10 @@ class AnxietyScore(EntryRecord, table=True):
     total: int | None = None
     band: str | None = Field(default=None, max_length=16)
     score: int | None = None
-    check_in_id: uuid.UUID | None = Field(default=None, foreign_key="check_in.id", ondelete="CASCADE")
+    # Indexed: a check-in's answer and retries read its parts by this column.
+    check_in_id: uuid.UUID | None = Field(
+        default=None, foreign_key="check_in.id", ondelete="CASCADE", index=True
+    )
 
 
 class SymptomReport(EntryRecord, table=True):
@@ -96,4 +102,7 @@ class SymptomReport(EntryRecord, table=True):
     # Composite grade 0-3 (CLINICAL.md 2); null for presence-only terms.
     grade: int | None = None
     note: str | None = Field(default=None, max_length=MAX_NOTE_LENGTH)
-    check_in_id: uuid.UUID | None = Field(default=None, foreign_key="check_in.id", ondelete="CASCADE")
+    # Indexed: a check-in's answer and retries read its parts by this column.
+    check_in_id: uuid.UUID | None = Field(
+        default=None, foreign_key="check_in.id", ondelete="CASCADE", index=True
+    )

@@ -397,19 +397,20 @@ async def record_check_in(ctx: Context, data: CheckInCreate) -> tuple[bool, Chec
         )
     if (stored := await insert_once(ctx.session, rows, CheckIn, data.id, content_hash)) is not None:
         return False, await _check_in_retried(ctx, stored)
-    return True, await _check_in_answer(ctx.session, check_in, await _evaluate(ctx, rows))
+    raised = await _evaluate(ctx, rows)
+    # The parts are in hand: no need to read them back.
+    view = entry_views.check_in(
+        check_in,
+        [r for r in rows if isinstance(r, Dose)],
+        [r for r in rows if isinstance(r, SymptomReport)],
+        [r for r in rows if isinstance(r, AnxietyScore)],
+    )
+    return True, CheckInAnswer(check_in=view, flags=raised, advice=flags.advice_for(raised))
 
 
 async def _evaluate(ctx: Context, rows: list[Any]) -> list[FlagPublic]:
     """The write-time flag rules, in this same transaction: the entry and its flags commit together."""
     return await flags.evaluate_new_entries(ctx.session, ctx.settings, ctx.patient, rows)
-
-
-async def _check_in_answer(
-    session: AsyncSession, check_in: CheckIn, raised: list[FlagPublic]
-) -> CheckInAnswer:
-    view = await check_in_view(session, check_in)
-    return CheckInAnswer(check_in=view, flags=raised, advice=flags.advice_for(raised))
 
 
 Answer = TypeVar("Answer", DosePublic, AnxietyPublic, SymptomPublic)

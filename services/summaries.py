@@ -205,7 +205,6 @@ async def patient_summary(
         (r for r in reversed(regimens) if r.start_date <= end and (r.end_date is None or end <= r.end_date)),
         regimens[-1] if regimens else None,
     )
-    await audit.record(session, caller, "GET /v1/patients/{patient_id}/summary", [patient.id])
     return PatientSummary(
         patient_id=patient.id,
         from_date=start,
