@@ -94,6 +94,6 @@ async def _evaluate_patient(
     return touched
 
 
-@register_job("time_rules", INTERVAL_SECONDS)
+@register_job("time_rules", INTERVAL_SECONDS, wakeable=False)
 async def time_rules_job(factory: async_sessionmaker[AsyncSession], settings: Settings) -> int:
     return await evaluate_time_rules(factory, settings)

@@ -29,17 +29,35 @@ class RegisteredJob:
     name: str
     run: Job
     interval_seconds: float
+    # Runs at once when new work is committed (webhook delivery), not only at its interval.
+    wakeable: bool = True
 
 
 JOBS: list[RegisteredJob] = []
 
 
-def register_job(name: str, interval_seconds: float) -> Callable[[Job], Job]:
+def register_job(name: str, interval_seconds: float, *, wakeable: bool = True) -> Callable[[Job], Job]:
     def decorate(job: Job) -> Job:
-        JOBS.append(RegisteredJob(name, job, interval_seconds))
+        JOBS.append(RegisteredJob(name, job, interval_seconds, wakeable))
         return job
 
     return decorate
+
+
+class WakeUp:
+    """A wake-up every wakeable job hears, even one that is busy when it comes."""
+
+    def __init__(self) -> None:
+        self.events: list[asyncio.Event] = []
+
+    def listener(self) -> asyncio.Event:
+        event = asyncio.Event()
+        self.events.append(event)
+        return event
+
+    def set(self) -> None:
+        for event in self.events:
+            event.set()
 
 
 class Worker:
@@ -58,7 +76,7 @@ class Worker:
         self.jobs = list(jobs)
         self.stopping = asyncio.Event()
         # Set by whoever commits new work, so it is picked up at once rather than at the next poll.
-        self.wake = asyncio.Event()
+        self.wake = WakeUp()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -79,25 +97,19 @@ class Worker:
         logger.info("worker stopped")
 
     async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        due = {job.name: loop.time() for job in self.jobs}
+        # Each job runs in a loop of its own: a long periodic pass (time-based flag rules over every
+        # patient) never holds up the delivery of an urgent alert.
+        await asyncio.gather(*(self._job_loop(job) for job in self.jobs))
+
+    async def _job_loop(self, job: RegisteredJob) -> None:
+        # A wake-up that comes while the job runs stays set, so the job runs again at once.
+        woken = self.wake.listener() if job.wakeable else self.stopping
         while not self.stopping.is_set():
-            for job in self.jobs:
-                if self.stopping.is_set():
-                    break
-                if loop.time() >= due[job.name]:
-                    await self._run_once(job)
-                    due[job.name] = loop.time() + job.interval_seconds
-            next_due = min(due.values(), default=loop.time() + 1.0)
-            timeout = max(0.0, next_due - loop.time())
+            await self._run_once(job)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=min(timeout, 1.0))
-            if self.wake.is_set():
-                # Cleared only once seen, so a wake-up that comes while jobs run is never lost:
-                # new work was committed, and every job looks now rather than at its next poll.
-                self.wake.clear()
-                now = loop.time()
-                due = dict.fromkeys(due, now)
+                await asyncio.wait_for(woken.wait(), timeout=job.interval_seconds)
+            if woken is not self.stopping:
+                woken.clear()
 
     async def _run_once(self, job: RegisteredJob) -> None:
         try:

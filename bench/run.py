@@ -1,0 +1,631 @@
+"""`make bench`: the whole benchmark in one run, against the local PostgreSQL, ending in one table.
+
+1. A new symptrack_bench_* database, migrated by `symptrack migrate`, filled with N patients and a
+   year of history (COPY); an admin made by `symptrack create-admin`; the evidence that needs no
+   server (statements per request, cost per statement, query plans).
+2. The baselines, each a uvicorn process inserting a dose row: the floor and the tutorial.
+3. `symptrack serve --no-worker`: the framework and auth floors, doses, check-ins, sync, the 90-day
+   summary and the panel; py-spy profiles of doses, check-ins, the summary and the panel.
+4. Two more years of history, loaded while that API keeps running: the summary again.
+5. `symptrack serve` with its delivery worker and a verifying receiver: alert latency.
+6. The database is dropped; the table is printed and written to bench/results/.
+
+Every load comes from wrk, closed loop, after a warm-up; the server is left to go idle between runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from bench import (
+    alerts,
+    datagen,
+    explain,
+    machine,
+    pg,
+    population,
+    profile,
+    querycount,
+    report,
+    server,
+    statement_cost,
+    syncload,
+    wrk,
+)
+from bench.config import BenchConfig
+from bench.plans import (
+    BASELINE_DAYS,
+    CHECK_IN_DAYS,
+    DOSE_DAYS,
+    PlanWriter,
+    check_in_body,
+    dose_body,
+    sync_entries,
+)
+from bench.population import Population
+from bench.procs import CpuMeter, wait_idle
+from bench.report import Row
+from bench.tokens import TOKEN_MINUTES, mint, settings_from
+
+ADMIN_EMAIL = f"admin@{population.EMAIL_DOMAIN}"
+
+
+def history(days: int) -> str:
+    """How a scenario names its history: "1 year", "3 years", or days when not whole years."""
+    years, rest = divmod(days, 365)
+    return f"{years} year{'s' if years > 1 else ''}" if years and not rest else f"{days} days"
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def fill_ids(value: object) -> object:
+    """A plan body with real ids in place of the "{{id}}" placeholders (for requests sent from here)."""
+    text = json.dumps(value)
+    while "{{id}}" in text:
+        text = text.replace("{{id}}", str(uuid.uuid4()), 1)
+    return json.loads(text)
+
+
+class Bench:
+    def __init__(self, config: BenchConfig) -> None:
+        self.config = config
+        self.rows: dict[str, Row] = {}
+        self.offsets: dict[str, int] = {}  # plan name -> first line not yet sent
+        self.timings: dict[str, float] = {}
+        self.notes: list[str] = []
+        self.profiles: list[str] = []
+        self.query_counts: list[str] = []
+        self.statement_costs = ""
+        self.plans: list[str] = []
+        self.peak_rss: dict[str, float] = {}
+        self.results = config.results_dir
+        self.logs = self.results / "logs"
+
+    # ---- environment ---------------------------------------------------------------------------
+
+    def server_env(self, database: pg.BenchDatabase, *, worker: bool = False) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            SYMPTRACK_ENVIRONMENT="production",
+            SYMPTRACK_SECRET_KEY=self.config.secret_key,
+            SYMPTRACK_DATABASE_URL=database.app_url,
+            SYMPTRACK_DB_POOL_SIZE=str(self.config.connections),
+            SYMPTRACK_DB_MAX_OVERFLOW=str(self.config.connections),
+            SYMPTRACK_LOG_LEVEL="warning",
+            SYMPTRACK_ACCESS_TOKEN_MINUTES=str(TOKEN_MINUTES),
+            # All load comes from one address and a few tokens: limits sized for people would refuse it.
+            SYMPTRACK_RATE_LIMIT_PER_TOKEN_PER_MINUTE=os.environ.get("BENCH_RATE_LIMIT_PER_TOKEN", "0"),
+            SYMPTRACK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE=os.environ.get("BENCH_RATE_LIMIT_PER_ADDRESS", "0"),
+        )
+        if worker:
+            env.update(SYMPTRACK_WEBHOOK_ALLOW_HTTP="true", SYMPTRACK_WEBHOOK_ALLOW_PRIVATE_NETWORKS="true")
+        return env
+
+    @contextlib.contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - started, 1)
+
+    # ---- measuring -----------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def guard(self, key: str, name: str) -> AsyncIterator[None]:
+        """A scenario that fails is a row saying so, and the run goes on to the next one."""
+        try:
+            yield
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
+            self.rows[key] = Row(key=key, name=name, errors=1, note=f"failed: {message}")
+            say(f"{name} failed: {message}")
+
+    def _wrk(self, target: server.Server, plan: wrk.Plan, seconds: float, connections: int) -> wrk.WrkResult:
+        result = wrk.run(
+            target.url,
+            plan,
+            offset=self.offsets.get(plan.name, 0),
+            connections=connections,
+            threads=self.config.wrk_threads,
+            seconds=seconds,
+        )
+        self.offsets[plan.name] = result.next_offset
+        wait_idle(target.pid)
+        return result
+
+    def measure(
+        self,
+        key: str,
+        name: str,
+        target: server.Server,
+        plan: wrk.Plan,
+        *,
+        connections: int | None = None,
+        unit: str = "req/s",
+        per_request: int = 1,
+        note: str = "",
+        may_wrap: bool = False,
+    ) -> Row:
+        """Warm up, then one measured run. `may_wrap`: the plan's lines may be reused (reads, and the
+        baselines, which apply no rules, so a day's second dose changes nothing for them)."""
+        connections = connections or self.config.connections
+        if self.config.warmup_seconds > 0:
+            self._wrk(target, plan, self.config.warmup_seconds, connections)
+        meter = CpuMeter(target.pid)
+        result = self._wrk(target, plan, self.config.duration_seconds, connections)
+        lat = result.latency_ms
+        row = Row(
+            key=key,
+            name=name,
+            unit=unit,
+            rate=result.rate * per_request,
+            p50=lat["p50"],
+            p95=lat["p95"],
+            p99=lat["p99"],
+            requests=result.requests,
+            errors=result.failed,
+            wrapped=0 if may_wrap else result.wrapped,
+            cpu=meter.share(result.seconds, result.client_cpu_seconds),
+            note=note,
+        )
+        self.rows[key] = row
+        say(
+            f"{name}: {row.rate:,.1f} {unit}, "
+            f"p50 {row.p50:.1f} ms, p95 {row.p95:.1f} ms, p99 {row.p99:.1f} ms"
+            + (f", {row.errors} errors (see {target.log_path})" if row.errors else "")
+            + (f", plan wrapped {row.wrapped} times" if row.wrapped else "")
+        )
+        return row
+
+    async def measure_sync(self, api: server.Server, writer: PlanWriter, entries: int) -> None:
+        """Sync through bench.syncload (see there why not wrk): each request a new patient's backlog."""
+        config = self.config
+        bodies = (
+            (writer.tokens[p.user_id], fill_ids({"entries": writer.sync_body(p, entries)}))
+            for p in itertools.cycle(writer.people.patients)
+        )
+        meter = CpuMeter(api.pid)
+        client_before = resource.getrusage(resource.RUSAGE_SELF)
+        result = await syncload.run(
+            api.url, bodies, connections=config.sync_connections, seconds=config.duration_seconds
+        )
+        client_after = resource.getrusage(resource.RUSAGE_SELF)
+        client = (client_after.ru_utime - client_before.ru_utime) + (
+            client_after.ru_stime - client_before.ru_stime
+        )
+        row = Row(
+            key="sync",
+            name=f"POST /v1/sync, {entries} entries ({config.sync_connections} connections)",
+            unit="entries/s",
+            rate=result.entries_per_second,
+            p50=result.percentile(50),
+            p95=result.percentile(95),
+            p99=result.percentile(99),
+            requests=len(result.latencies_ms),
+            errors=result.failed,
+            cpu=meter.share(result.seconds, client),
+        )
+        self.rows["sync"] = row
+        wait_idle(api.pid)
+        say(f"{row.name}: {row.rate:,.1f} entries/s over {result.seconds:.0f} s, p50 {row.p50} ms")
+
+    def profile_under(
+        self, target: server.Server, plan: wrk.Plan, title: str, connections: int | None = None
+    ) -> None:
+        """py-spy on the server while wrk drives it with the plan (a run of its own, not measured)."""
+        out = self.results / "profiles" / f"{plan.name}.txt"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        seconds = self.config.profile_seconds
+        recorder = profile.start_recording(target.pid, seconds, out)
+        self._wrk(target, plan, seconds + 1, connections or self.config.connections)
+        recorder.wait(timeout=60)
+        if out.exists():
+            self.profiles.append(profile.summarize(out).markdown(title))
+            say(f"profile of {plan.name}: {out}")
+        else:
+            say(f"py-spy wrote no profile for {plan.name} (it needs root to attach)")
+
+    # ---- servers -------------------------------------------------------------------------------
+
+    def start_api(self, database: pg.BenchDatabase, *, worker: bool = False) -> server.Server:
+        port = server.free_port()
+        argv = [*pg.symptrack_command(self.config), "serve", "--host", "127.0.0.1", "--port", str(port)]
+        if not worker:
+            argv.append("--no-worker")
+        env = self.server_env(database, worker=worker)
+        return server.start("api-worker" if worker else "api", argv, env, port, self.logs)
+
+    async def baselines(self, database: pg.BenchDatabase, plan: wrk.Plan) -> None:
+        for key, name, url in (
+            ("floor", "floor: Starlette + asyncpg, POST dose", database.url),
+            ("tutorial", "tutorial: sync FastAPI + SQLModel, POST dose", database.sync_url),
+        ):
+            port = server.free_port()
+            env = {**os.environ, "BENCH_DATABASE_URL": url, "BENCH_POOL_SIZE": str(self.config.connections)}
+            argv = [self.config.python, "-m", "bench.baselines.serve", key, "--port", str(port)]
+            baseline = server.start(key, argv, env, port, self.logs)
+            try:
+                await self.scenario(key, name, baseline, plan, may_wrap=True)
+            finally:
+                baseline.stop()
+
+    # ---- phases --------------------------------------------------------------------------------
+
+    async def load_year(self, database: pg.BenchDatabase) -> Population:
+        config = self.config
+        with self.timed("load 1 year"):
+            people = population.build(
+                config.patients, config.patients_per_provider, config.long_days, datagen.password_hash()
+            )
+            await datagen.load_population(database.url, people)
+            span = datagen.Span(1, config.short_days)
+            rows = await datagen.load_history(database.url, people, span, f"history, {span.days} days")
+            await pg.analyze(database)
+        self.notes.append(
+            f"Data: {config.patients:,} patients ({config.providers} providers); {config.short_days} days of "
+            f"history = {rows:,} entries, loaded in {self.timings['load 1 year']} s"
+        )
+        return people
+
+    async def load_more_years(self, database: pg.BenchDatabase, people: Population) -> None:
+        config = self.config
+        with self.timed("load years 2-3"):
+            span = datagen.Span(config.short_days + 1, config.long_days)
+            rows = await datagen.load_history(
+                database.url, people, span, f"history, days {span.newest}-{span.oldest}"
+            )
+            await pg.analyze(database)
+        self.notes.append(
+            f"Data: {span.days} more days = {rows:,} more entries, "
+            f"loaded in {self.timings['load years 2-3']} s "
+            "while the API kept running"
+        )
+
+    async def explain(self, database: pg.BenchDatabase, people: Population, label: str) -> None:
+        found = await explain.explain(database.url, people.patients[0].patient_id)
+        self.plans.append(f"With {label}:\n\n{explain.markdown(found)}")
+
+    def create_admin(self, database: pg.BenchDatabase) -> None:
+        """Through the command line, as an operator would."""
+        subprocess.run(
+            [
+                *pg.symptrack_command(self.config),
+                "create-admin",
+                "--email",
+                ADMIN_EMAIL,
+                "--password",
+                population.PASSWORD,
+                "--organization",
+                population.ORGANIZATION_NAME,
+            ],
+            env=self.server_env(database),
+            check=True,
+            capture_output=True,
+        )
+
+    async def count_queries(
+        self, database: pg.BenchDatabase, people: Population, tokens: dict[uuid.UUID, str]
+    ) -> None:
+        """Statements per request, on days no scenario writes to (50-55 days ago)."""
+        patient, provider = people.patients[0], people.providers[0]
+        today = patient.today(people.created_at)
+
+        def day(back: int) -> date:
+            return today - timedelta(days=back)
+
+        mine, theirs = tokens[patient.user_id], tokens[provider.user_id]
+        summary = f"/v1/patients/{patient.patient_id}/summary?from={day(89)}&to={today}"
+        probes = [
+            querycount.Probe(
+                "POST dose",
+                "POST",
+                "/v1/patients/me/doses",
+                mine,
+                [fill_ids(dose_body(patient, day(b))) for b in (50, 51)],
+            ),
+            querycount.Probe(
+                "POST check-in",
+                "POST",
+                "/v1/patients/me/check-ins",
+                mine,
+                [fill_ids(check_in_body(patient, day(b))) for b in (52, 53)],
+            ),
+            querycount.Probe(
+                "POST sync, 5 entries (one day)",
+                "POST",
+                "/v1/sync",
+                mine,
+                [{"entries": fill_ids(sync_entries(patient, [day(b)], 5))} for b in (54, 55)],
+            ),
+            querycount.Probe("GET summary (90 days)", "GET", summary, theirs, [None, None]),
+            querycount.Probe("GET panel", "GET", "/v1/panel", theirs, [None, None]),
+        ]
+        for counted in await querycount.count(settings_from(self.server_env(database)), probes):
+            self.query_counts.append(counted.markdown())
+            say(f"{counted.name}: {len(counted.statements)} statements (status {counted.status})")
+
+    async def scenario(
+        self, key: str, name: str, target: server.Server, plan: wrk.Plan, **options: Any
+    ) -> None:
+        async with self.guard(key, name):
+            self.measure(key, name, target, plan, **options)
+
+    async def api_scenarios(self, api: server.Server, writer: PlanWriter, plans: dict[str, wrk.Plan]) -> None:
+        config = self.config
+        entries = min(config.sync_entries, 500)
+        read = {"may_wrap": True}
+        one = {"connections": 1, "note": "service time: no queueing", "may_wrap": True}
+        with self.timed("API scenarios"):
+            # What any request pays before its own work: the framework and middleware alone, then
+            # the token check and one read (two statements).
+            await self.scenario(
+                "healthz", "GET /healthz (no database)", api, plans["healthz"], note="framework floor", **read
+            )
+            await self.scenario(
+                "me", "GET /v1/me (token check + 1 read)", api, plans["me"], note="auth floor", **read
+            )
+            await self.scenario("doses", "POST dose", api, plans["doses"])
+            await self.scenario(
+                "check_ins", "POST check-in (3 doses, 2 symptoms, rating)", api, plans["check_ins"]
+            )
+            async with self.guard("sync", f"POST /v1/sync, {entries} entries"):
+                await self.measure_sync(api, writer, entries)
+            await self.scenario(
+                "summary_1y",
+                f"90-day summary, {history(config.short_days)} of history",
+                api,
+                plans["summaries"],
+                **read,
+            )
+            await self.scenario(
+                "panel", f"panel, {config.patients_per_provider} patients", api, plans["panel"], **read
+            )
+            if config.single_connection_reads:
+                await self.scenario(
+                    "summary_1y_1c",
+                    f"90-day summary, {history(config.short_days)}, 1 connection",
+                    api,
+                    plans["summaries"],
+                    **one,
+                )
+                await self.scenario("panel_1c", "panel, 1 connection", api, plans["panel"], **one)
+        if config.profile:
+            with self.timed("profiles"):
+                self.profile_under(api, plans["doses"], "POST dose")
+                self.profile_under(api, plans["check_ins"], "POST check-in")
+                # Reads: two connections keep the process busy without a long queue to drain.
+                self.profile_under(
+                    api, plans["summaries"], f"90-day summary, {history(config.short_days)}", connections=2
+                )
+                self.profile_under(api, plans["panel"], "panel", connections=2)
+
+    async def three_years(self, api: server.Server, plans: dict[str, wrk.Plan]) -> None:
+        read = {"may_wrap": True}
+        await self.scenario(
+            "summary_3y",
+            f"90-day summary, {history(self.config.long_days)} of history",
+            api,
+            plans["summaries"],
+            **read,
+        )
+        if self.config.single_connection_reads:
+            await self.scenario(
+                "summary_3y_1c",
+                f"90-day summary, {history(self.config.long_days)}, 1 connection",
+                api,
+                plans["summaries"],
+                connections=1,
+                note="service time: no queueing",
+                **read,
+            )
+
+    async def alert_latency(
+        self, database: pg.BenchDatabase, people: Population, tokens: dict[str, str], dose_plan: wrk.Plan
+    ) -> None:
+        api = self.start_api(database, worker=True)
+        receiver = await alerts.subscribe(api.url, ADMIN_EMAIL, population.PASSWORD)
+        try:
+            count = min(self.config.alerts, (len(people.patients) - 1) // 2)
+            pool = list(reversed(people.patients))  # the other scenarios start from the front
+            first, steady, loaded = pool[:1], pool[1 : 1 + count], pool[1 + count : 1 + 2 * count]
+            seconds = self.config.duration_seconds
+            # The worker starts with a pass of the periodic time rules over every patient; an alert sent
+            # now waits for it. Shown apart: the worst case, not the steady state.
+            result = await alerts.send_alerts(api.url, receiver, first, tokens, seconds=seconds)
+            self._alert_row(
+                "alert_first",
+                "alert sent as the worker starts its periodic pass",
+                result,
+                note="worst case, shown apart",
+            )
+            result = await alerts.send_alerts(api.url, receiver, steady, tokens, seconds=seconds)
+            self._alert_row("alerts", "alert: urgent check-in to verified webhook", result)
+            if self.config.alert_under_load and loaded:
+                load = asyncio.to_thread(self._wrk, api, dose_plan, seconds, self.config.connections)
+                result, background = await asyncio.gather(
+                    alerts.send_alerts(api.url, receiver, loaded, tokens, seconds=seconds), load
+                )
+                self._alert_row(
+                    "alerts_load",
+                    f"alert while {self.config.connections} connections post doses",
+                    result,
+                    note=f"dose load meanwhile: {background.rate:,.0f} req/s",
+                )
+            if receiver.refused:
+                self.notes.append(
+                    f"The receiver refused {receiver.refused} requests that failed verification."
+                )
+            self.peak_rss["API with worker"] = api.peak_rss_mb()
+        finally:
+            api.stop()
+            receiver.stop()
+
+    def _alert_row(self, key: str, name: str, result: alerts.AlertResult, note: str = "") -> None:
+        answered = result.percentile(50, answered=True)
+        split = f"check-in answered at p50 {answered:,.0f} ms" if answered is not None else ""
+        row = Row(
+            key=key,
+            name=name,
+            unit="",
+            p50=result.percentile(50),
+            p95=result.percentile(95),
+            p99=result.percentile(99),
+            requests=len(result.latencies_ms),
+            errors=result.refused_requests + result.lost,
+            note="; ".join(
+                part for part in (note, split, f"alerts sent: {len(result.latencies_ms)}") if part
+            ),
+        )
+        self.rows[key] = row
+        say(f"{name}: p50 {row.p50} ms, p99 {row.p99} ms, {row.errors} lost or refused ({row.note})")
+
+    # ---- the run -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        config = self.config
+        wrk.require_wrk()
+        if config.profile and profile.py_spy() is None:
+            raise SystemExit("py-spy is not installed: pip install -e '.[bench]' (or BENCH_PROFILE=0)")
+        self.results.mkdir(parents=True, exist_ok=True)
+        plans_dir = self.results / "plans"
+        info = machine.describe(await pg.server_version(config))
+        database = await pg.create(config)
+        say(f"database {database.name}")
+        api: server.Server | None = None
+        try:
+            with self.timed("migrate"):
+                pg.migrate(config, database, self.server_env(database))
+            people = await self.load_year(database)
+            self.create_admin(database)
+            settings = settings_from(self.server_env(database))
+            now = datetime.now(UTC)
+            tokens = {u.user_id: mint(settings, u.user_id, u.family_id, now) for u in people.providers}
+            tokens |= {p.user_id: mint(settings, p.user_id, p.family_id, now) for p in people.patients}
+            await self.count_queries(database, people, tokens)
+            await self.explain(database, people, f"{config.short_days} days of history")
+            costs = await statement_cost.measure(settings, database.url, people.patients[0].user_id)
+            self.statement_costs = statement_cost.markdown(costs)
+            writer = PlanWriter(plans_dir, people, tokens, people.created_at)
+            with self.timed("baselines"):
+                await self.baselines(database, writer.doses("baseline_doses", BASELINE_DAYS, path_by_id=True))
+            plans = {
+                "doses": writer.doses("doses", DOSE_DAYS),
+                "check_ins": writer.check_ins(CHECK_IN_DAYS),
+                "summaries": writer.summaries("summaries"),
+                "panel": writer.panel(),
+                "healthz": writer.gets("healthz", "/healthz", signed_in=False),
+                "me": writer.gets("me", "/v1/me"),
+            }
+            api = self.start_api(database)
+            await self.api_scenarios(api, writer, plans)
+            await self.load_more_years(database, people)
+            await self.explain(database, people, f"{config.long_days} days of history")
+            await self.three_years(api, plans)
+            self.peak_rss["API"] = api.peak_rss_mb()
+            api.stop()
+            api = None
+            patient_tokens = {str(p.patient_id): tokens[p.user_id] for p in people.patients}
+            with self.timed("alerts"):
+                async with self.guard("alerts", "alert: urgent check-in to verified webhook"):
+                    await self.alert_latency(database, people, patient_tokens, plans["doses"])
+        finally:
+            if api is not None:
+                api.stop()
+            if config.keep_database:
+                say(f"kept database {database.name}")
+            else:
+                await pg.drop(config, database)
+            for plan in plans_dir.glob("*.plan"):
+                plan.unlink()
+        self.finish(info)
+
+    def finish(self, info: dict[str, str]) -> None:
+        if self.peak_rss:
+            peak_name, peak = max(self.peak_rss.items(), key=lambda item: item[1])
+            self.rows["rss"] = Row(key="rss", name=f"peak RSS, {peak_name} (VmHWM)", unit="")
+            self.rows["rss"].extra["peak_rss_mb"] = peak
+            sizes = ", ".join(f"{name} {mb:.0f} MB" for name, mb in self.peak_rss.items())
+            self.notes.append(f"Peak RSS (VmHWM) of each API process: {sizes}")
+        order = [
+            "floor",
+            "tutorial",
+            "healthz",
+            "me",
+            "doses",
+            "check_ins",
+            "sync",
+            "summary_1y",
+            "summary_3y",
+            "summary_1y_1c",
+            "summary_3y_1c",
+            "panel",
+            "panel_1c",
+            "alerts",
+            "alerts_load",
+            "alert_first",
+            "rss",
+        ]
+        self.rows = {key: self.rows[key] for key in order if key in self.rows}
+        report.evaluate(self.rows)
+        self.write(info)
+
+    def write(self, info: dict[str, str]) -> None:
+        table, cpu = report.table(self.rows), report.cpu_table(self.rows)
+        settings = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("BENCH_"))
+        timings = ", ".join(f"{name} {seconds} s" for name, seconds in self.timings.items())
+        cores = os.cpu_count() or 1
+        sections = [
+            "## Latest run",
+            f"Command: `{settings + ' ' if settings else ''}make bench`",
+            machine.markdown(info),
+            table,
+            "CPU during each measured run, in % of one core "
+            f"(the machine has {cores} cores, {100 * cores}%):",
+            cpu,
+            "\n".join(f"- {note}" for note in self.notes),
+            f"Timings: {timings}.",
+            "### Statements per request",
+            "\n".join(self.query_counts),
+            "### What one statement costs, by layer",
+            self.statement_costs,
+            "### Query plans",
+            "\n\n".join(self.plans),
+            "### Profiles",
+            "\n\n".join(self.profiles) or "(not profiled: BENCH_PROFILE=0)",
+        ]
+        (self.results / "latest.md").write_text("\n\n".join(sections) + "\n")
+        payload = {
+            "machine": info,
+            "rows": report.as_json(self.rows),
+            "timings": self.timings,
+            "notes": self.notes,
+        }
+        (self.results / "latest.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        print(f"\nsymptrack benchmarks, {info['date']}, {info['cores']} cores, {info['cpu']}\n")
+        print(table)
+        print(f"\n{cpu}\n")
+        print("\n".join(f"- {note}" for note in self.notes))
+        print(f"\nTimings: {timings}.\nFull report: {self.results / 'latest.md'}")
+
+
+def main() -> None:
+    started = time.perf_counter()
+    asyncio.run(Bench(BenchConfig.from_env()).run())
+    say(f"done in {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
