@@ -457,9 +457,10 @@ async def mark_entered_in_error(ctx: Context, kind: EntryKind, entry_id: uuid.UU
     if entry is None or entry.patient_id != ctx.patient.id:
         raise NotFound("No such entry.")
     values = {"entered_in_error_at": ctx.now, "entered_in_error_by": ctx.caller.user_id}
-    targets: list[Any] = [col(model.id) == entry_id]
     await ctx.session.execute(
-        update(model).where(*targets, col(model.entered_in_error_at).is_(None)).values(**values)
+        update(model)
+        .where(col(model.id) == entry_id, col(model.entered_in_error_at).is_(None))
+        .values(**values)
     )
     retracted = {entry_id}
     if kind == EntryKind.check_in:

@@ -11,6 +11,7 @@ from sqlmodel import col
 from models.base import utcnow
 from models.flags import Flag
 from models.webhooks import WebhookDelivery
+from services.entry_views import utc
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,6 @@ async def read_gauges(session: AsyncSession) -> Gauges:
     )
     lag = 0.0
     if oldest_due is not None:
-        from services.entry_views import utc
-
         lag = max(0.0, (now - utc(oldest_due)).total_seconds())
     return Gauges(
         flags=[(r, s, st, int(c)) for r, s, st, c in flags],
