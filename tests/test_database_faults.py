@@ -20,6 +20,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.app import create_app
 from models.entries import Dose
@@ -37,6 +38,17 @@ async def _doses(app: FastAPI) -> int:
         return int(await session.scalar(select(func.count()).select_from(Dose)) or 0)
 
 
+async def _a_backend_waits_for_a_lock(connection: AsyncConnection) -> bool:
+    await connection.execute(text("SELECT pg_stat_clear_snapshot()"))  # else read once per transaction
+    waiting = await connection.scalar(
+        text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        )
+    )
+    return bool(waiting)
+
+
 @pytest.mark.parametrize("backend", ["postgresql"])
 async def test_the_database_going_away_mid_request_is_503_and_writes_nothing(
     app: FastAPI, client: httpx.AsyncClient, world: World, database_url: str
@@ -44,20 +56,25 @@ async def test_the_database_going_away_mid_request_is_503_and_writes_nothing(
     patient = world["patient_a"]
     entries = [{"type": "dose", "patient_id": "me", **dose()} for _ in range(500)]
 
-    async def cut_connections() -> None:
-        await asyncio.sleep(0.3)
-        engine = app.state.engine
-        async with engine.connect() as connection:
-            await connection.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
+    engine = app.state.engine
+    async with engine.connect() as holder:
+        # Hold the dose table so the batch waits at its first insert, then cut every other connection
+        # while it waits: the cut always lands mid-request, however fast the batch would have been.
+        await holder.execute(text("LOCK TABLE dose IN EXCLUSIVE MODE"))
+        request = asyncio.create_task(
+            client.post("/v1/sync", headers=patient.headers, json={"entries": entries})
+        )
+        while not await _a_backend_waits_for_a_lock(holder) and not request.done():
+            await asyncio.sleep(0.01)
+        assert not request.done(), "the batch should be waiting on the held table"
+        await holder.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
-
-    response, _ = await asyncio.gather(
-        client.post("/v1/sync", headers=patient.headers, json={"entries": entries}), cut_connections()
-    )
+        )
+        await holder.rollback()
+    response = await request
     assert response.status_code == 503, response.text[:300]
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["retry-after"]

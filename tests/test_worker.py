@@ -13,6 +13,8 @@ from services.worker import RegisteredJob, Worker
 async def test_worker_runs_jobs_wakes_and_survives_failures(settings: Settings) -> None:
     runs: list[str] = []
     woken = asyncio.Event()
+    failures = 0
+    failed_again = asyncio.Event()
 
     async def slow_poll(_factory: async_sessionmaker[AsyncSession], _settings: Settings) -> int:
         runs.append("poll")
@@ -21,6 +23,10 @@ async def test_worker_runs_jobs_wakes_and_survives_failures(settings: Settings) 
         return 0
 
     async def broken(_factory: async_sessionmaker[AsyncSession], _settings: Settings) -> int:
+        nonlocal failures
+        failures += 1
+        if failures >= 3:
+            failed_again.set()
         raise RuntimeError("boom")
 
     worker = Worker(
@@ -29,7 +35,8 @@ async def test_worker_runs_jobs_wakes_and_survives_failures(settings: Settings) 
         jobs=[RegisteredJob("broken", broken, 0.01), RegisteredJob("poll", slow_poll, 3600)],
     )
     task = asyncio.create_task(worker.run())
-    await asyncio.sleep(0.1)
+    # The failing job keeps its 10 ms rhythm; meanwhile the hourly job has run once and waits.
+    await asyncio.wait_for(failed_again.wait(), timeout=10)
     assert runs == ["poll"], "the hourly job ran once and waits"
     worker.wake.set()
     await asyncio.wait_for(woken.wait(), timeout=2)
