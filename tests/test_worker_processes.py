@@ -40,15 +40,14 @@ def receiver() -> Iterator[Receiver]:
     server.stop()
 
 
-def _start_worker(database_url: str, log: Path) -> subprocess.Popen[bytes]:
+def _start_worker(database_url: str, log: Path, lease_seconds: int = 60) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "SYMPTRACK_DATABASE_URL": database_url,
         "SYMPTRACK_ENVIRONMENT": "development",
         "SYMPTRACK_WEBHOOK_ALLOW_HTTP": "true",
         "SYMPTRACK_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
-        # A short lease, so the test need not wait the production minute for a dead worker's claim.
-        "SYMPTRACK_WEBHOOK_LEASE_SECONDS": "3",
+        "SYMPTRACK_WEBHOOK_LEASE_SECONDS": str(lease_seconds),
     }
     return subprocess.Popen([SYMPTRACK, "worker"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
@@ -85,14 +84,15 @@ async def test_a_worker_killed_mid_delivery_loses_nothing(
     receiver.script = [hang]
     await _endpoint(client, world, receiver)
     await check_in(client, world["patient_a"], day(0), red_flags={"seizure": True})
-    first = _start_worker(database_url, tmp_path / "worker1.log")
+    # A short lease, so the test need not wait the production minute for a dead worker's claim.
+    first = _start_worker(database_url, tmp_path / "worker1.log", lease_seconds=3)
     try:
         receiver.wait_for(1, timeout=30)
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     assert first.returncode == -signal.SIGKILL
-    second = _start_worker(database_url, tmp_path / "worker2.log")
+    second = _start_worker(database_url, tmp_path / "worker2.log", lease_seconds=3)
     try:
         requests = receiver.wait_for(2, timeout=30)
     finally:
@@ -127,6 +127,8 @@ async def test_two_workers_on_postgresql_send_each_event_once(
             f"/v1/webhook-endpoints/{endpoint_id}/ping", headers=world["admin_a"].headers
         )
         assert ping.status_code == 202
+    # The production lease: a lease shorter than a busy machine's round would let the other worker
+    # take a delivery still being sent (at-least-once), which is not what this test is about.
     workers = [_start_worker(database_url, tmp_path / f"worker{i}.log") for i in range(2)]
     try:
         receiver.wait_for(events, timeout=60)
