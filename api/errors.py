@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.errors import DomainError, TooManyRequests, ValidationFailed
+from services.tracebacks import log_exception
 
 logger = logging.getLogger("symptrack.api")
 
@@ -137,8 +138,8 @@ async def _unreachable(_request: Request, exc: Exception) -> ProblemResponse:
 
 
 async def _unhandled(_request: Request, exc: Exception) -> ProblemResponse:
-    # The type only: exception messages may hold patient data. The traceback goes to the log.
-    logger.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
+    # The type and a traceback without messages: a message may hold patient data or SQL parameters.
+    log_exception(logger, "unhandled error: %s", type(exc).__name__, exc=exc)
     return problem(500, "An unexpected error occurred.", code="internal-error")
 
 
