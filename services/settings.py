@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # Where counters shared by every API process live: Redis when set, else the database.
     redis_url: str | None = None
     cors_origins: list[str] = Field(default_factory=list)
+    # Proxies whose X-Forwarded-For uvicorn believes (comma-separated addresses or networks, "*" for
+    # any); empty: none, so no client can choose the address the throttles and rate limits count.
+    forwarded_allow_ips: str = ""
     log_level: str = "INFO"
     # PostgreSQL connection pool per process.
     db_pool_size: int = Field(default=10, ge=1)
