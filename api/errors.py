@@ -12,7 +12,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.limits import API_CSP, SECURITY_HEADERS
 from services.errors import DomainError, TooManyRequests, ValidationFailed
 from services.tracebacks import log_exception
 
@@ -137,10 +139,55 @@ async def _unreachable(_request: Request, exc: Exception) -> ProblemResponse:
     )
 
 
-async def _unhandled(_request: Request, exc: Exception) -> ProblemResponse:
+def _log_unhandled(exc: Exception) -> None:
     # The type and a traceback without messages: a message may hold patient data or SQL parameters.
     log_exception(logger, "unhandled error: %s", type(exc).__name__, exc=exc)
+
+
+def _internal_error() -> ProblemResponse:
     return problem(500, "An unexpected error occurred.", code="internal-error")
+
+
+async def _unhandled(_request: Request, exc: Exception) -> ProblemResponse:
+    _log_unhandled(exc)
+    return _internal_error()
+
+
+class UnhandledErrorMiddleware:
+    """Answers an exception no handler took with the 500 problem, and keeps it from the server.
+
+    Starlette's ServerErrorMiddleware re-raises after sending its 500, and uvicorn then logs the
+    exception with its message ("Exception in ASGI application") and closes the connection, so a
+    phone's next request on that keep-alive connection would be reset. Here the exception is logged
+    once, safely, and the connection stays usable.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            _log_unhandled(exc)
+            if started:
+                # The answer is cut short; the server closes this connection, as it must.
+                return
+            response = _internal_error()
+            # This sits outside the security headers middleware: add them here.
+            response.raw_headers.extend([*SECURITY_HEADERS, (b"content-security-policy", API_CSP)])
+            await response(scope, receive, send)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
