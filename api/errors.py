@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.limits import API_CSP, SECURITY_HEADERS
-from services.errors import DomainError, TooManyRequests, ValidationFailed
+from services.errors import DomainError, TooManyRequests, ValidationFailed, status_title
 from services.tracebacks import log_exception
 
 logger = logging.getLogger("symptrack.api")
@@ -47,27 +46,19 @@ def problem(
     detail: str | None = None,
     *,
     code: str | None = None,
-    title: str | None = None,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> ProblemResponse:
     body: dict[str, Any] = {
         # A plain HTTP error is about:blank (RFC 9457 4.2.1); our own kinds get a URN of their own.
         "type": f"urn:symptrack:problem:{code}" if code else "about:blank",
-        "title": title or _phrase(status),
+        "title": status_title(status),  # one title per status, whatever the cause
         "status": status,
-        "detail": detail or _phrase(status),
+        "detail": detail or status_title(status),
     }
     if errors is not None:
         body["errors"] = errors
     return ProblemResponse(body, status_code=status, headers=headers)
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
 
 
 def _loc(loc: Any) -> list[str | int]:
@@ -88,7 +79,6 @@ async def _domain_error(_request: Request, exc: Exception) -> ProblemResponse:
         exc.status,
         exc.detail,
         code=exc.code,
-        title=exc.title,
         errors=errors,
         headers=headers or None,
     )
@@ -110,7 +100,6 @@ async def _validation_error(_request: Request, exc: Exception) -> ProblemRespons
         422,
         summary or "The request is not valid.",
         code="validation-error",
-        title="Unprocessable content",
         errors=errors,
     )
 
@@ -207,7 +196,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the errors a route documents, each with the Problem schema."""
     return {
         status: {
-            "description": _phrase(status),
+            "description": status_title(status),
             "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA_REF}},
         }
         for status in statuses
