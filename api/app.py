@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api.errors import install_problem_handlers
+from api.errors import UnhandledErrorMiddleware, install_problem_handlers
 from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from api.observability import ObservabilityMiddleware, quiet_chatty_loggers
 from api.openapi import install_openapi
@@ -91,6 +91,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RateLimitMiddleware)
+    # Inside the request id and access log, outside everything that could raise.
+    app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(ObservabilityMiddleware)
     install_problem_handlers(app)
     app.include_router(health.router)

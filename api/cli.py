@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,16 +72,24 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     if settings.is_sqlite:
         migrations.upgrade(settings)
     app = create_app(settings, run_worker=not no_worker)
-    # Our JSON logging stays in charge (log_config=None); our middleware writes the access log.
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=True,
-        log_config=None,
-        access_log=False,
-    )
+    uvicorn.run(app, host=host, port=port, **server_options(settings))
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves the app: used by `serve`, and by the tests that start a real server."""
+    trusted_proxies = settings.forwarded_allow_ips.strip()
+    return {
+        "log_level": settings.log_level.lower(),
+        # Our JSON logging stays in charge (log_config=None); our middleware writes the access log.
+        "log_config": None,
+        "access_log": False,
+        # No "server: uvicorn": the answers don't name the software behind them.
+        "server_header": False,
+        # X-Forwarded-For is believed only from the proxies an operator lists; by default from no
+        # one, so a client cannot choose the address the sign-in throttle and rate limits count.
+        "proxy_headers": bool(trusted_proxies),
+        "forwarded_allow_ips": trusted_proxies,
+    }
 
 
 @main.command()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,8 +11,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.errors import DomainError, TooManyRequests, ValidationFailed
+from api.limits import API_CSP, SECURITY_HEADERS
+from services.errors import DomainError, TooManyRequests, ValidationFailed, status_title
+from services.tracebacks import log_exception
 
 logger = logging.getLogger("symptrack.api")
 
@@ -44,27 +46,19 @@ def problem(
     detail: str | None = None,
     *,
     code: str | None = None,
-    title: str | None = None,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> ProblemResponse:
     body: dict[str, Any] = {
         # A plain HTTP error is about:blank (RFC 9457 4.2.1); our own kinds get a URN of their own.
         "type": f"urn:symptrack:problem:{code}" if code else "about:blank",
-        "title": title or _phrase(status),
+        "title": status_title(status),  # one title per status, whatever the cause
         "status": status,
-        "detail": detail or _phrase(status),
+        "detail": detail or status_title(status),
     }
     if errors is not None:
         body["errors"] = errors
     return ProblemResponse(body, status_code=status, headers=headers)
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
 
 
 def _loc(loc: Any) -> list[str | int]:
@@ -85,7 +79,6 @@ async def _domain_error(_request: Request, exc: Exception) -> ProblemResponse:
         exc.status,
         exc.detail,
         code=exc.code,
-        title=exc.title,
         errors=errors,
         headers=headers or None,
     )
@@ -107,7 +100,6 @@ async def _validation_error(_request: Request, exc: Exception) -> ProblemRespons
         422,
         summary or "The request is not valid.",
         code="validation-error",
-        title="Unprocessable content",
         errors=errors,
     )
 
@@ -136,10 +128,55 @@ async def _unreachable(_request: Request, exc: Exception) -> ProblemResponse:
     )
 
 
-async def _unhandled(_request: Request, exc: Exception) -> ProblemResponse:
-    # The type only: exception messages may hold patient data. The traceback goes to the log.
-    logger.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
+def _log_unhandled(exc: Exception) -> None:
+    # The type and a traceback without messages: a message may hold patient data or SQL parameters.
+    log_exception(logger, "unhandled error: %s", type(exc).__name__, exc=exc)
+
+
+def _internal_error() -> ProblemResponse:
     return problem(500, "An unexpected error occurred.", code="internal-error")
+
+
+async def _unhandled(_request: Request, exc: Exception) -> ProblemResponse:
+    _log_unhandled(exc)
+    return _internal_error()
+
+
+class UnhandledErrorMiddleware:
+    """Answers an exception no handler took with the 500 problem, and keeps it from the server.
+
+    Starlette's ServerErrorMiddleware re-raises after sending its 500, and uvicorn then logs the
+    exception with its message ("Exception in ASGI application") and closes the connection, so a
+    phone's next request on that keep-alive connection would be reset. Here the exception is logged
+    once, safely, and the connection stays usable.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            _log_unhandled(exc)
+            if started:
+                # The answer is cut short; the server closes this connection, as it must.
+                return
+            response = _internal_error()
+            # This sits outside the security headers middleware: add them here.
+            response.raw_headers.extend([*SECURITY_HEADERS, (b"content-security-policy", API_CSP)])
+            await response(scope, receive, send)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -159,7 +196,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the errors a route documents, each with the Problem schema."""
     return {
         status: {
-            "description": _phrase(status),
+            "description": status_title(status),
             "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA_REF}},
         }
         for status in statuses

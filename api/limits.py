@@ -7,6 +7,8 @@ import json
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.errors import status_title
+
 MAX_BODY_BYTES = 1024 * 1024  # API.md: bodies over 1 MiB answer 413
 
 SECURITY_HEADERS = [
@@ -34,7 +36,7 @@ async def _send_413(send: Send) -> None:
     body = json.dumps(
         {
             "type": "about:blank",
-            "title": "Content Too Large",
+            "title": status_title(413),
             "status": 413,
             "detail": f"The request body is larger than {MAX_BODY_BYTES} bytes.",
         }

@@ -19,6 +19,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.tracebacks import exception_name, safe_traceback
+
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 access_log = logging.getLogger("symptrack.access")
@@ -55,9 +57,13 @@ class JsonFormatter(logging.Formatter):
         for key in ("method", "route", "status", "duration_ms"):
             if hasattr(record, key):
                 line[key] = getattr(record, key)
-        if record.exc_info:
-            line["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
-            line["traceback"] = self.formatException(record.exc_info)
+        for key in ("exc_type", "traceback"):  # set by services.tracebacks.log_exception
+            if hasattr(record, key):
+                line[key] = getattr(record, key)
+        if record.exc_info and record.exc_info[1] is not None:
+            # Other libraries' exc_info (uvicorn's, the pool's): by type only, never the messages.
+            line["exc_type"] = exception_name(record.exc_info[1])
+            line["traceback"] = safe_traceback(record.exc_info[1])
         return str(json.dumps(line, default=str))
 
 

@@ -14,6 +14,7 @@ from api.limits import SECURITY_HEADERS
 from models.base import utcnow
 from services.counters import DatabaseCounters, RedisCounters
 from services.database import session_scope
+from services.errors import status_title
 from services.settings import Settings
 from services.tokens import keyed_hash
 
@@ -28,7 +29,7 @@ def _too_many(retry_after: int) -> tuple[dict[str, object], bytes]:
     body = json.dumps(
         {
             "type": "about:blank",
-            "title": "Too Many Requests",
+            "title": status_title(429),
             "status": 429,
             "detail": "Too many requests; try again later.",
         }

@@ -4,6 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
+
+# Every problem with a given status carries one title: RFC 9110's reason phrase. Python 3.11's
+# HTTPStatus still has the older names of these two.
+_RFC9110_PHRASES = {413: "Content Too Large", 422: "Unprocessable Content"}
+
+
+def status_title(status: int) -> str:
+    if status in _RFC9110_PHRASES:
+        return _RFC9110_PHRASES[status]
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 @dataclass(frozen=True)
@@ -14,13 +28,16 @@ class FieldError:
 
 class DomainError(Exception):
     status: int = 400
-    title: str = "Bad request"
-    # A stable slug; the problem `type` URI ends with it.
+    # A stable slug; the problem `type` URI ends with it (the title is the status's, see above).
     code: str = "bad-request"
 
     # Most errors undo the request's writes. A few must keep them while still answering an error:
     # a counted failed login, or a token family revoked because a spent refresh token came back.
     keep_changes: bool = False
+
+    @property
+    def title(self) -> str:
+        return status_title(self.status)
 
     def __init__(self, detail: str | None = None, *, keep_changes: bool = False) -> None:
         super().__init__(detail or self.title)
@@ -31,25 +48,25 @@ class DomainError(Exception):
 class NotFound(DomainError):
     """Also what the caller gets for anything outside their scope: ids leak nothing."""
 
-    status, title, code = 404, "Not found", "not-found"
+    status, code = 404, "not-found"
 
 
 class Unauthorized(DomainError):
-    status, title, code = 401, "Unauthorized", "unauthorized"
+    status, code = 401, "unauthorized"
 
 
 class Forbidden(DomainError):
     """For actions on resources the caller may see but not change (a patient editing a clinical field)."""
 
-    status, title, code = 403, "Forbidden", "forbidden"
+    status, code = 403, "forbidden"
 
 
 class Conflict(DomainError):
-    status, title, code = 409, "Conflict", "conflict"
+    status, code = 409, "conflict"
 
 
 class ValidationFailed(DomainError):
-    status, title, code = 422, "Unprocessable content", "validation-error"
+    status, code = 422, "validation-error"
 
     def __init__(self, errors: Sequence[FieldError], detail: str | None = None) -> None:
         super().__init__(detail or "; ".join(f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in errors))
@@ -57,7 +74,7 @@ class ValidationFailed(DomainError):
 
 
 class TooManyRequests(DomainError):
-    status, title, code = 429, "Too many requests", "too-many-requests"
+    status, code = 429, "too-many-requests"
 
     def __init__(self, retry_after_seconds: int, detail: str | None = None) -> None:
         super().__init__(detail or "Too many attempts; try again later.")
@@ -65,4 +82,4 @@ class TooManyRequests(DomainError):
 
 
 class ServiceUnavailable(DomainError):
-    status, title, code = 503, "Service unavailable", "service-unavailable"
+    status, code = 503, "service-unavailable"

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SECRET_KEY = "development-only-secret-change-me"  # noqa: S105 - refused outside development
@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     # Where counters shared by every API process live: Redis when set, else the database.
     redis_url: str | None = None
     cors_origins: list[str] = Field(default_factory=list)
+    # GET /metrics: this bearer token when set; unset, loopback clients only (not through a proxy).
+    metrics_token: SecretStr | None = None
+    # Proxies whose X-Forwarded-For uvicorn believes (comma-separated addresses or networks, "*" for
+    # any); empty: none, so no client can choose the address the throttles and rate limits count.
+    forwarded_allow_ips: str = ""
     log_level: str = "INFO"
     # PostgreSQL connection pool per process.
     db_pool_size: int = Field(default=10, ge=1)
@@ -67,6 +72,15 @@ class Settings(BaseSettings):
     persistent_symptom_window_days: int = Field(default=7, ge=1)
     persistent_symptom_min_grade: int = Field(default=2, ge=0, le=3)
     missed_check_in_days: int = Field(default=3, ge=1)
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token_strong_enough(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is None or not token.get_secret_value():
+            return None  # an empty value is unset: loopback clients only
+        if len(token.get_secret_value()) < 16:
+            raise ValueError("SYMPTRACK_METRICS_TOKEN must be at least 16 characters")
+        return token
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:

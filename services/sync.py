@@ -26,7 +26,7 @@ from models.entry_schemas import (
 )
 from services import audit, entries
 from services.access import Caller, parse_patient_ref, patient_in_scope
-from services.errors import DomainError, NotFound, ValidationFailed
+from services.errors import DomainError, NotFound, ValidationFailed, status_title
 from services.settings import Settings
 
 logger = logging.getLogger("symptrack.sync")
@@ -40,8 +40,8 @@ _KINDS: dict[str, tuple[type[BaseModel], Recorder]] = {
 }
 
 
-def _error(title: str, detail: str, errors: list[dict[str, Any]] | None = None) -> SyncError:
-    return SyncError(title=title, detail=detail, errors=errors)
+def _error(status: int, detail: str, errors: list[dict[str, Any]] | None = None) -> SyncError:
+    return SyncError(title=status_title(status), detail=detail, errors=errors)
 
 
 async def sync(session: AsyncSession, settings: Settings, caller: Caller, batch: list[Any]) -> SyncAnswer:
@@ -68,7 +68,7 @@ def _echo_id(raw: Any) -> str | None:
 
 
 def _invalid(loc: str, msg: str) -> tuple[int, SyncError]:
-    return 422, _error("Unprocessable content", f"{loc}: {msg}", [{"loc": [loc], "msg": msg}])
+    return 422, _error(422, f"{loc}: {msg}", [{"loc": [loc], "msg": msg}])
 
 
 async def _one(
@@ -94,7 +94,7 @@ async def _one(
             patients[ref] = None
     patient = patients[ref]
     if patient is None:
-        return 404, _error("Not found", "No such patient.")
+        return 404, _error(404, "No such patient.")
     model, record = _KINDS[kind]
     body = {k: v for k, v in raw.items() if k not in ("type", "patient_id")}
     try:
@@ -102,7 +102,7 @@ async def _one(
     except ValidationError as exc:
         errors = [{"loc": list(err["loc"]), "msg": err["msg"]} for err in exc.errors()]
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
-        return 422, _error("Unprocessable content", detail, errors)
+        return 422, _error(422, detail, errors)
     ctx = entries.Context(session=session, settings=settings, caller=caller, patient=patient, now=now)
     savepoint = await session.begin_nested()
     try:
@@ -113,12 +113,12 @@ async def _one(
         if isinstance(exc, ValidationFailed):
             # Entries have no "body" wrapper in a batch: point inside the entry itself.
             field_errors = [{"loc": [p for p in e.loc if p != "body"], "msg": e.msg} for e in exc.errors]
-        return exc.status, _error(exc.title, exc.detail, field_errors)
+        return exc.status, _error(exc.status, exc.detail, field_errors)
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise  # the database is gone: the whole request fails, and the phone retries it
         await savepoint.rollback()
         logger.error("sync entry not stored: %s", type(exc.orig).__name__)
-        return 500, _error("Internal server error", "This entry could not be stored; send it again.")
+        return 500, _error(500, "This entry could not be stored; send it again.")
     await savepoint.commit()
     return (201 if created else 200), None

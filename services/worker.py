@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services import wakeup
 from services.settings import Settings
+from services.tracebacks import exception_name, log_exception
 
 logger = logging.getLogger("symptrack.worker")
 
@@ -116,6 +117,6 @@ class Worker:
             await job.run(self.session_factory, self.settings)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
             # One failing round must not stop the worker; the job's work stays claimable.
-            logger.exception("job %s failed", job.name)
+            log_exception(logger, "job %s failed: %s", job.name, exception_name(exc), exc=exc)

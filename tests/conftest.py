@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from api.app import create_app
+from api.observability import quiet_chatty_loggers
 from services.settings import Settings
 from tests.databases import (
     PostgresDatabases,
@@ -20,6 +22,7 @@ from tests.databases import (
     postgres_unavailable_reason,
     settings_for,
 )
+from tests.log_guard import ParameterDumpGuard
 from tests.world import World, build_world
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -29,6 +32,25 @@ def _run_and_worker_id() -> str:
     # Unique per test run and per xdist worker, so concurrent runs on one server never collide.
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")[:10] or str(os.getpid())
     return f"{run}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+
+
+@pytest.fixture(autouse=True)
+def no_sql_parameters_in_logs() -> Iterator[None]:
+    """Every test fails if any log record it caused holds an SQL parameter dump (tests/log_guard.py).
+    Logging is as in production: INFO, with the database drivers' loggers capped at WARNING."""
+    guard = ParameterDumpGuard()
+    root = logging.getLogger()
+    level = root.level
+    quiet_chatty_loggers()
+    root.setLevel(min(level, logging.INFO))
+    root.addHandler(guard)
+    try:
+        yield
+    finally:
+        root.removeHandler(guard)
+        root.setLevel(level)
+    if guard.offences:
+        pytest.fail("SQL parameters reached the log:\n" + "\n".join(guard.offences[:10]), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -48,7 +48,9 @@ def test_serve_migrates_sqlite_and_answers(tmp_path: Path) -> None:
                 pass
             assert time.monotonic() < deadline, "serve did not answer /healthz within 60 s"
             time.sleep(0.2)
-        assert httpx.get(f"{base}/readyz").status_code == 200
+        ready = httpx.get(f"{base}/readyz")
+        assert ready.status_code == 200
+        assert "server" not in ready.headers  # the answers don't name the software behind them
         assert httpx.get(f"{base}/docs").status_code == 200
         assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "symptrack"
     finally:

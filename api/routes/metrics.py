@@ -2,15 +2,53 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hmac
+import ipaddress
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.deps import SessionDep
+from api.deps import SessionDep, SettingsDep
+from api.errors import problem_responses
 from api.observability import REGISTRY
+from services.errors import Unauthorized
 from services.metrics import read_gauges
 
 router = APIRouter(tags=["operations"])
+
+# A request a proxy passed on comes from the proxy's address, often loopback: not a local client.
+_FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+METRICS_ACCESS = (
+    "Prometheus text. The service-wide flag and delivery counts are not public: when "
+    "`SYMPTRACK_METRICS_TOKEN` is set, send it as `Authorization: Bearer <token>` (else 401); when "
+    "it is not, only loopback clients (127.0.0.0/8, ::1) not behind a proxy are answered (others: 404)."
+)
+
+
+def _is_loopback(host: str | None) -> bool:
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def metrics_access(request: Request, settings: SettingsDep) -> None:
+    token = settings.metrics_token
+    if token is not None:
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        # Constant time: the comparison must not tell how much of a guess was right.
+        matches = hmac.compare_digest(presented.strip().encode(), token.get_secret_value().encode())
+        if scheme.lower() != "bearer" or not matches:
+            raise Unauthorized("Send the metrics token as a bearer token.")
+        return
+    proxied = any(name in request.headers for name in _FORWARDING_HEADERS)
+    if proxied or not _is_loopback(request.client.host if request.client else None):
+        raise StarletteHTTPException(404)  # answered as if there were no such route
 
 
 def _label(value: str) -> str:
@@ -19,9 +57,14 @@ def _label(value: str) -> str:
 
 @router.get(
     "/metrics",
-    summary="Prometheus metrics",
+    summary="Prometheus metrics (metrics token, or loopback clients only)",
+    description=METRICS_ACCESS,
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+        **problem_responses(401, 404),
+    },
+    dependencies=[Depends(metrics_access)],
 )
 async def metrics(session: SessionDep) -> Response:
     gauges = await read_gauges(session)
