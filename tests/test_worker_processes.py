@@ -46,6 +46,7 @@ def _start_worker(database_url: str, log: Path) -> subprocess.Popen[bytes]:
         **os.environ,
         "SYMPTRACK_DATABASE_URL": database_url,
         "SYMPTRACK_ENVIRONMENT": "development",
+        "SYMPTRACK_DATA_DIR": str(log.parent / "data"),  # its generated secret key, not ./var
         "SYMPTRACK_WEBHOOK_ALLOW_HTTP": "true",
         "SYMPTRACK_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
         # A short lease, so the test need not wait the production minute for a dead worker's claim.
