@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     # Failed sign-ins allowed per account and per client address within the window, then 429.
     login_max_failures_per_account: int = Field(default=5, ge=1)
     login_max_failures_per_address: int = Field(default=20, ge=1)
+    # ... and per device that shows a device token of the account (it is not counted on the account).
+    login_max_failures_per_device: int = Field(default=5, ge=1)
     login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
     # Requests allowed per minute per access token and per client address, then 429 (0: no limit).
     rate_limit_per_token_per_minute: int = Field(default=600, ge=0)
