@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.observability import configure_logging
@@ -28,8 +29,15 @@ T = TypeVar("T")
 def _settings() -> Settings:
     try:
         return get_settings()
-    except ValueError as exc:  # refused configuration, e.g. the default secret in production
-        raise click.ClickException(str(exc)) from exc
+    except ValidationError as exc:  # refused configuration, e.g. no secret key in production
+        # Only the messages: pydantic's own text quotes the input, the secret key included.
+        problems = [_setting_problem(error["loc"], error["msg"]) for error in exc.errors()]
+        raise click.ClickException("invalid configuration: " + "; ".join(problems)) from None
+
+
+def _setting_problem(loc: tuple[int | str, ...], message: str) -> str:
+    message = message.removeprefix("Value error, ")
+    return f"SYMPTRACK_{str(loc[0]).upper()}: {message}" if loc else message
 
 
 def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -81,6 +81,10 @@ class TokenPair(BaseModel):
     token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_in: int
     refresh_token: str
+    device_token: str = Field(
+        description="Keep it on the device and send it with later sign-ins (`device_token` form field): "
+        "that device is then throttled on its own, so failed guesses by others can't lock it out."
+    )
 
 
 class RefreshRequest(BaseModel):

@@ -25,9 +25,11 @@ from services.tokens import (
     decode_access_token,
     hash_secret,
     issue_access_token,
+    issue_device_token,
     new_enrollment_code,
     new_refresh_token,
     normalize_enrollment_code,
+    read_device_token,
 )
 
 BAD_CREDENTIALS = "Incorrect email or password."
@@ -42,23 +44,30 @@ async def sign_in(
     password: str,
     address: str | None,
     redis: Any | None = None,
+    device_token: str | None = None,
 ) -> TokenPair:
-    """The same answer, after the same work, for a wrong password and an unknown email."""
+    """The same answer, after the same work, for a wrong password and an unknown email.
+
+    A device token this account was given before throttles the attempt by that device instead of by
+    the account, so strangers' failures can't lock the patient out; any other one counts as none."""
     now = utcnow()
     email = normalize_email(email)
-    keys = throttle.sign_in_keys(settings, email, address)
+    # A NUL can be in no stored email (and PostgreSQL refuses it in a query): no such account.
+    user = None if "\x00" in email else await session.scalar(select(User).where(col(User.email) == email))
+    device = read_device_token(settings, device_token)
+    known_device = device is not None and user is not None and device.user_id == user.id
+    keys = throttle.sign_in_keys(settings, email, address, device.nonce if device and known_device else None)
     counters = counters_for(session, redis)
     wait = await throttle.reserve(counters, settings, keys, now)
     if wait is not None:
         raise TooManyRequests(wait)
-    # A NUL can be in no stored email (and PostgreSQL refuses it in a query): no such account.
-    user = None if "\x00" in email else await session.scalar(select(User).where(col(User.email) == email))
     # Always verify against a hash, a dummy one when there is no account, so timing tells nothing.
     # Argon2 takes a tenth of a second of CPU: off the event loop, so other requests go on meanwhile.
     known_hash = user.password_hash if user and user.password_hash else None
     password_ok = await anyio.to_thread.run_sync(verify_password, password, known_hash or dummy_hash())
     if user is None or known_hash is None or not user.is_active or not password_ok:
         raise Unauthorized(BAD_CREDENTIALS, keep_changes=True)  # the attempt stays counted
+    # The device's count, or the account's; a known device's success leaves strangers' count alone.
     await throttle.clear(counters, keys[0])
     for key in keys[1:]:
         await throttle.release(counters, key)
@@ -91,6 +100,7 @@ async def _issue_pair(
         access_token=issue_access_token(settings, user_id, family_id, now),
         expires_in=settings.access_token_minutes * 60,
         refresh_token=refresh,
+        device_token=issue_device_token(settings, user_id, now),
     )
 
 

@@ -13,7 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEVELOPMENT_SECRET_KEY = "development-only-secret-change-me"  # noqa: S105 - refused outside development
+from services import local_secret
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/symptrack.db"
 
 
@@ -24,14 +25,19 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production"] = "development"
     database_url: str = DEFAULT_DATABASE_URL
-    # Signs access tokens. Must be set to a long random value outside development.
-    secret_key: str = DEVELOPMENT_SECRET_KEY
+    # Signs access tokens. Required (32+ characters) outside development; in development, when unset,
+    # a random key is made once and kept in data_dir/secret_key (services/local_secret.py).
+    secret_key: str = ""
+    # Local files of a development install (the generated secret key).
+    data_dir: Path = Path("var")
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
     enrollment_code_days: int = Field(default=7, ge=1, le=90)
     # Failed sign-ins allowed per account and per client address within the window, then 429.
     login_max_failures_per_account: int = Field(default=5, ge=1)
     login_max_failures_per_address: int = Field(default=20, ge=1)
+    # ... and per device that shows a device token of the account (it is not counted on the account).
+    login_max_failures_per_device: int = Field(default=5, ge=1)
     login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
     # Requests allowed per minute per access token and per client address, then 429 (0: no limit).
     rate_limit_per_token_per_minute: int = Field(default=600, ge=0)
@@ -85,13 +91,15 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
         if self.environment != "development":
-            if self.secret_key == DEVELOPMENT_SECRET_KEY:
+            if not self.secret_key.strip():
                 raise ValueError(
                     "SYMPTRACK_SECRET_KEY must be set outside development to a long random value, "
                     "e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
                 )
-            if len(self.secret_key) < 32:
+            if len(self.secret_key) < local_secret.MIN_KEY_LENGTH:
                 raise ValueError("SYMPTRACK_SECRET_KEY must be at least 32 characters")
+        elif not self.secret_key.strip():
+            self.secret_key = local_secret.load_or_create(self.data_dir)
         return self
 
     @property

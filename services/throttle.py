@@ -1,5 +1,9 @@
 """Counting sign-in attempts per account and per client address, in a store every API process
 shares (services/counters.py): an attacker gains nothing by spreading attempts over processes.
+
+A device that signed in to the account before (it shows its device token) is counted on its own
+instead of on the account, as OWASP's "device cookies" have it: strangers' wrong guesses lock out
+strangers, never the patient's phone; a device's own wrong guesses lock out that device only.
 """
 
 from __future__ import annotations
@@ -18,8 +22,18 @@ class ThrottleKey:
     limit: int
 
 
-def sign_in_keys(settings: Settings, email: str, address: str | None) -> list[ThrottleKey]:
-    keys = [ThrottleKey("account:" + keyed_hash(settings, email), settings.login_max_failures_per_account)]
+def sign_in_keys(
+    settings: Settings, email: str, address: str | None, device_nonce: str | None = None
+) -> list[ThrottleKey]:
+    """The first key is whose failures this attempt counts as (the device's, else the account's);
+    the address is counted for everyone."""
+    if device_nonce is not None:
+        first = ThrottleKey(
+            "device:" + keyed_hash(settings, device_nonce), settings.login_max_failures_per_device
+        )
+    else:
+        first = ThrottleKey("account:" + keyed_hash(settings, email), settings.login_max_failures_per_account)
+    keys = [first]
     if address:
         keys.append(
             ThrottleKey("address:" + keyed_hash(settings, address), settings.login_max_failures_per_address)

@@ -1,4 +1,4 @@
-"""Access tokens (short-lived JWTs) and the opaque secrets we store only as hashes."""
+"""Access tokens (short-lived JWTs), device tokens, and the opaque secrets we store only as hashes."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ ISSUER = "symptrack"
 # Enrollment codes are typed by patients: no look-alike characters (0/O, 1/I/L).
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 _CODE_LENGTH = 12  # 31^12, about 59 bits
+# Device tokens (OWASP "device cookies"): a JWT of their own type and audience, never an access token.
+DEVICE_TYPE = "device"
+DEVICE_AUDIENCE = "symptrack:sign-in-device"
+DEVICE_TOKEN_DAYS = 365  # each sign-in and refresh hands out a fresh one
+_DEVICE_TOKEN_MAX_LENGTH = 1024  # ours are about 300 characters; longer ones are not decoded
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,47 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
         raise Unauthorized("The access token has expired.") from exc
     except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
         raise Unauthorized("The access token is not valid.") from exc
+
+
+@dataclass(frozen=True)
+class DeviceClaims:
+    user_id: uuid.UUID
+    nonce: str
+
+
+def issue_device_token(settings: Settings, user_id: uuid.UUID, now: datetime) -> str:
+    """Proof that this device signed in to this account before: sign-in throttles it on its own."""
+    claims = {
+        "iss": ISSUER,
+        "aud": DEVICE_AUDIENCE,
+        "sub": str(user_id),
+        "typ": DEVICE_TYPE,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(days=DEVICE_TOKEN_DAYS)).timestamp()),
+        "jti": secrets.token_urlsafe(16),
+    }
+    return jwt.encode(claims, settings.secret_key, algorithm=ALGORITHM)
+
+
+def read_device_token(settings: Settings, token: str | None) -> DeviceClaims | None:
+    """The claims of a valid device token; None for anything else (missing, expired, forged, garbage):
+    a device token only ever exempts from the account's throttle, so a bad one is simply no device."""
+    if not token or len(token) > _DEVICE_TOKEN_MAX_LENGTH:
+        return None
+    try:
+        claims = jwt.decode(
+            token,
+            settings.secret_key,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            audience=DEVICE_AUDIENCE,
+            options={"require": ["exp", "iat", "sub", "jti", "aud", "iss"]},
+        )
+        if claims.get("typ") != DEVICE_TYPE or not isinstance(claims["jti"], str):
+            return None
+        return DeviceClaims(uuid.UUID(claims["sub"]), claims["jti"])
+    except (jwt.InvalidTokenError, ValueError, TypeError, AttributeError):
+        return None
 
 
 def new_refresh_token() -> str:

@@ -53,6 +53,7 @@ def fuzz_server(
         **os.environ,
         "SYMPTRACK_DATABASE_URL": database_url,
         "SYMPTRACK_ENVIRONMENT": "development",
+        "SYMPTRACK_DATA_DIR": str(tmp_path_factory.mktemp("fuzz-data")),  # its generated secret key
         "SYMPTRACK_RATE_LIMIT_PER_TOKEN_PER_MINUTE": "0",
         "SYMPTRACK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE": "0",
         "SYMPTRACK_LOGIN_MAX_FAILURES_PER_ACCOUNT": "1000000",

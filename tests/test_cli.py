@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, text
 
 from services.migrations import sync_database_url
 from services.passwords import verify_password
+from tests.databases import settings_for
 
 SYMPTRACK = str(Path(sys.executable).with_name("symptrack"))
 
@@ -20,6 +21,7 @@ def symptrack(database_url: str, *args: str) -> subprocess.CompletedProcess[str]
         **os.environ,
         "SYMPTRACK_DATABASE_URL": database_url,
         "SYMPTRACK_ENVIRONMENT": "development",
+        "SYMPTRACK_SECRET_KEY": settings_for(database_url).secret_key,
     }
     return subprocess.run(
         [SYMPTRACK, *args], env=env, capture_output=True, text=True, timeout=120, check=False

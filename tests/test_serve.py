@@ -28,6 +28,7 @@ def test_serve_migrates_sqlite_and_answers(tmp_path: Path) -> None:
         **os.environ,
         "SYMPTRACK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'fresh' / 'serve.db'}",
         "SYMPTRACK_ENVIRONMENT": "development",
+        "SYMPTRACK_DATA_DIR": str(tmp_path / "fresh"),  # no key set: it makes one there
     }
     process = subprocess.Popen(
         [SYMPTRACK, "serve", "--host", "127.0.0.1", "--port", str(port)],

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from services.settings import DEVELOPMENT_SECRET_KEY, Settings
+from services.settings import Settings
 
 
-def test_production_refuses_the_development_secret() -> None:
+def test_production_refuses_a_missing_or_short_secret() -> None:
     with pytest.raises(ValidationError, match="SYMPTRACK_SECRET_KEY"):
         Settings(_env_file=None, environment="production")  # type: ignore[call-arg]
     with pytest.raises(ValidationError, match="at least 32"):
         Settings(_env_file=None, environment="production", secret_key="short")  # type: ignore[call-arg]
     ok = Settings(_env_file=None, environment="production", secret_key="s" * 40)  # type: ignore[call-arg]
-    assert ok.secret_key != DEVELOPMENT_SECRET_KEY
+    assert ok.secret_key == "s" * 40
 
 
-def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SYMPTRACK_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SYMPTRACK_DATABASE_URL", "postgresql+asyncpg://u@db/symptrack")
     monkeypatch.setenv("SYMPTRACK_ACCESS_TOKEN_MINUTES", "5")
     monkeypatch.setenv("SYMPTRACK_CORS_ORIGINS", '["https://app.example"]')
@@ -28,11 +31,13 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.access_token_minutes == 5
     assert settings.cors_origins == ["https://app.example"]
     assert settings.webhook_allow_http is True
+    assert settings.data_dir == tmp_path and (tmp_path / "secret_key").exists()
 
 
 def test_defaults_match_the_documents() -> None:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, secret_key="k" * 40)  # type: ignore[call-arg]
     assert settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert settings.data_dir == Path("var")
     assert settings.access_token_minutes == 15
     assert settings.enrollment_code_days == 7
     assert not settings.webhook_allow_http and not settings.webhook_allow_private_networks

@@ -45,6 +45,7 @@ def _start_worker(database_url: str, log: Path, lease_seconds: int = 60) -> subp
         **os.environ,
         "SYMPTRACK_DATABASE_URL": database_url,
         "SYMPTRACK_ENVIRONMENT": "development",
+        "SYMPTRACK_DATA_DIR": str(log.parent / "data"),  # its generated secret key, not ./var
         "SYMPTRACK_WEBHOOK_ALLOW_HTTP": "true",
         "SYMPTRACK_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
         "SYMPTRACK_WEBHOOK_LEASE_SECONDS": str(lease_seconds),

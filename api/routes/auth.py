@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import CallerDep, SessionDep, SettingsDep
@@ -13,6 +13,13 @@ from models.auth import EnrollRequest, RefreshRequest, TokenPair
 from services import auth
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
+
+DEVICE_HELP = (
+    "The `device_token` of an earlier sign-in, refresh or enrollment answer on this device. With one "
+    "issued for this account, failed attempts count against this device only, so wrong passwords "
+    "tried by others (which throttle the account) don't lock it out. A missing, expired "
+    "or unknown one is ignored: a plain sign-in."
+)
 
 
 def _address(request: Request) -> str | None:
@@ -30,9 +37,16 @@ async def sign_in(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
     settings: SettingsDep,
+    device_token: Annotated[str | None, Form(description=DEVICE_HELP)] = None,
 ) -> TokenPair:
     return await auth.sign_in(
-        session, settings, form.username, form.password, _address(request), request.app.state.redis
+        session,
+        settings,
+        form.username,
+        form.password,
+        _address(request),
+        request.app.state.redis,
+        device_token,
     )
 
 
