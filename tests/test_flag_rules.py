@@ -248,3 +248,15 @@ async def test_persistent_symptom_on_3_of_the_last_7_days(
     else:
         third = await symptom_on(client, patient, day(days[2]), "nausea", frequency=2, severity=2)
     assert ("persistent_symptom" in rules(third)) is fires
+
+
+async def test_a_late_report_that_completes_3_of_7_days_raises_persistent_symptom(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    # An offline phone sends day 1 after days 0 and 2: the three days are 3 of one 7-day window.
+    patient = world["patient_a"]
+    for d in (0, 2):
+        answer = await symptom_on(client, patient, day(d), "nausea", frequency=2, severity=2)
+        assert "persistent_symptom" not in rules(answer)
+    late = await symptom_on(client, patient, day(1), "nausea", frequency=2, severity=2)
+    assert "persistent_symptom" in rules(late)

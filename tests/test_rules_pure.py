@@ -560,12 +560,6 @@ def test_persistent_symptom_uses_the_settings_it_is_given() -> None:
     assert len(persistent_symptom_rule(2, 2, 2)(snapshot)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rules.persistent_symptom counts only days up to the NEW report's day: a report for day 1 "
-    "synced after reports for days 0 and 2 (all grade 2) makes 3 of the last 7 days (CLINICAL.md 4) but "
-    "raises nothing, so the alert is never raised",
-)
 def test_a_late_report_that_completes_3_of_7_days_raises_persistent_symptom() -> None:
     earlier = [symptom("nausea", 0, grade=2, severity=2), symptom("nausea", 2, grade=2, severity=2)]
     snapshot = Snapshot(new_symptoms=[symptom("nausea", 1, grade=2, severity=2)], earlier_symptoms=earlier)

@@ -1,8 +1,8 @@
 """The flag rules of CLINICAL.md section 4, as pure functions over a patient's recent history.
 
 Each rule reads a `Snapshot` (the entries just recorded, the history the rule needs, the patient's
-facts) and returns the findings it makes. Rules are registered in `WRITE_TIME_RULES` (evaluated in the
-transaction that records an entry) and `TIME_BASED_RULES` (evaluated by the worker's periodic job).
+facts) and returns the findings it makes. `write_time_rules` lists those evaluated in the transaction
+that records an entry; `abrupt_stop` and `missed_check_ins` are evaluated by the worker's periodic job.
 Severities, thresholds and advice texts come from CLINICAL.md only; product defaults are settings.
 """
 
@@ -326,15 +326,12 @@ def persistent_symptom_rule(min_days: int, window_days: int, min_grade: int) -> 
         for report in snapshot.new_symptoms:
             if report.code in seen or report.grade is None or report.grade < min_grade:
                 continue
-            first_day = report.local_date - timedelta(days=window_days - 1)
-            matching = [
+            candidates = [
                 s
                 for s in _unique(snapshot.earlier_symptoms + snapshot.new_symptoms)
-                if s.code == report.code
-                and s.grade is not None
-                and s.grade >= min_grade
-                and first_day <= s.local_date <= report.local_date
+                if s.code == report.code and s.grade is not None and s.grade >= min_grade
             ]
+            matching = _busiest_window(candidates, report.local_date, window_days)
             days = {s.local_date for s in matching}
             if len(days) >= min_days:
                 seen.add(report.code)
@@ -351,6 +348,21 @@ def persistent_symptom_rule(min_days: int, window_days: int, min_grade: int) -> 
         return findings
 
     return persistent_symptom
+
+
+def _busiest_window(reports: list[SymptomObs], day: date, window_days: int) -> list[SymptomObs]:
+    """The reports of the `window_days`-day window around `day` that has the most report days: the one
+    ending on `day` first, then later ones, so a late report that completes a window with reports
+    made after its day is seen too (an offline phone syncs days out of order)."""
+    best: list[SymptomObs] = []
+    for shift in range(window_days):
+        last_day = day + timedelta(days=shift)
+        inside = [
+            s for s in reports if last_day - timedelta(days=window_days - 1) <= s.local_date <= last_day
+        ]
+        if len({s.local_date for s in inside}) > len({s.local_date for s in best}):
+            best = inside
+    return best
 
 
 def write_time_rules(
