@@ -74,7 +74,7 @@ class CheckInCreate(_Strict):
     gad7: list[StrictInt] | None = None
     doses: list[CheckInDose] = PydanticField(default_factory=list, max_length=48)
     symptoms: list[CheckInSymptom] = PydanticField(default_factory=list, max_length=50)
-    red_flags: dict[str, StrictBool | StrictInt] = PydanticField(default_factory=dict)
+    red_flags: dict[Text, StrictBool | StrictInt] = PydanticField(default_factory=dict)
     note: Text | None = Note
 
 

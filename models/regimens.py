@@ -40,7 +40,7 @@ class Regimen(SQLModel, table=True):
 class ScheduledDose(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    time: str = PydanticField(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, wall clock")
+    time: Text = PydanticField(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, wall clock")
     dose_mg: float = PydanticField(gt=0, le=MAX_SINGLE_DOSE_MG, allow_inf_nan=False)
 
 
