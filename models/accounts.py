@@ -6,13 +6,13 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt
 from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Uuid
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, created_at_field, id_field, utcnow
-from models.types import Text
+from models.types import Number, Text, VisibleText
 
 
 class Role(StrEnum):
@@ -96,6 +96,9 @@ class CareTeamMember(SQLModel, table=True):
 # ---- request and response schemas -------------------------------------------------------------
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# A data-sanity bound, not a clinical threshold (CLINICAL.md only tells >= 60 from below): it refuses
+# typing slips such as 1e308 or an extra zero.
+MAX_CREATININE_CLEARANCE_ML_MIN = 250
 
 
 class Me(BaseModel):
@@ -111,7 +114,7 @@ class ProviderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: Text = PydanticField(pattern=EMAIL_PATTERN, max_length=320)
-    name: Text = PydanticField(min_length=1, max_length=200)
+    name: VisibleText = PydanticField(min_length=1, max_length=200)
     password: Text = PydanticField(min_length=1, max_length=256)
 
 
@@ -128,12 +131,14 @@ class PatientCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: Text = PydanticField(pattern=EMAIL_PATTERN, max_length=320)
-    name: Text = PydanticField(min_length=1, max_length=200)
+    name: VisibleText = PydanticField(min_length=1, max_length=200)
     timezone: Text = PydanticField(min_length=1, max_length=64, description="IANA time zone")
-    birth_year: int | None = PydanticField(default=None, ge=1900, le=2100)
+    birth_year: StrictInt | None = PydanticField(default=None, ge=1900, le=2100)
     provider_ids: list[uuid.UUID] | None = None
-    takes_opioids_or_benzodiazepines: bool = False
-    creatinine_clearance_ml_min: float | None = PydanticField(default=None, ge=0, allow_inf_nan=False)
+    takes_opioids_or_benzodiazepines: StrictBool = False
+    creatinine_clearance_ml_min: Number | None = PydanticField(
+        default=None, ge=0, le=MAX_CREATININE_CLEARANCE_ML_MIN
+    )
 
 
 class PatientUpdate(BaseModel):
@@ -141,12 +146,14 @@ class PatientUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Text | None = PydanticField(default=None, min_length=1, max_length=200)
+    name: VisibleText | None = PydanticField(default=None, min_length=1, max_length=200)
     timezone: Text | None = PydanticField(default=None, min_length=1, max_length=64)
-    birth_year: int | None = PydanticField(default=None, ge=1900, le=2100)
+    birth_year: StrictInt | None = PydanticField(default=None, ge=1900, le=2100)
     provider_ids: list[uuid.UUID] | None = None
-    takes_opioids_or_benzodiazepines: bool | None = None
-    creatinine_clearance_ml_min: float | None = PydanticField(default=None, ge=0, allow_inf_nan=False)
+    takes_opioids_or_benzodiazepines: StrictBool | None = None
+    creatinine_clearance_ml_min: Number | None = PydanticField(
+        default=None, ge=0, le=MAX_CREATININE_CLEARANCE_ML_MIN
+    )
 
 
 class PatientPublic(BaseModel):

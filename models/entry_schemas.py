@@ -11,8 +11,8 @@ from pydantic import Field as PydanticField
 
 from models.entries import MAX_NOTE_LENGTH
 from models.flags import FlagPublic
-from models.regimens import MAX_SINGLE_DOSE_MG
-from models.types import Day, Instant, Text
+from models.regimens import MAX_SINGLE_DOSE_MG, MIN_DOSE_MG
+from models.types import Day, Instant, Number, Text, VisibleText
 
 Note = PydanticField(default=None, max_length=MAX_NOTE_LENGTH)
 
@@ -23,10 +23,10 @@ class _Strict(BaseModel):
 
 class DoseFields(_Strict):
     taken_at: Instant
-    dose_mg: float = PydanticField(
-        gt=0, le=MAX_SINGLE_DOSE_MG, allow_inf_nan=False, description="mg, at most 3600 in one dose"
+    dose_mg: Number = PydanticField(
+        ge=MIN_DOSE_MG, le=MAX_SINGLE_DOSE_MG, description="mg, from 0.01 to 3600 in one dose"
     )
-    medication: Text | None = PydanticField(default=None, min_length=1, max_length=100)
+    medication: VisibleText | None = PydanticField(default=None, min_length=1, max_length=100)
     status: Literal["taken", "skipped"] = "taken"
     scheduled_for: Instant | None = None
     note: Text | None = Note
@@ -74,7 +74,7 @@ class CheckInCreate(_Strict):
     gad7: list[StrictInt] | None = None
     doses: list[CheckInDose] = PydanticField(default_factory=list, max_length=48)
     symptoms: list[CheckInSymptom] = PydanticField(default_factory=list, max_length=50)
-    red_flags: dict[str, StrictBool | StrictInt] = PydanticField(default_factory=dict)
+    red_flags: dict[Text, StrictBool | StrictInt] = PydanticField(default_factory=dict)
     note: Text | None = Note
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import JSON, Column, Index, text
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, created_at_field, id_field, utcnow
-from models.types import Text
+from models.types import Text, VisibleText
 
 
 class Severity(StrEnum):
@@ -110,4 +110,4 @@ class AcknowledgeRequest(BaseModel):
 class ResolveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: Text = PydanticField(min_length=1, max_length=2000)
+    note: VisibleText = PydanticField(min_length=1, max_length=2000)

@@ -6,15 +6,21 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, StrictBool, field_validator, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
 from models.base import created_at_field, id_field
-from models.types import Day, Text
+from models.types import Day, Number, Text, VisibleText
 
 MAX_SINGLE_DOSE_MG = 3600  # CLINICAL.md: label maximum daily dose; no single dose can exceed it
+# A data-sanity bound, not clinical advice: no dose is recorded finer than a hundredth of a milligram,
+# so nothing smaller is a dose (1e-320 and the like); float noise such as 64.99999999999999 still passes.
+MIN_DOSE_MG = 0.01
+# A data-sanity bound on a prescribed daily maximum (an extra zero, 1e308), not clinical advice: the
+# dose_above_max rule applies the label's 3600 mg/day whatever the regimen says.
+MAX_DAILY_MG_SANITY = 10 * MAX_SINGLE_DOSE_MG
 
 
 class Regimen(SQLModel, table=True):
@@ -40,20 +46,20 @@ class Regimen(SQLModel, table=True):
 class ScheduledDose(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    time: str = PydanticField(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, wall clock")
-    dose_mg: float = PydanticField(gt=0, le=MAX_SINGLE_DOSE_MG, allow_inf_nan=False)
+    time: Text = PydanticField(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, wall clock")
+    dose_mg: Number = PydanticField(ge=MIN_DOSE_MG, le=MAX_SINGLE_DOSE_MG)
 
 
 class RegimenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    medication: Text = PydanticField(default="gabapentin", min_length=1, max_length=100)
+    medication: VisibleText = PydanticField(default="gabapentin", min_length=1, max_length=100)
     rxnorm: Text | None = PydanticField(default="25480", max_length=20)
     schedule: list[ScheduledDose] = PydanticField(min_length=1, max_length=24)
     start_date: Day
     end_date: Day | None = None
-    max_daily_mg: float | None = PydanticField(default=None, gt=0, allow_inf_nan=False)
-    taper: bool = False
+    max_daily_mg: Number | None = PydanticField(default=None, ge=MIN_DOSE_MG, le=MAX_DAILY_MG_SANITY)
+    taper: StrictBool = False
     indication: Text | None = PydanticField(default="anxiety", max_length=100)
 
     @field_validator("schedule")

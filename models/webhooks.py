@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictBool
 from pydantic import Field as PydanticField
 from sqlalchemy import JSON, Column, Index, Text
 from sqlmodel import Field, SQLModel
@@ -96,7 +96,7 @@ class EndpointUpdate(BaseModel):
     events: list[EventType] | None = PydanticField(default=None, min_length=1)
     min_severity: Severity | None = None
     description: SafeText | None = PydanticField(default=None, max_length=500)
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
 
 class EndpointPublic(BaseModel):
