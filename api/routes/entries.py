@@ -28,8 +28,8 @@ from models.entry_schemas import (
     SymptomCreate,
     SymptomPublic,
 )
-from services import entries
-from services.entry_lists import list_entries
+from services.entries import recording as entries
+from services.entries.lists import list_entries
 from services.pagination import DEFAULT_LIMIT
 
 router = patient_router

@@ -8,7 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import SessionDep
 from api.observability import REGISTRY
-from services.metrics import read_gauges
+from services.platform.metrics import read_gauges
 
 router = APIRouter(tags=["operations"])
 

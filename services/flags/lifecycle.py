@@ -28,13 +28,14 @@ from models.flags import (
     ResolveRequest,
     Severity,
 )
-from services import audit, outbox
-from services.access import Caller, readable_patient_ids, require_role
+from services.accounts.access import Caller, readable_patient_ids, require_role
+from services.alerting import outbox
 from services.clinical.rules import ADVICE, Finding, write_time_rules
-from services.entry_views import utc
+from services.entries.views import utc
 from services.errors import Conflict, FieldError, NotFound, ValidationFailed
-from services.flag_history import snapshot_for
+from services.flags.flag_history import snapshot_for
 from services.pagination import b64_json_decode, b64_json_encode
+from services.platform import audit
 from services.settings import Settings
 
 ACTIVE = (FlagStatus.open.value, FlagStatus.acknowledged.value)

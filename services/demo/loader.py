@@ -18,9 +18,15 @@ from models.accounts import Patient, Role
 from models.base import utcnow
 from models.entry_schemas import CheckInCreate, CheckInDose, CheckInSymptom
 from models.regimens import RegimenCreate, ScheduledDose
-from services import entries, regimens
-from services.access import Caller
-from services.accounts import create_organization, create_patient, create_user, find_organization_by_name
+from services.accounts.access import Caller
+from services.accounts.users import (
+    create_organization,
+    create_patient,
+    create_user,
+    find_organization_by_name,
+)
+from services.entries import recording as entries
+from services.entries import regimens
 from services.localtime import local_date, local_instant
 from services.settings import Settings
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.audit import AuditEvent
 from models.base import utcnow
-from services.access import Caller
+from services.accounts.access import Caller
 
 
 def _rows(

@@ -26,11 +26,10 @@ from sqlmodel import col
 from models.base import utcnow
 from models.outbox import OutboxEvent
 from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from services.alerting.signing import signature_header
+from services.alerting.url_safety import UnsafeUrl, check_url
 from services.database import session_scope
 from services.settings import Settings
-from services.signing import signature_header
-from services.webhook_urls import UnsafeUrl, check_url
-from services.worker import register_job
 
 logger = logging.getLogger("symptrack.delivery")
 
@@ -262,7 +261,6 @@ async def deliver_due(
     return len(batch)
 
 
-@register_job("webhook_delivery", POLL_SECONDS)
 async def delivery_job(factory: async_sessionmaker[AsyncSession], settings: Settings) -> int:
     handled = 0
     # Keep going while there is work, so a burst drains without waiting a poll interval per batch.

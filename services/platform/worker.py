@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services import wakeup
+from services.platform import wakeup
 from services.settings import Settings
 
 logger = logging.getLogger("symptrack.worker")
@@ -31,17 +31,6 @@ class RegisteredJob:
     interval_seconds: float
     # Runs at once when new work is committed (webhook delivery), not only at its interval.
     wakeable: bool = True
-
-
-JOBS: list[RegisteredJob] = []
-
-
-def register_job(name: str, interval_seconds: float, *, wakeable: bool = True) -> Callable[[Job], Job]:
-    def decorate(job: Job) -> Job:
-        JOBS.append(RegisteredJob(name, job, interval_seconds, wakeable))
-        return job
-
-    return decorate
 
 
 class WakeUp:
@@ -65,14 +54,10 @@ class Worker:
         self,
         session_factory: async_sessionmaker[AsyncSession],
         settings: Settings,
-        jobs: list[RegisteredJob] | None = None,
+        jobs: list[RegisteredJob],
     ) -> None:
         self.session_factory = session_factory
         self.settings = settings
-        if jobs is None:
-            import services.jobs  # noqa: F401 - registers every job
-
-            jobs = JOBS
         self.jobs = list(jobs)
         self.stopping = asyncio.Event()
         # Set by whoever commits new work, so it is picked up at once rather than at the next poll.

@@ -24,9 +24,10 @@ from models.entry_schemas import (
     SyncError,
     SyncResult,
 )
-from services import audit, entries
-from services.access import Caller, parse_patient_ref, patient_in_scope
+from services.accounts.access import Caller, parse_patient_ref, patient_in_scope
+from services.entries import recording as entries
 from services.errors import DomainError, NotFound, ValidationFailed
+from services.platform import audit
 from services.settings import Settings
 
 logger = logging.getLogger("symptrack.sync")

@@ -19,12 +19,11 @@ from models.accounts import Patient
 from models.base import utcnow
 from models.entries import CheckIn, Dose
 from models.regimens import Regimen
-from services import flags
 from services.clinical.rules import RegimenObs, abrupt_stop, missed_check_ins
 from services.database import session_scope
+from services.flags import lifecycle as flags
 from services.localtime import local_date
 from services.settings import Settings
-from services.worker import register_job
 
 BATCH = 200
 INTERVAL_SECONDS = 15 * 60
@@ -94,6 +93,5 @@ async def _evaluate_patient(
     return touched
 
 
-@register_job("time_rules", INTERVAL_SECONDS, wakeable=False)
 async def time_rules_job(factory: async_sessionmaker[AsyncSession], settings: Settings) -> int:
     return await evaluate_time_rules(factory, settings)

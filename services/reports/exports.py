@@ -36,7 +36,7 @@ from services.clinical.catalog import (
     GAD7_TOTAL_LOINC,
     TERMS,
 )
-from services.entry_views import utc
+from services.entries.views import utc
 
 PAGE = 500
 LOINC = "http://loinc.org"

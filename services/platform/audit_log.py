@@ -12,8 +12,8 @@ from models.accounts import Role
 from models.audit import AuditEvent
 from models.audit_schemas import AuditEventPublic
 from models.common import Page
-from services.access import Caller, patient_in_scope, require_role
-from services.entry_views import utc
+from services.accounts.access import Caller, patient_in_scope, require_role
+from services.entries.views import utc
 from services.pagination import Cursor, page_of
 
 

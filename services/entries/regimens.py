@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from models.accounts import Patient, Role
 from models.regimens import Regimen, RegimenCreate, RegimenPublic, ScheduledDose
-from services.access import Caller, require_role
+from services.accounts.access import Caller, require_role
 
 DEFAULT_MEDICATION = "gabapentin"
 

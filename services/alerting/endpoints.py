@@ -24,14 +24,15 @@ from models.webhooks import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from services import outbox, wakeup
-from services.access import Caller, require_role
-from services.entry_views import utc
+from services.accounts.access import Caller, require_role
+from services.alerting import outbox
+from services.alerting.signing import new_secret
+from services.alerting.url_safety import UnsafeUrl, check_url
+from services.entries.views import utc
 from services.errors import Conflict, FieldError, NotFound, ValidationFailed
 from services.pagination import Cursor, page_of
+from services.platform import wakeup
 from services.settings import Settings
-from services.signing import new_secret
-from services.webhook_urls import UnsafeUrl, check_url
 
 ROTATION_OVERLAP = timedelta(hours=24)
 

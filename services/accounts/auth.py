@@ -14,14 +14,10 @@ from sqlmodel import col
 from models.accounts import Patient, Role, User
 from models.auth import EnrollmentCode, RefreshToken, TokenFamily, TokenPair
 from models.base import utcnow
-from services import throttle
-from services.access import Caller
-from services.accounts import normalize_email
-from services.counters import counters_for
-from services.errors import FieldError, TooManyRequests, Unauthorized, ValidationFailed
-from services.passwords import dummy_hash, hash_password, password_problem, verify_password
-from services.settings import Settings
-from services.tokens import (
+from services.accounts import throttle
+from services.accounts.access import Caller
+from services.accounts.passwords import dummy_hash, hash_password, password_problem, verify_password
+from services.accounts.tokens import (
     decode_access_token,
     hash_secret,
     issue_access_token,
@@ -29,6 +25,10 @@ from services.tokens import (
     new_refresh_token,
     normalize_enrollment_code,
 )
+from services.accounts.users import normalize_email
+from services.errors import FieldError, TooManyRequests, Unauthorized, ValidationFailed
+from services.platform.counters import counters_for
+from services.settings import Settings
 
 BAD_CREDENTIALS = "Incorrect email or password."
 BAD_REFRESH = "The refresh token is not valid."

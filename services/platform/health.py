@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.migrations import database_revisions, head_revisions
+from services.platform.migrations import database_revisions, head_revisions
 from services.settings import Settings
 
 

@@ -32,15 +32,16 @@ from models.entry_schemas import (
     SymptomPublic,
 )
 from models.flags import FlagPublic
-from services import entry_views, flags
-from services.access import Caller
+from services.accounts.access import Caller
 from services.clinical.catalog import RED_FLAGS
 from services.clinical.gad7 import score_gad7
 from services.clinical.grading import ReportProblem, complete_attributes, composite_grade
+from services.entries import views as entry_views
+from services.entries.idempotency import find_retry, fingerprint, insert_once
+from services.entries.regimens import DEFAULT_MEDICATION, regimen_in_force
 from services.errors import Conflict, FieldError, NotFound, ValidationFailed
-from services.idempotency import find_retry, fingerprint, insert_once
+from services.flags import lifecycle as flags
 from services.localtime import local_date
-from services.regimens import DEFAULT_MEDICATION, regimen_in_force
 from services.settings import Settings
 
 Loc = tuple[str | int, ...]

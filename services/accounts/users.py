@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models.accounts import CareTeamMember, Me, Organization, Patient, Role, User
-from services.access import Caller
+from services.accounts.access import Caller
+from services.accounts.passwords import hash_password, password_problem
 from services.errors import Conflict, FieldError, ValidationFailed
-from services.passwords import hash_password, password_problem
 
 
 def normalize_email(email: str) -> str:

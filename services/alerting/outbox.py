@@ -10,7 +10,7 @@ from models.accounts import Patient
 from models.flags import FlagPublic, Severity
 from models.outbox import OutboxEvent
 from models.webhooks import WebhookDelivery, WebhookEndpoint
-from services import wakeup
+from services.platform import wakeup
 
 
 def flag_webhook_data(patient: Patient, flag: FlagPublic) -> dict[str, object]:

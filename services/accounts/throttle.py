@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.counters import Counters
+from services.accounts.tokens import keyed_hash
+from services.platform.counters import Counters
 from services.settings import Settings
-from services.tokens import keyed_hash
 
 
 @dataclass(frozen=True)
