@@ -25,8 +25,7 @@ from services.accounts.users import (
     create_user,
     find_organization_by_name,
 )
-from services.entries import recording as entries
-from services.entries import regimens
+from services.entries import kinds, recorder, regimens
 from services.localtime import local_date, local_instant
 from services.settings import Settings
 
@@ -194,4 +193,4 @@ async def _demo_day(
         family_id=staff.family_id,
         patient_id=patient.id,
     )
-    await entries.record_check_in(entries.context(session, settings, owner, patient), check_in)
+    await recorder.record(recorder.context(session, settings, owner, patient), kinds.CHECK_IN, check_in)

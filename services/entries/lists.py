@@ -14,7 +14,7 @@ from models.accounts import Patient
 from models.common import Page
 from models.entries import AnxietyScore, CheckIn, Dose, EntryKind, SymptomReport
 from services.entries import views as entry_views
-from services.entries.recording import check_in_view
+from services.entries.kinds import check_in_view
 from services.errors import FieldError, ValidationFailed
 from services.pagination import Cursor, page_of
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -25,19 +24,18 @@ from models.entry_schemas import (
     SyncResult,
 )
 from services.accounts.access import Caller, parse_patient_ref, patient_in_scope
-from services.entries import recording as entries
+from services.entries import kinds, recorder
 from services.errors import DomainError, NotFound, ValidationFailed
 from services.platform import audit
 from services.settings import Settings
 
 logger = logging.getLogger("symptrack.sync")
 
-Recorder = Callable[[entries.Context, Any], Awaitable[tuple[bool, Any]]]
-_KINDS: dict[str, tuple[type[BaseModel], Recorder]] = {
-    "dose": (DoseCreate, entries.record_dose),
-    "anxiety": (AnxietyCreate, entries.record_anxiety),
-    "symptom": (SymptomCreate, entries.record_symptom),
-    "check_in": (CheckInCreate, entries.record_check_in),
+_KINDS: dict[str, tuple[type[BaseModel], recorder.EntryRecipe[Any, Any]]] = {
+    "dose": (DoseCreate, kinds.DOSE),
+    "anxiety": (AnxietyCreate, kinds.ANXIETY),
+    "symptom": (SymptomCreate, kinds.SYMPTOM),
+    "check_in": (CheckInCreate, kinds.CHECK_IN),
 }
 
 
@@ -96,7 +94,7 @@ async def _one(
     patient = patients[ref]
     if patient is None:
         return 404, _error("Not found", "No such patient.")
-    model, record = _KINDS[kind]
+    model, recipe = _KINDS[kind]
     body = {k: v for k, v in raw.items() if k not in ("type", "patient_id")}
     try:
         data = model.model_validate(body)
@@ -104,10 +102,10 @@ async def _one(
         errors = [{"loc": list(err["loc"]), "msg": err["msg"]} for err in exc.errors()]
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
         return 422, _error("Unprocessable content", detail, errors)
-    ctx = entries.Context(session=session, settings=settings, caller=caller, patient=patient, now=now)
+    ctx = recorder.Context(session=session, settings=settings, caller=caller, patient=patient, now=now)
     savepoint = await session.begin_nested()
     try:
-        created, _answer = await record(ctx, data)
+        created, _answer = await recorder.record(ctx, recipe, data)
     except DomainError as exc:
         await savepoint.rollback()
         field_errors: list[dict[str, Any]] | None = None
