@@ -13,7 +13,7 @@ from sqlalchemy import engine_from_config, pool
 import models  # noqa: F401 - registers every table
 from alembic import context
 from models.base import UTCDateTime, metadata
-from services.migrations import sync_database_url
+from services.platform.migrations import sync_database_url
 from services.settings import get_settings
 
 config = context.config

@@ -32,8 +32,9 @@ from api.routes import (
     webhooks,
 )
 from services.database import create_engine, create_session_factory
+from services.platform.jobs import all_jobs
+from services.platform.worker import Worker
 from services.settings import Settings, get_settings
-from services.worker import Worker
 
 DESCRIPTION = """\
 symptrack records what patients taking gabapentin for anxiety take and feel, grades their side effects,
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         app.state.engine = engine
         app.state.redis = _redis_client(settings.redis_url) if settings.redis_url else None
         app.state.session_factory = create_session_factory(engine)
-        worker = Worker(app.state.session_factory, settings) if run_worker else None
+        worker = Worker(app.state.session_factory, settings, all_jobs()) if run_worker else None
         app.state.worker = worker
         worker_task = asyncio.create_task(worker.run(), name="worker") if worker else None
         try:

@@ -15,13 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.observability import configure_logging
 from models.accounts import Role
-from services import migrations
-from services.accounts import create_organization, create_user, find_organization_by_name
+from services.accounts.users import create_organization, create_user, find_organization_by_name
 from services.database import create_engine, create_session_factory, session_scope
-from services.demo import demo_steps, load_demo
+from services.demo.loader import demo_steps, load_demo
 from services.errors import DomainError
+from services.platform import migrations
+from services.platform.jobs import all_jobs
+from services.platform.worker import Worker
 from services.settings import Settings, get_settings
-from services.worker import Worker
 
 T = TypeVar("T")
 
@@ -107,7 +108,7 @@ def worker() -> None:
 
     async def run() -> None:
         engine = create_engine(settings)
-        background = Worker(create_session_factory(engine), settings)
+        background = Worker(create_session_factory(engine), settings, all_jobs())
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, background.stop)

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.limits import API_CSP, SECURITY_HEADERS
 from services.errors import DomainError, TooManyRequests, ValidationFailed, status_title
-from services.tracebacks import log_exception
+from services.platform.tracebacks import log_exception
 
 logger = logging.getLogger("symptrack.api")
 

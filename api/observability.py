@@ -19,7 +19,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.tracebacks import exception_name, safe_traceback
+from services.platform.tracebacks import exception_name, safe_traceback
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -57,7 +57,7 @@ class JsonFormatter(logging.Formatter):
         for key in ("method", "route", "status", "duration_ms"):
             if hasattr(record, key):
                 line[key] = getattr(record, key)
-        for key in ("exc_type", "traceback"):  # set by services.tracebacks.log_exception
+        for key in ("exc_type", "traceback"):  # set by services.platform.tracebacks.log_exception
             if hasattr(record, key):
                 line[key] = getattr(record, key)
         if record.exc_info and record.exc_info[1] is not None:

@@ -12,11 +12,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.limits import SECURITY_HEADERS
 from models.base import utcnow
-from services.counters import DatabaseCounters, RedisCounters
+from services.accounts.tokens import keyed_hash
 from services.database import session_scope
 from services.errors import status_title
+from services.platform.counters import DatabaseCounters, RedisCounters
 from services.settings import Settings
-from services.tokens import keyed_hash
 
 logger = logging.getLogger("symptrack.rate_limit")
 WINDOW_SECONDS = 60

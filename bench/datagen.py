@@ -27,7 +27,7 @@ import click
 from bench import copyload, history, pg, population
 from bench.config import BenchConfig
 from bench.population import BenchPatient, Population
-from services.passwords import hash_password
+from services.accounts.passwords import hash_password
 
 CHUNK_PATIENTS = 20
 WORKERS = 2

@@ -8,7 +8,7 @@ import uuid
 
 import asyncpg
 
-# The statements the app sends (services/entries.py check_in_view; services/summaries.py), with
+# The statements the app sends (services/entries/store.py check_in_parts; services/reports/summaries.py), with
 # one real patient's ids bound.
 QUERIES = {
     "check-in parts: dose by check_in_id": "SELECT * FROM dose WHERE check_in_id = $1",

@@ -9,8 +9,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from services.accounts.tokens import issue_access_token
 from services.settings import Settings
-from services.tokens import issue_access_token
 
 # The longest lifetime the settings allow: a run must never see a token expire.
 TOKEN_MINUTES = 24 * 60

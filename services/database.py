@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from services import wakeup
 from services.errors import DomainError
+from services.platform import wakeup
 from services.settings import Settings
 
 # Set in session.info by code that has already undone the failed part of a request (a rolled-back

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services import local_secret
+from services.platform import local_secret
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/symptrack.db"
 
@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     database_url: str = DEFAULT_DATABASE_URL
     # Signs access tokens. Required (32+ characters) outside development; in development, when unset,
-    # a random key is made once and kept in data_dir/secret_key (services/local_secret.py).
+    # a random key is made once and kept in data_dir/secret_key (services/platform/local_secret.py).
     secret_key: str = ""
     # Local files of a development install (the generated secret key).
     data_dir: Path = Path("var")

@@ -74,7 +74,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_migrated_url(postgres: PostgresDatabases) -> Iterator[str]:
-    from services import migrations
+    from services.platform import migrations
 
     name = postgres.name()
     url = postgres.recreate(name)

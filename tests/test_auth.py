@@ -13,7 +13,8 @@ from sqlalchemy import select, update
 from models.accounts import Role
 from models.auth import EnrollmentCode, TokenFamily
 from models.base import utcnow
-from services import accounts, passwords
+from services.accounts import passwords
+from services.accounts import users as accounts
 from services.database import session_scope
 from tests.world import World
 
@@ -57,7 +58,7 @@ async def test_wrong_password_and_unknown_email_answer_alike(
         verified.append(password_hash)
         return real_verify(password, password_hash)
 
-    monkeypatch.setattr("services.auth.verify_password", counting_verify)
+    monkeypatch.setattr("services.accounts.auth.verify_password", counting_verify)
     wrong = await _sign_in(client, "doc@a.example", "not the password")
     unknown = await _sign_in(client, "nobody@a.example", "not the password")
     assert wrong.status_code == unknown.status_code == 401

@@ -17,8 +17,8 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 
 from models.base import utcnow
 from services import accounts
+from services.accounts.tokens import issue_device_token
 from services.database import session_scope
-from services.tokens import issue_device_token
 from tests.world import World
 
 PASSWORD = "correct horse battery"
@@ -35,7 +35,7 @@ def _cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests sign in dozens of times: the same Argon2 code, with the cost of its smallest
     parameters (verification takes them from the stored hash)."""
     cheap = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
-    monkeypatch.setattr("services.passwords._hasher", lambda: cheap)
+    monkeypatch.setattr("services.accounts.passwords._hasher", lambda: cheap)
 
 
 @pytest.fixture

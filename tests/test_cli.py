@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from services.migrations import sync_database_url
-from services.passwords import verify_password
+from services.accounts.passwords import verify_password
+from services.platform.migrations import sync_database_url
 from tests.databases import settings_for
 
 SYMPTRACK = str(Path(sys.executable).with_name("symptrack"))

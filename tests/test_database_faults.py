@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.app import create_app
 from models.entries import Dose
-from services import migrations
 from services.database import session_scope
+from services.platform import migrations
 from tests.databases import in_ci, settings_for
 from tests.entry_helpers import dose
 from tests.world import World, build_world

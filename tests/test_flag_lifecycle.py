@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 from models.accounts import Patient
 from models.flags import Flag, Severity
 from models.outbox import OutboxEvent
-from services import flags as flag_service
 from services.clinical.rules import Finding, Ref
 from services.database import session_scope
-from services.time_rules import evaluate_time_rules
+from services.flags import lifecycle as flag_service
+from services.flags.time_rules import evaluate_time_rules
 from tests.flag_helpers import at, check_in, day, dose_on, gad7_on, rules, symptom_on
 from tests.world import World
 

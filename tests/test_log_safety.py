@@ -20,8 +20,8 @@ from api.deps import SessionDep
 from api.observability import JsonFormatter
 from models.entries import Dose
 from services.database import session_scope
+from services.platform.worker import RegisteredJob, Worker
 from services.settings import Settings
-from services.worker import RegisteredJob, Worker
 from tests.log_guard import parameter_dumps
 
 MARKER = "LEAKTEST1"

@@ -7,8 +7,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 import models
-from services import migrations
-from services.migrations import head_revisions, sync_database_url
+from services.platform import migrations
+from services.platform.migrations import head_revisions, sync_database_url
 from tests.databases import settings_for
 
 

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 import services.settings
-from services import local_secret
+from services.platform import local_secret
 from services.settings import Settings
 from tests.test_cli import SYMPTRACK
 from tests.world import World

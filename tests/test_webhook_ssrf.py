@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from services.alerting.delivery import deliver_due
 from services.database import session_scope
-from services.delivery import deliver_due
 from tests.flag_helpers import check_in, day
 from tests.world import World
 

@@ -13,8 +13,8 @@ from sqlalchemy import select, update
 from api.app import create_app
 from models.base import utcnow
 from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from services.alerting.delivery import RETRY_DELAYS, deliver_due
 from services.database import session_scope
-from services.delivery import RETRY_DELAYS, deliver_due
 from services.settings import Settings
 from tests.databases import settings_for
 from tests.flag_helpers import check_in, day
@@ -161,7 +161,7 @@ async def test_a_receiver_that_is_down_gets_the_event_once_it_is_back(
 
 
 async def test_retry_after_is_honoured(app: FastAPI, client: httpx.AsyncClient, world: World) -> None:
-    from services.delivery import _retry_after
+    from services.alerting.delivery import _retry_after
 
     assert _retry_after("120") == timedelta(seconds=120)
     assert _retry_after(None) is None and _retry_after("soon") is None

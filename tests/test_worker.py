@@ -6,8 +6,8 @@ import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.platform.worker import RegisteredJob, Worker
 from services.settings import Settings
-from services.worker import RegisteredJob, Worker
 
 
 async def test_worker_runs_jobs_wakes_and_survives_failures(settings: Settings) -> None:

@@ -13,8 +13,8 @@ from fastapi import FastAPI
 
 from models.accounts import Role
 from models.base import utcnow
-from services import accounts
-from services.auth import start_session
+from services.accounts import users as accounts
+from services.accounts.auth import start_session
 from services.database import session_scope
 
 

@@ -10,7 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from api.deps import CallerDep, SessionDep, SettingsDep
 from api.errors import problem_responses
 from models.auth import EnrollRequest, RefreshRequest, TokenPair
-from services import auth
+from services.accounts import auth
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 

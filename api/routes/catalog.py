@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from api.deps import SettingsDep
 from models.catalog import Catalog
-from services.catalog_view import catalog
+from services.entries.catalog_view import catalog
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
 

@@ -1,16 +1,17 @@
 """Entries from the phone: doses, anxiety scores, side-effect reports and check-ins.
 
 A first write answers 201; an identical retry (same id, same content) 200 with the stored entry;
-the same id with other content 409.
+the same id with other content 409. One factory makes the four kinds' routes alike.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the route factory's body types must be real objects.
 
 import uuid
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Query, Response
+from pydantic import BaseModel
 
 from api.deps import CallerDep, CursorParam, Limit, PatientInScope, SessionDep, SettingsDep
 from api.errors import problem_responses
@@ -28,8 +29,9 @@ from models.entry_schemas import (
     SymptomCreate,
     SymptomPublic,
 )
-from services import entries
-from services.entry_lists import list_entries
+from services.entries import kinds, recorder
+from services.entries.entered_in_error import mark_entered_in_error
+from services.entries.lists import list_entries
 from services.pagination import DEFAULT_LIMIT
 
 router = patient_router
@@ -42,101 +44,43 @@ To = Annotated[date | None, Query(alias="to", description="Last local date, incl
 WithErrors = Annotated[bool, Query(description="Include entries marked entered-in-error")]
 
 
-def _status(response: Response, created: bool) -> None:
-    response.status_code = 201 if created else 200
+def _entry_routes(
+    kind: EntryKind,
+    path: str,
+    body_model: type[BaseModel],
+    answer_model: type[BaseModel],
+    listed_model: type[BaseModel],
+    *,
+    record_summary: str,
+    list_summary: str,
+) -> None:
+    recipe = kinds.RECIPES[kind]
 
+    async def record_route(
+        body: body_model,  # type: ignore[valid-type]
+        response: Response,
+        scoped: PatientInScope,
+        caller: CallerDep,
+        session: SessionDep,
+        settings: SettingsDep,
+    ) -> Any:
+        ctx = recorder.context(session, settings, caller, scoped[0])
+        created, answer = await recorder.record(ctx, recipe, body)
+        response.status_code = 201 if created else 200
+        return answer
 
-@router.post(
-    "/doses",
-    summary="Record a dose taken or skipped",
-    status_code=201,
-    response_model=DosePublic,
-    responses=WRITE_RESPONSES,
-    tags=["entries"],
-)
-async def record_dose(
-    body: DoseCreate,
-    response: Response,
-    scoped: PatientInScope,
-    caller: CallerDep,
-    session: SessionDep,
-    settings: SettingsDep,
-) -> DosePublic:
-    created, answer = await entries.record_dose(entries.context(session, settings, caller, scoped[0]), body)
-    _status(response, created)
-    return answer
-
-
-@router.post(
-    "/anxiety",
-    summary="Record a GAD-7 or a 0-10 anxiety rating",
-    status_code=201,
-    response_model=AnxietyPublic,
-    responses=WRITE_RESPONSES,
-    tags=["entries"],
-)
-async def record_anxiety(
-    body: AnxietyCreate,
-    response: Response,
-    scoped: PatientInScope,
-    caller: CallerDep,
-    session: SessionDep,
-    settings: SettingsDep,
-) -> AnxietyPublic:
-    created, answer = await entries.record_anxiety(
-        entries.context(session, settings, caller, scoped[0]), body
+    router.add_api_route(
+        path,
+        record_route,
+        methods=["POST"],
+        summary=record_summary,
+        status_code=201,
+        response_model=answer_model,
+        responses=WRITE_RESPONSES,
+        tags=["entries"],
+        name=f"record_{kind.value}",
     )
-    _status(response, created)
-    return answer
 
-
-@router.post(
-    "/symptoms",
-    summary="Report a side effect; the answer carries its composite grade",
-    status_code=201,
-    response_model=SymptomPublic,
-    responses=WRITE_RESPONSES,
-    tags=["entries"],
-)
-async def record_symptom(
-    body: SymptomCreate,
-    response: Response,
-    scoped: PatientInScope,
-    caller: CallerDep,
-    session: SessionDep,
-    settings: SettingsDep,
-) -> SymptomPublic:
-    created, answer = await entries.record_symptom(
-        entries.context(session, settings, caller, scoped[0]), body
-    )
-    _status(response, created)
-    return answer
-
-
-@router.post(
-    "/check-ins",
-    summary="Submit a daily check-in: all its parts are stored, or none",
-    status_code=201,
-    response_model=CheckInAnswer,
-    responses=WRITE_RESPONSES,
-    tags=["entries"],
-)
-async def record_check_in(
-    body: CheckInCreate,
-    response: Response,
-    scoped: PatientInScope,
-    caller: CallerDep,
-    session: SessionDep,
-    settings: SettingsDep,
-) -> CheckInAnswer:
-    created, answer = await entries.record_check_in(
-        entries.context(session, settings, caller, scoped[0]), body
-    )
-    _status(response, created)
-    return answer
-
-
-def _lister(kind: EntryKind, model: Any, summary: str) -> None:
     async def list_route(
         scoped: PatientInScope,
         session: SessionDep,
@@ -157,13 +101,12 @@ def _lister(kind: EntryKind, model: Any, summary: str) -> None:
             include_entered_in_error=include_entered_in_error,
         )
 
-    path = "/" + _PATHS[kind]
     router.add_api_route(
         path,
         list_route,
         methods=["GET"],
-        summary=summary,
-        response_model=Page[model],
+        summary=list_summary,
+        response_model=Page[listed_model],  # type: ignore[valid-type]
         tags=["entries"],
         name=f"list_{kind.value}",
     )
@@ -175,9 +118,8 @@ def _lister(kind: EntryKind, model: Any, summary: str) -> None:
         session: SessionDep,
         settings: SettingsDep,
     ) -> Response:
-        await entries.mark_entered_in_error(
-            entries.context(session, settings, caller, scoped[0]), kind, entry_id
-        )
+        ctx = recorder.context(session, settings, caller, scoped[0])
+        await mark_entered_in_error(ctx, kind, entry_id)
         return Response(status_code=204)
 
     router.add_api_route(
@@ -193,13 +135,39 @@ def _lister(kind: EntryKind, model: Any, summary: str) -> None:
     )
 
 
-_PATHS = {
-    EntryKind.dose: "doses",
-    EntryKind.anxiety: "anxiety",
-    EntryKind.symptom: "symptoms",
-    EntryKind.check_in: "check-ins",
-}
-_lister(EntryKind.dose, DosePublic, "A patient's doses, by local date range")
-_lister(EntryKind.anxiety, AnxietyPublic, "A patient's anxiety scores, by local date range")
-_lister(EntryKind.symptom, SymptomPublic, "A patient's side-effect reports, by local date range")
-_lister(EntryKind.check_in, CheckInPublic, "A patient's check-ins, by local date range")
+_entry_routes(
+    EntryKind.dose,
+    "/doses",
+    DoseCreate,
+    DosePublic,
+    DosePublic,
+    record_summary="Record a dose taken or skipped",
+    list_summary="A patient's doses, by local date range",
+)
+_entry_routes(
+    EntryKind.anxiety,
+    "/anxiety",
+    AnxietyCreate,
+    AnxietyPublic,
+    AnxietyPublic,
+    record_summary="Record a GAD-7 or a 0-10 anxiety rating",
+    list_summary="A patient's anxiety scores, by local date range",
+)
+_entry_routes(
+    EntryKind.symptom,
+    "/symptoms",
+    SymptomCreate,
+    SymptomPublic,
+    SymptomPublic,
+    record_summary="Report a side effect; the answer carries its composite grade",
+    list_summary="A patient's side-effect reports, by local date range",
+)
+_entry_routes(
+    EntryKind.check_in,
+    "/check-ins",
+    CheckInCreate,
+    CheckInAnswer,
+    CheckInPublic,
+    record_summary="Submit a daily check-in: all its parts are stored, or none",
+    list_summary="A patient's check-ins, by local date range",
+)

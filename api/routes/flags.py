@@ -12,7 +12,7 @@ from api.errors import problem_responses
 from api.routes.patients import patient_router
 from models.common import Page
 from models.flags import AcknowledgeRequest, FlagPublic, FlagStatus, ResolveRequest, Severity
-from services import flags
+from services.flags import lifecycle as flags
 from services.pagination import DEFAULT_LIMIT
 
 router = APIRouter(prefix="/v1/flags", tags=["flags"])

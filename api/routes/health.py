@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.deps import EngineDep, SettingsDep
-from services.health import Readiness, check_readiness
+from services.platform.health import Readiness, check_readiness
 
 router = APIRouter(tags=["operations"])
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from api.deps import CallerDep, SessionDep
 from api.errors import problem_responses
 from models.accounts import Me
-from services.accounts import describe_caller
+from services.accounts.users import describe_caller
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 

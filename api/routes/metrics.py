@@ -14,7 +14,7 @@ from api.deps import SessionDep, SettingsDep
 from api.errors import problem_responses
 from api.observability import REGISTRY
 from services.errors import Unauthorized
-from services.metrics import read_gauges
+from services.platform.metrics import read_gauges
 
 router = APIRouter(tags=["operations"])
 

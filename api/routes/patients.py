@@ -18,7 +18,7 @@ from api.deps import (
 from api.errors import problem_responses
 from models.accounts import PatientCreate, PatientCreated, PatientPublic, PatientUpdate
 from models.common import Page
-from services import patients
+from services.accounts import patients
 from services.pagination import DEFAULT_LIMIT
 
 router = APIRouter(prefix="/v1/patients", tags=["patients"])

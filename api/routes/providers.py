@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from api.deps import CallerDep, SessionDep
 from api.errors import problem_responses
 from models.accounts import ProviderCreate, ProviderPublic
-from services import patients
+from services.accounts import patients
 
 router = APIRouter(prefix="/v1/providers", tags=["accounts"])
 

@@ -14,8 +14,8 @@ from api.routes.patients import patient_router
 from models.accounts import Role
 from models.base import utcnow
 from models.summaries import PanelRow, PatientSummary
-from services import exports, summaries
-from services.access import require_role
+from services.accounts.access import require_role
+from services.reports import exports, summaries
 
 router = APIRouter(prefix="/v1", tags=["summaries"])
 From = Annotated[

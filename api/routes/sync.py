@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from api.deps import CallerDep, SessionDep, SettingsDep
 from api.errors import problem_responses
 from models.entry_schemas import SyncAnswer, SyncRequest
-from services import sync as sync_service
+from services.entries import sync as sync_service
 
 router = APIRouter(prefix="/v1", tags=["entries"])
 

@@ -17,7 +17,7 @@ from models.webhooks import (
     EndpointWithSecret,
     PingAnswer,
 )
-from services import webhook_endpoints as endpoints
+from services.alerting import endpoints as endpoints
 from services.pagination import DEFAULT_LIMIT
 
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"])

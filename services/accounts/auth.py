@@ -1,0 +1,247 @@
+"""Signing in and out: password sign-in, refresh-token rotation, enrollment, and who a token is."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from models.accounts import Patient, Role, User
+from models.auth import EnrollmentCode, RefreshToken, TokenFamily, TokenPair
+from models.base import utcnow
+from services.accounts import throttle
+from services.accounts.access import Caller
+from services.accounts.passwords import dummy_hash, hash_password, password_problem, verify_password
+from services.accounts.tokens import (
+    decode_access_token,
+    hash_secret,
+    issue_access_token,
+    issue_device_token,
+    new_enrollment_code,
+    new_refresh_token,
+    normalize_enrollment_code,
+    read_device_token,
+)
+from services.accounts.users import normalize_email
+from services.errors import FieldError, TooManyRequests, Unauthorized, ValidationFailed
+from services.platform.counters import counters_for
+from services.settings import Settings
+
+BAD_CREDENTIALS = "Incorrect email or password."
+BAD_REFRESH = "The refresh token is not valid."
+BAD_ENROLLMENT = "The enrollment code is not valid, was already used, or has expired."
+
+
+async def sign_in(
+    session: AsyncSession,
+    settings: Settings,
+    email: str,
+    password: str,
+    address: str | None,
+    redis: Any | None = None,
+    device_token: str | None = None,
+) -> TokenPair:
+    """The same answer, after the same work, for a wrong password and an unknown email.
+
+    A device token this account was given before throttles the attempt by that device instead of by
+    the account, so strangers' failures can't lock the patient out; any other one counts as none."""
+    now = utcnow()
+    email = normalize_email(email)
+    # A NUL can be in no stored email (and PostgreSQL refuses it in a query): no such account.
+    user = None if "\x00" in email else await session.scalar(select(User).where(col(User.email) == email))
+    device = read_device_token(settings, device_token)
+    known_device = device is not None and user is not None and device.user_id == user.id
+    keys = throttle.sign_in_keys(settings, email, address, device.nonce if device and known_device else None)
+    counters = counters_for(session, redis)
+    wait = await throttle.reserve(counters, settings, keys, now)
+    if wait is not None:
+        raise TooManyRequests(wait)
+    # Always verify against a hash, a dummy one when there is no account, so timing tells nothing.
+    # Argon2 takes a tenth of a second of CPU: off the event loop, so other requests go on meanwhile.
+    known_hash = user.password_hash if user and user.password_hash else None
+    password_ok = await anyio.to_thread.run_sync(verify_password, password, known_hash or dummy_hash())
+    if user is None or known_hash is None or not user.is_active or not password_ok:
+        raise Unauthorized(BAD_CREDENTIALS, keep_changes=True)  # the attempt stays counted
+    # The device's count, or the account's; a known device's success leaves strangers' count alone.
+    await throttle.clear(counters, keys[0])
+    for key in keys[1:]:
+        await throttle.release(counters, key)
+    return await start_session(session, settings, user.id, now)
+
+
+async def start_session(
+    session: AsyncSession, settings: Settings, user_id: uuid.UUID, now: datetime
+) -> TokenPair:
+    family = TokenFamily(user_id=user_id, created_at=now)
+    session.add(family)
+    await session.flush()
+    return await _issue_pair(session, settings, user_id, family.id, now)
+
+
+async def _issue_pair(
+    session: AsyncSession, settings: Settings, user_id: uuid.UUID, family_id: uuid.UUID, now: datetime
+) -> TokenPair:
+    refresh = new_refresh_token()
+    session.add(
+        RefreshToken(
+            family_id=family_id,
+            token_hash=hash_secret(refresh),
+            created_at=now,
+            expires_at=now + timedelta(days=settings.refresh_token_days),
+        )
+    )
+    await session.flush()
+    return TokenPair(
+        access_token=issue_access_token(settings, user_id, family_id, now),
+        expires_in=settings.access_token_minutes * 60,
+        refresh_token=refresh,
+        device_token=issue_device_token(settings, user_id, now),
+    )
+
+
+async def rotate_refresh_token(session: AsyncSession, settings: Settings, presented: str) -> TokenPair:
+    """Spend the presented refresh token for a new pair. A spent one presented again means it was
+    stolen or replayed: the whole family is revoked, the thief's and the owner's sessions alike."""
+    now = utcnow()
+    row = (
+        await session.execute(
+            select(RefreshToken, TokenFamily, User)
+            .join(TokenFamily, col(TokenFamily.id) == col(RefreshToken.family_id))
+            .join(User, col(User.id) == col(TokenFamily.user_id))
+            .where(col(RefreshToken.token_hash) == hash_secret(presented))
+        )
+    ).first()
+    if row is None:
+        raise Unauthorized(BAD_REFRESH)
+    token, family, user = row
+    if family.revoked_at is not None or not user.is_active:
+        raise Unauthorized(BAD_REFRESH)
+    if token.spent_at is not None:
+        await revoke_family(session, family.id, "reuse", now)
+        raise Unauthorized(BAD_REFRESH, keep_changes=True)
+    if token.expires_at <= now:
+        raise Unauthorized("The refresh token has expired.")
+    # Spend it only if nobody else did in the meantime (two racing refreshes: one wins, one is reuse).
+    spent = await session.execute(
+        update(RefreshToken)
+        .where(col(RefreshToken.id) == token.id, col(RefreshToken.spent_at).is_(None))
+        .values(spent_at=now)
+    )
+    if spent.rowcount != 1:  # type: ignore[attr-defined]
+        await revoke_family(session, family.id, "reuse", now)
+        raise Unauthorized(BAD_REFRESH, keep_changes=True)
+    return await _issue_pair(session, settings, user.id, family.id, now)
+
+
+async def revoke_family(session: AsyncSession, family_id: uuid.UUID, reason: str, now: datetime) -> None:
+    await session.execute(
+        update(TokenFamily)
+        .where(col(TokenFamily.id) == family_id, col(TokenFamily.revoked_at).is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+
+
+async def sign_out(session: AsyncSession, caller: Caller) -> None:
+    await revoke_family(session, caller.family_id, "logout", utcnow())
+
+
+async def authenticate(session: AsyncSession, settings: Settings, token: str | None) -> Caller:
+    """The caller behind a bearer token: valid signature, not expired, session not revoked, user active."""
+    if not token:
+        raise Unauthorized("Sign in to use this route.")
+    claims = decode_access_token(settings, token)
+    row = (
+        await session.execute(
+            select(User, col(TokenFamily.revoked_at), col(Patient.id))
+            .join(TokenFamily, col(TokenFamily.user_id) == col(User.id))
+            .outerjoin(Patient, col(Patient.user_id) == col(User.id))
+            .where(col(User.id) == claims.user_id, col(TokenFamily.id) == claims.family_id)
+        )
+    ).first()
+    if row is None:
+        raise Unauthorized("The access token is not valid.")
+    user, revoked_at, patient_id = row
+    if revoked_at is not None or not user.is_active:
+        raise Unauthorized("This session has ended; sign in again.")
+    return Caller(
+        user_id=user.id,
+        role=Role(user.role),
+        organization_id=user.organization_id,
+        family_id=claims.family_id,
+        patient_id=patient_id,
+    )
+
+
+async def issue_enrollment_code(
+    session: AsyncSession, settings: Settings, patient_id: uuid.UUID, created_by: uuid.UUID | None
+) -> tuple[str, datetime]:
+    """A new code for the patient; any earlier unused code stops working."""
+    now = utcnow()
+    await session.execute(
+        update(EnrollmentCode)
+        .where(col(EnrollmentCode.patient_id) == patient_id, col(EnrollmentCode.used_at).is_(None))
+        .values(expires_at=now)
+    )
+    code = new_enrollment_code()
+    expires_at = now + timedelta(days=settings.enrollment_code_days)
+    session.add(
+        EnrollmentCode(
+            patient_id=patient_id,
+            code_hash=hash_secret(normalize_enrollment_code(code)),
+            created_by=created_by,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    await session.flush()
+    return code, expires_at
+
+
+async def enroll(
+    session: AsyncSession,
+    settings: Settings,
+    code: str,
+    password: str,
+    address: str | None,
+    redis: Any | None = None,
+) -> TokenPair:
+    """A patient sets their password with a code from their provider; the code then never works again."""
+    now = utcnow()
+    if problem := password_problem(password):
+        raise ValidationFailed([FieldError(("body", "password"), problem)])
+    keys = throttle.sign_in_keys(settings, "enrollment", address)[1:]  # by address: guessing codes
+    counters = counters_for(session, redis)
+    wait = await throttle.reserve(counters, settings, keys, now)
+    if wait is not None:
+        raise TooManyRequests(wait)
+    row = (
+        await session.execute(
+            select(EnrollmentCode, Patient)
+            .join(Patient, col(Patient.id) == col(EnrollmentCode.patient_id))
+            .where(col(EnrollmentCode.code_hash) == hash_secret(normalize_enrollment_code(code)))
+        )
+    ).first()
+    valid = row is not None and row[0].used_at is None and row[0].expires_at > now
+    if row is None or not valid:
+        raise Unauthorized(BAD_ENROLLMENT, keep_changes=True)  # the attempt stays counted
+    enrollment, patient = row
+    # Use it only if no concurrent request did: a code works exactly once.
+    used = await session.execute(
+        update(EnrollmentCode)
+        .where(col(EnrollmentCode.id) == enrollment.id, col(EnrollmentCode.used_at).is_(None))
+        .values(used_at=now)
+    )
+    if used.rowcount != 1:  # type: ignore[attr-defined]
+        raise Unauthorized(BAD_ENROLLMENT)
+    password_hash = await anyio.to_thread.run_sync(hash_password, password)
+    await session.execute(
+        update(User).where(col(User.id) == patient.user_id).values(password_hash=password_hash)
+    )
+    for key in keys:
+        await throttle.release(counters, key)
+    return await start_session(session, settings, patient.user_id, now)

@@ -1,0 +1,63 @@
+"""Counting sign-in attempts per account and per client address, in a store every API process
+shares (services/counters.py): an attacker gains nothing by spreading attempts over processes.
+
+A device that signed in to the account before (it shows its device token) is counted on its own
+instead of on the account, as OWASP's "device cookies" have it: strangers' wrong guesses lock out
+strangers, never the patient's phone; a device's own wrong guesses lock out that device only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.accounts.tokens import keyed_hash
+from services.platform.counters import Counters
+from services.settings import Settings
+
+
+@dataclass(frozen=True)
+class ThrottleKey:
+    key: str
+    limit: int
+
+
+def sign_in_keys(
+    settings: Settings, email: str, address: str | None, device_nonce: str | None = None
+) -> list[ThrottleKey]:
+    """The first key is whose failures this attempt counts as (the device's, else the account's);
+    the address is counted for everyone."""
+    if device_nonce is not None:
+        first = ThrottleKey(
+            "device:" + keyed_hash(settings, device_nonce), settings.login_max_failures_per_device
+        )
+    else:
+        first = ThrottleKey("account:" + keyed_hash(settings, email), settings.login_max_failures_per_account)
+    keys = [first]
+    if address:
+        keys.append(
+            ThrottleKey("address:" + keyed_hash(settings, address), settings.login_max_failures_per_address)
+        )
+    return keys
+
+
+async def reserve(
+    counters: Counters, settings: Settings, keys: list[ThrottleKey], now: datetime
+) -> int | None:
+    """Count this attempt on every key before checking anything, so concurrent attempts cannot all
+    slip under the limit. None when every key is within its limit; else the seconds until the tightest
+    window ends. A success gives its count back (`release`), so only failures use up the allowance."""
+    waits = []
+    for key in keys:
+        count, left = await counters.hit(key.key, settings.login_failure_window_seconds, now)
+        if count > key.limit:
+            waits.append(left)
+    return max(waits) if waits else None
+
+
+async def release(counters: Counters, key: ThrottleKey) -> None:
+    await counters.give_back(key.key)
+
+
+async def clear(counters: Counters, key: ThrottleKey) -> None:
+    await counters.clear(key.key)

@@ -1,0 +1,271 @@
+"""Delivering outbox events to webhook endpoints: claim, sign, send, record, reschedule.
+
+Claims are leases: a delivery is held by one worker until its lease runs out (a little longer than
+the send timeout), so a worker killed mid-send loses nothing: the next claim sends it again, with the
+same `webhook-id`. PostgreSQL claims with FOR UPDATE SKIP LOCKED (any number of workers); SQLite's
+BEGIN IMMEDIATE serializes the claim (one worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import httpx
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from models.base import utcnow
+from models.outbox import OutboxEvent
+from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from services.alerting.signing import signature_header
+from services.alerting.url_safety import UnsafeUrl, check_url
+from services.database import session_scope
+from services.settings import Settings
+
+logger = logging.getLogger("symptrack.delivery")
+
+# API.md / the issue: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h; then dead (> 24 h).
+RETRY_DELAYS = [
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+    timedelta(hours=10),
+]
+JITTER = 0.1  # +-10%, so endpoints that fail together don't retry in lockstep
+RESPONSE_KEEP_BYTES = 2048
+CLAIM_BATCH = 20
+SEND_CONCURRENCY = 10
+POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Claimed:
+    delivery_id: uuid.UUID
+    event_id: uuid.UUID
+    event_type: str
+    event_created_at: datetime
+    event_data: dict[str, object]
+    url: str
+    secrets: list[str]
+
+
+async def claim(
+    session: AsyncSession, settings: Settings, now: datetime, limit: int = CLAIM_BATCH
+) -> list[Claimed]:
+    """Take up to `limit` due deliveries of enabled endpoints, urgent first, and lease them."""
+    statement = (
+        select(WebhookDelivery, WebhookEndpoint, OutboxEvent)
+        .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id))
+        .join(OutboxEvent, col(OutboxEvent.id) == col(WebhookDelivery.event_id))
+        .where(
+            col(WebhookDelivery.status).in_(("pending", "failed")),
+            col(WebhookDelivery.next_attempt_at) <= now,
+            or_(
+                col(WebhookDelivery.lease_expires_at).is_(None), col(WebhookDelivery.lease_expires_at) <= now
+            ),
+            col(WebhookEndpoint.enabled),
+        )
+        .order_by(col(WebhookDelivery.urgent).desc(), col(WebhookDelivery.next_attempt_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=WebhookDelivery)
+    )
+    rows = (await session.execute(statement)).all()
+    lease_until = now + timedelta(seconds=settings.webhook_lease_seconds)
+    claimed = []
+    for delivery, endpoint, event in rows:
+        await session.execute(
+            update(WebhookDelivery)
+            .where(col(WebhookDelivery.id) == delivery.id)
+            .values(lease_expires_at=lease_until, updated_at=now)
+        )
+        secrets = [endpoint.secret]
+        if (
+            endpoint.previous_secret
+            and endpoint.previous_secret_expires_at
+            and endpoint.previous_secret_expires_at > now
+        ):
+            secrets.append(endpoint.previous_secret)
+        claimed.append(
+            Claimed(
+                delivery.id, event.id, event.type, event.created_at, dict(event.data), endpoint.url, secrets
+            )
+        )
+    return claimed
+
+
+def body_of(claimed: Claimed) -> str:
+    """The exact text we sign and send."""
+    payload = {
+        "type": claimed.event_type,
+        "timestamp": claimed.event_created_at.isoformat(),
+        "data": claimed.event_data,
+    }
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+    response_body: str | None
+    retry_after: timedelta | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+async def send(client: httpx.AsyncClient, settings: Settings, claimed: Claimed) -> Outcome:
+    started = time.perf_counter()
+    try:
+        await check_url(claimed.url, settings)
+    except UnsafeUrl as exc:
+        return Outcome(None, 0, f"refused: {exc}", None, None)
+    body = body_of(claimed)
+    sent_at = utcnow()
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "symptrack-webhooks/1",
+        "webhook-id": str(claimed.event_id),
+        "webhook-timestamp": str(int(sent_at.timestamp())),
+        "webhook-signature": signature_header(claimed.secrets, str(claimed.event_id), sent_at, body),
+    }
+    try:
+        response = await client.post(claimed.url, content=body.encode(), headers=headers)
+    except httpx.HTTPError as exc:
+        latency = int((time.perf_counter() - started) * 1000)
+        return Outcome(None, latency, f"{type(exc).__name__}", None, None)
+    latency = int((time.perf_counter() - started) * 1000)
+    text = response.content[:RESPONSE_KEEP_BYTES].decode("utf-8", errors="replace")
+    return Outcome(
+        response.status_code, latency, None, text, _retry_after(response.headers.get("retry-after"))
+    )
+
+
+def _retry_after(value: str | None) -> timedelta | None:
+    if not value:
+        return None
+    try:
+        return timedelta(seconds=max(0, int(value)))
+    except ValueError:
+        try:
+            return max(timedelta(0), parsedate_to_datetime(value) - utcnow())
+        except (TypeError, ValueError):
+            return None
+
+
+def next_attempt(
+    step: int, now: datetime, retry_after: timedelta | None, rng: random.Random
+) -> datetime | None:
+    """When to try again after the attempt at `step` failed; None once the schedule is spent."""
+    if step >= len(RETRY_DELAYS):
+        return None
+    delay = RETRY_DELAYS[step] * (1 + rng.uniform(-JITTER, JITTER))
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, timedelta(hours=10)))
+    return now + delay
+
+
+async def record(
+    session: AsyncSession,
+    settings: Settings,
+    claimed: Claimed,
+    outcome: Outcome,
+    now: datetime,
+    rng: random.Random,
+) -> None:
+    delivery = await session.get_one(WebhookDelivery, claimed.delivery_id, with_for_update=True)
+    endpoint = await session.get_one(WebhookEndpoint, delivery.endpoint_id, with_for_update=True)
+    session.add(
+        WebhookAttempt(
+            delivery_id=delivery.id,
+            attempted_at=now,
+            status_code=outcome.status_code,
+            latency_ms=outcome.latency_ms,
+            error=outcome.error,
+            response_body=outcome.response_body,
+        )
+    )
+    delivery.attempts += 1
+    delivery.last_status_code = outcome.status_code
+    delivery.last_error = outcome.error
+    delivery.lease_expires_at = None
+    delivery.updated_at = now
+    if outcome.succeeded:
+        delivery.status = "succeeded"
+        endpoint.failing_since = None
+    else:
+        when = next_attempt(delivery.schedule_step, now, outcome.retry_after, rng)
+        delivery.schedule_step += 1
+        if when is None:
+            delivery.status = "dead"
+        else:
+            delivery.status = "failed"
+            delivery.next_attempt_at = when
+        endpoint.failing_since = endpoint.failing_since or now
+        if outcome.status_code == 410:
+            _disable(endpoint, "the receiver answered 410 Gone", now)
+        elif now - endpoint.failing_since >= timedelta(days=settings.webhook_disable_after_days):
+            _disable(endpoint, f"every delivery failed for {settings.webhook_disable_after_days} days", now)
+    session.add_all([delivery, endpoint])
+    await session.flush()
+
+
+def _disable(endpoint: WebhookEndpoint, reason: str, now: datetime) -> None:
+    if endpoint.enabled:
+        logger.warning("webhook endpoint %s disabled: %s", endpoint.id, reason)
+    endpoint.enabled = False
+    endpoint.disabled_reason = reason
+    endpoint.updated_at = now
+
+
+async def deliver_due(
+    factory: async_sessionmaker[AsyncSession], settings: Settings, client: httpx.AsyncClient | None = None
+) -> int:
+    """One round: claim what is due, send it (concurrently), record each outcome. Returns how many."""
+    rng = random.Random()  # noqa: S311 - jitter, not security
+    async with session_scope(factory) as session:
+        batch = await claim(session, settings, utcnow())
+    if not batch:
+        return 0
+    owned = client is None
+    http = client or httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+    limiter = asyncio.Semaphore(SEND_CONCURRENCY)
+
+    async def one(claimed: Claimed) -> None:
+        async with limiter:
+            outcome = await send(http, settings, claimed)
+        async with session_scope(factory) as session:
+            await record(session, settings, claimed, outcome, utcnow(), rng)
+        level = logging.INFO if outcome.succeeded else logging.WARNING
+        logger.log(level, "delivery %s: %s", claimed.delivery_id, outcome.status_code or outcome.error)
+
+    try:
+        await asyncio.gather(*(one(c) for c in batch))
+    finally:
+        if owned:
+            await http.aclose()
+    return len(batch)
+
+
+async def delivery_job(factory: async_sessionmaker[AsyncSession], settings: Settings) -> int:
+    handled = 0
+    # Keep going while there is work, so a burst drains without waiting a poll interval per batch.
+    while (count := await deliver_due(factory, settings)) > 0:
+        handled += count
+        if count < CLAIM_BATCH:
+            break
+    return handled

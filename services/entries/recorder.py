@@ -1,0 +1,107 @@
+"""Recording one entry from the phone, the same way for every kind:
+
+validate -> fingerprint -> store once -> evaluate the flag rules -> answer.
+
+A kind (`services.entries.kinds`) supplies only what differs: how its content is checked and turned into
+rows, and how its answer looks. A first write answers created=True; an identical retry (same id and
+content) answers the stored entry with the flags it raised, so a phone whose first answer was lost still
+shows the advice; the same id with other content is a Conflict. Nothing of a rejected request is
+stored: every check runs before the first write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
+
+from models.accounts import Patient
+from models.base import utcnow
+from models.entries import EntryKind
+from models.flags import FlagPublic
+from services.accounts.access import Caller
+from services.entries.idempotency import fingerprint
+from services.entries.store import EntryModel, find_retry, insert_once
+from services.errors import FieldError, ValidationFailed
+from services.flags import lifecycle as flags
+from services.localtime import local_date
+from services.settings import Settings
+
+Loc = tuple[str | int, ...]
+BODY: Loc = ("body",)
+
+
+@dataclass
+class Context:
+    """Who records, for whom, and when the request arrived."""
+
+    session: AsyncSession
+    settings: Settings
+    caller: Caller
+    patient: Patient
+    now: datetime
+
+    @property
+    def latest_allowed(self) -> datetime:
+        return self.now + timedelta(minutes=self.settings.future_tolerance_minutes)
+
+    def local_date(self, instant: datetime) -> date:
+        return local_date(instant, self.patient.timezone)
+
+    def not_in_future(self, instant: datetime | None, loc: Loc, errors: list[FieldError]) -> list[FieldError]:
+        """Adds the problem of an instant too far ahead to `errors`, and gives `errors` back."""
+        if instant is not None and instant > self.latest_allowed:
+            minutes = self.settings.future_tolerance_minutes
+            errors.append(FieldError(loc, f"is more than {minutes} minutes in the future"))
+        return errors
+
+
+def context(session: AsyncSession, settings: Settings, caller: Caller, patient: Patient) -> Context:
+    return Context(session=session, settings=settings, caller=caller, patient=patient, now=utcnow())
+
+
+def raise_if(errors: list[FieldError]) -> None:
+    if errors:
+        raise ValidationFailed(errors)
+
+
+Body = TypeVar("Body", bound=BaseModel)
+Answer = TypeVar("Answer", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class EntryRecipe(Generic[Body, Answer]):
+    """What one kind of entry brings to the recorder."""
+
+    kind: EntryKind
+    model: EntryModel
+    # Checks the content (raising ValidationFailed with every problem) and builds the rows to insert;
+    # the entry's own row first, its parts after it.
+    rows: Callable[[Context, Body, str], Awaitable[list[SQLModel]]]
+    # The answer to a first write, from the rows just written and the flags they raised.
+    answer: Callable[[list[SQLModel], list[FlagPublic]], Answer]
+    # The answer to a retry, from the stored entry.
+    retried: Callable[[Context, Any], Awaitable[Answer]]
+
+
+async def record(ctx: Context, recipe: EntryRecipe[Body, Answer], data: Body) -> tuple[bool, Answer]:
+    entry_id = data.id  # type: ignore[attr-defined]  # every entry body has the phone's id
+    content_hash = fingerprint(recipe.kind, ctx.patient.id, data)
+    if (stored := await find_retry(ctx.session, recipe.model, entry_id, content_hash)) is not None:
+        return False, await recipe.retried(ctx, stored)
+    rows = await recipe.rows(ctx, data, content_hash)
+    if (stored := await insert_once(ctx.session, rows, recipe.model, entry_id, content_hash)) is not None:
+        return False, await recipe.retried(ctx, stored)
+    # The write-time flag rules, in this same transaction: the entry and its flags commit together.
+    raised = await flags.evaluate_new_entries(ctx.session, ctx.settings, ctx.patient, rows)
+    return True, recipe.answer(rows, raised)
+
+
+async def flags_raised_by(ctx: Context, entry_ids: set[Any]) -> list[FlagPublic]:
+    """The flags a stored entry (and its parts) raised or added evidence to."""
+    return await flags.flags_with_evidence(ctx.session, ctx.patient.id, entry_ids)

@@ -1,0 +1,88 @@
+"""Regimens: what the prescriber ordered, and which one is in force on a patient's local day."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from models.accounts import Patient, Role
+from models.regimens import Regimen, RegimenCreate, RegimenPublic, ScheduledDose
+from services.accounts.access import Caller, require_role
+
+DEFAULT_MEDICATION = "gabapentin"
+
+
+async def create_regimen(
+    session: AsyncSession, caller: Caller, patient: Patient, data: RegimenCreate
+) -> RegimenPublic:
+    """A new regimen for a medication ends the previous one the day before it starts (API.md)."""
+    require_role(caller, Role.provider, Role.admin)
+    day_before = data.start_date - timedelta(days=1)
+    await session.execute(
+        update(Regimen)
+        .where(
+            col(Regimen.patient_id) == patient.id,
+            col(Regimen.medication) == data.medication,
+            or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) > day_before),
+        )
+        .values(end_date=day_before)
+    )
+    regimen = Regimen(
+        patient_id=patient.id,
+        medication=data.medication,
+        rxnorm=data.rxnorm,
+        schedule=[slot.model_dump() for slot in data.schedule],
+        start_date=data.start_date,
+        end_date=data.end_date,
+        max_daily_mg=data.max_daily_mg,
+        taper=data.taper,
+        indication=data.indication,
+        created_by=caller.user_id,
+    )
+    session.add(regimen)
+    await session.flush()
+    return to_public(regimen)
+
+
+async def list_regimens(session: AsyncSession, patient: Patient) -> list[RegimenPublic]:
+    rows = await session.execute(
+        select(Regimen)
+        .where(col(Regimen.patient_id) == patient.id)
+        .order_by(col(Regimen.start_date), col(Regimen.created_at))
+    )
+    return [to_public(regimen) for regimen in rows.scalars()]
+
+
+async def regimen_in_force(
+    session: AsyncSession, patient_id: uuid.UUID, day: date, medication: str | None = None
+) -> Regimen | None:
+    """The regimen in force on a local day (the latest started, when several medications overlap)."""
+    statement = select(Regimen).where(
+        col(Regimen.patient_id) == patient_id,
+        col(Regimen.start_date) <= day,
+        or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= day),
+    )
+    if medication is not None:
+        statement = statement.where(col(Regimen.medication) == medication)
+    statement = statement.order_by(col(Regimen.start_date).desc(), col(Regimen.created_at).desc()).limit(1)
+    return (await session.execute(statement)).scalars().first()
+
+
+def to_public(regimen: Regimen) -> RegimenPublic:
+    return RegimenPublic(
+        id=regimen.id,
+        patient_id=regimen.patient_id,
+        medication=regimen.medication,
+        rxnorm=regimen.rxnorm,
+        schedule=[ScheduledDose(**slot) for slot in regimen.schedule],
+        start_date=regimen.start_date,
+        end_date=regimen.end_date,
+        max_daily_mg=regimen.max_daily_mg,
+        taper=regimen.taper,
+        indication=regimen.indication,
+        created_at=regimen.created_at,
+    )

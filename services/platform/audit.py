@@ -1,0 +1,70 @@
+"""Writing the audit trail: who did what to which patient's data, when, and how it ended."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from models.audit import AuditEvent
+from models.base import utcnow
+from services.accounts.access import Caller
+
+
+def _rows(
+    caller: Caller | None,
+    action: str,
+    patient_ids: Iterable[uuid.UUID | None],
+    outcome: str,
+    status_code: int | None,
+) -> list[dict[str, object]]:
+    now = utcnow()
+    return [
+        {
+            "id": uuid.uuid4(),
+            "occurred_at": now,
+            "actor_user_id": caller.user_id if caller else None,
+            "actor_role": caller.role.value if caller else None,
+            "organization_id": caller.organization_id if caller else None,
+            "patient_id": patient_id,
+            "action": action,
+            "outcome": outcome,
+            "status_code": status_code,
+        }
+        for patient_id in patient_ids
+    ]
+
+
+async def record(
+    session: AsyncSession,
+    caller: Caller | None,
+    action: str,
+    patient_ids: Iterable[uuid.UUID | None],
+    *,
+    outcome: str = "success",
+    status_code: int | None = None,
+) -> None:
+    """In the request's own transaction: the record commits with the data it speaks of, or not at all."""
+    rows = _rows(caller, action, patient_ids, outcome, status_code)
+    if rows:
+        await session.execute(insert(AuditEvent), rows)
+
+
+async def record_apart(
+    factory: async_sessionmaker[AsyncSession],
+    caller: Caller | None,
+    action: str,
+    patient_ids: Iterable[uuid.UUID | None],
+    *,
+    outcome: str,
+    status_code: int,
+) -> None:
+    """In a transaction of its own, for requests that fail: their own transaction rolls back."""
+    rows = _rows(caller, action, patient_ids, outcome, status_code)
+    if not rows:
+        return
+    async with factory() as session:
+        await session.execute(insert(AuditEvent), rows)
+        await session.commit()

@@ -1,0 +1,15 @@
+"""Every background job the worker runs, registered here and only here."""
+
+from __future__ import annotations
+
+from services.alerting import delivery
+from services.flags import time_rules
+from services.platform.worker import RegisteredJob
+
+
+def all_jobs() -> list[RegisteredJob]:
+    return [
+        RegisteredJob("webhook_delivery", delivery.delivery_job, delivery.POLL_SECONDS),
+        # Not woken by commits: a pass over every patient must never sit before an urgent delivery.
+        RegisteredJob("time_rules", time_rules.time_rules_job, time_rules.INTERVAL_SECONDS, wakeable=False),
+    ]
