@@ -16,7 +16,7 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from models.base import utcnow
-from services import accounts
+from services.accounts import users as accounts
 from services.accounts.tokens import issue_device_token
 from services.database import session_scope
 from tests.world import World
