@@ -32,6 +32,7 @@ from api.routes import (
     webhooks,
 )
 from services.database import create_engine, create_session_factory
+from services.platform.counters import MemoryCounters, RedisCounters
 from services.platform.jobs import all_jobs
 from services.platform.worker import Worker
 from services.settings import Settings, get_settings
@@ -59,6 +60,10 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.redis = _redis_client(settings.redis_url) if settings.redis_url else None
+        # Rate limits and sign-in throttling: shared through Redis when configured, else this process's.
+        app.state.counters = (
+            RedisCounters(app.state.redis, settings.redis_key_prefix) if app.state.redis else MemoryCounters()
+        )
         app.state.session_factory = create_session_factory(engine)
         worker = Worker(app.state.session_factory, settings, all_jobs()) if run_worker else None
         app.state.worker = worker

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from models.accounts import Patient, User
 from services.accounts.access import Caller, parse_patient_ref, patient_in_scope
 from services.accounts.auth import authenticate
-from services.database import keep_on_error, session_scope
+from services.database import after_rollback, session_scope
 from services.errors import DomainError, NotFound
 from services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from services.platform import audit
@@ -79,35 +80,27 @@ async def get_patient_in_scope(
     session: SessionDep,
 ) -> AsyncIterator[tuple[Patient, User]]:
     """Every route under /v1/patients/{patient_id} passes here: the patient is looked up within the
-    caller's scope (else 404), and the access goes into the audit trail with its outcome. The route
-    runs inside a savepoint, so a failure undoes its writes but keeps the audit record of it."""
+    caller's scope (else 404), and the access goes into the audit trail with its outcome: with the
+    route's writes when it succeeds, in a transaction of its own after the rollback when it fails."""
     action = _action(request)
+
+    def audit_failure(patient_ref: uuid.UUID | None, outcome: str, status: int) -> None:
+        async def write(apart: AsyncSession) -> None:
+            await audit.record(apart, caller, action, [patient_ref], outcome=outcome, status_code=status)
+
+        after_rollback(session, write)
+
     try:
         found = await patient_in_scope(session, caller, patient_id)
     except NotFound:
-        await audit.record(
-            session,
-            caller,
-            action,
-            [parse_patient_ref(caller, patient_id)],
-            outcome="denied",
-            status_code=404,
-        )
-        keep_on_error(session)
+        audit_failure(parse_patient_ref(caller, patient_id), "denied", 404)
         raise
-    savepoint = await session.begin_nested()
     try:
         yield found
     except Exception as exc:
-        if savepoint.is_active:
-            await savepoint.rollback()
         status = _status_of(exc)
-        outcome = "forbidden" if status == 403 else "error"
-        await audit.record(session, caller, action, [found[0].id], outcome=outcome, status_code=status)
-        keep_on_error(session)
+        audit_failure(found[0].id, "forbidden" if status == 403 else "error", status)
         raise
-    if savepoint.is_active:
-        await savepoint.commit()
     await audit.record(session, caller, action, [found[0].id])
 
 

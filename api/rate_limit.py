@@ -1,5 +1,5 @@
-"""Request rate limits per access token and per client address, counted in the shared store (Redis
-when configured, else the database), so they hold across every API process."""
+"""Request rate limits per access token and per client address, counted in the app's counters: Redis
+when configured (shared by every API process), else this process's memory."""
 
 from __future__ import annotations
 
@@ -7,15 +7,13 @@ import hashlib
 import logging
 
 from redis.exceptions import RedisError
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.limits import SECURITY_HEADERS
 from models.base import utcnow
 from services.accounts.tokens import keyed_hash
-from services.database import session_scope
 from services.errors import status_title
-from services.platform.counters import DatabaseCounters, RedisCounters
+from services.platform.counters import Counters
 from services.settings import Settings
 
 logger = logging.getLogger("symptrack.rate_limit")
@@ -72,9 +70,8 @@ class RateLimitMiddleware:
             keys.append(("rate:token:" + digest, settings.rate_limit_per_token_per_minute))
         try:
             wait = await self._hits(state, keys) if keys else None
-        except (SQLAlchemyError, OSError, RedisError) as exc:
-            # The store is unreachable: let the request through rather than fail it here; if the
-            # database is down the route answers 503 itself.
+        except (OSError, RedisError) as exc:
+            # Redis is unreachable: let the request through rather than fail it here.
             logger.warning("rate limit store unavailable: %s", type(exc).__name__)
             wait = None
         if wait is not None:
@@ -86,19 +83,10 @@ class RateLimitMiddleware:
 
     async def _hits(self, state: object, keys: list[tuple[str, int]]) -> int | None:
         now = utcnow()
+        counters: Counters = state.counters  # type: ignore[attr-defined]
         waits = []
-        redis = getattr(state, "redis", None)
-        if redis is not None:
-            counters = RedisCounters(redis)
-            for key, limit in keys:
-                count, left = await counters.hit(key, WINDOW_SECONDS, now)
-                if count > limit:
-                    waits.append(left)
-        else:
-            async with session_scope(state.session_factory) as session:  # type: ignore[attr-defined]
-                db = DatabaseCounters(session)
-                for key, limit in keys:
-                    count, left = await db.hit(key, WINDOW_SECONDS, now)
-                    if count > limit:
-                        waits.append(left)
+        for key, limit in keys:
+            count, left = await counters.hit(key, WINDOW_SECONDS, now)
+            if count > limit:
+                waits.append(left)
         return max(waits) if waits else None

@@ -6,7 +6,8 @@ second writer waits instead of failing); PostgreSQL through asyncpg in productio
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -20,17 +21,19 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from services.errors import DomainError
 from services.platform import wakeup
 from services.settings import Settings
 
-# Set in session.info by code that has already undone the failed part of a request (a rolled-back
-# savepoint) and wants what remains, such as an audit record of the failure, to be committed.
-KEEP_ON_ERROR = "keep_on_error"
+# Work registered by `after_rollback`, kept in session.info until the unit of work ends.
+AFTER_ROLLBACK = "after_rollback"
+AfterRollback = Callable[[AsyncSession], Awaitable[None]]
+logger = logging.getLogger("symptrack.database")
 
 
-def keep_on_error(session: AsyncSession) -> None:
-    session.info[KEEP_ON_ERROR] = True
+def after_rollback(session: AsyncSession, work: AfterRollback) -> None:
+    """Run `work` in a short transaction of its own if this unit of work rolls back: what a failed
+    request must leave behind (its audit record, a revoked session), and nothing else of it."""
+    session.info.setdefault(AFTER_ROLLBACK, []).append(work)
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -63,21 +66,30 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
 
 @asynccontextmanager
 async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commit when the block ends normally, roll back on any error."""
+    """One unit of work: commit once when the block ends normally, roll back on any error. After a
+    rollback, the work registered with `after_rollback` runs, each in a transaction of its own."""
     async with factory() as session:
         try:
             yield session
             await session.commit()
             wakeup.after_commit(session)
-        except Exception as exc:
-            keep = session.info.pop(KEEP_ON_ERROR, False) or (
-                isinstance(exc, DomainError) and exc.keep_changes
-            )
-            await (session.commit() if keep else session.rollback())
+        except Exception:
+            await session.rollback()
+            await _run_after_rollback(factory, session.info.pop(AFTER_ROLLBACK, []))
             raise
-        except BaseException:
+        except BaseException:  # cancelled: nothing more may be awaited safely
             await session.rollback()
             raise
+
+
+async def _run_after_rollback(factory: async_sessionmaker[AsyncSession], works: list[AfterRollback]) -> None:
+    for work in works:
+        try:
+            async with factory() as session:
+                await work(session)
+                await session.commit()
+        except Exception as exc:  # never hide the request's own error behind this one
+            logger.error("work after a rollback failed: %s", type(exc).__name__)
 
 
 def ensure_sqlite_folder(database_url: str) -> None:

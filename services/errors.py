@@ -31,18 +31,13 @@ class DomainError(Exception):
     # A stable slug; the problem `type` URI ends with it (the title is the status's, see above).
     code: str = "bad-request"
 
-    # Most errors undo the request's writes. A few must keep them while still answering an error:
-    # a counted failed login, or a token family revoked because a spent refresh token came back.
-    keep_changes: bool = False
-
     @property
     def title(self) -> str:
         return status_title(self.status)
 
-    def __init__(self, detail: str | None = None, *, keep_changes: bool = False) -> None:
+    def __init__(self, detail: str | None = None) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
-        self.keep_changes = keep_changes
 
 
 class NotFound(DomainError):

@@ -42,8 +42,11 @@ class Settings(BaseSettings):
     # Requests allowed per minute per access token and per client address, then 429 (0: no limit).
     rate_limit_per_token_per_minute: int = Field(default=600, ge=0)
     rate_limit_per_address_per_minute: int = Field(default=3000, ge=0)
-    # Where counters shared by every API process live: Redis when set, else the database.
+    # Rate-limit and sign-in counters: in Redis when set (shared by every API process), else in each
+    # process's memory. Several processes (`serve --workers N`, several hosts) need Redis to share them.
     redis_url: str | None = None
+    # Keys in Redis start with this, so deployments sharing one Redis keep their counts apart.
+    redis_key_prefix: str = "symptrack:"
     cors_origins: list[str] = Field(default_factory=list)
     # GET /metrics: this bearer token when set; unset, loopback clients only (not through a proxy).
     metrics_token: SecretStr | None = None

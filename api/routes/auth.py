@@ -45,7 +45,7 @@ async def sign_in(
         form.username,
         form.password,
         _address(request),
-        request.app.state.redis,
+        request.app.state.counters,
         device_token,
     )
 
@@ -81,5 +81,5 @@ async def enroll(
     request: Request, body: EnrollRequest, session: SessionDep, settings: SettingsDep
 ) -> TokenPair:
     return await auth.enroll(
-        session, settings, body.enrollment_code, body.password, _address(request), request.app.state.redis
+        session, settings, body.enrollment_code, body.password, _address(request), request.app.state.counters
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 import anyio
 from sqlalchemy import select, update
@@ -28,8 +27,9 @@ from services.accounts.tokens import (
     read_device_token,
 )
 from services.accounts.users import normalize_email
+from services.database import after_rollback
 from services.errors import FieldError, TooManyRequests, Unauthorized, ValidationFailed
-from services.platform.counters import counters_for
+from services.platform.counters import Counters
 from services.settings import Settings
 
 BAD_CREDENTIALS = "Incorrect email or password."
@@ -43,7 +43,7 @@ async def sign_in(
     email: str,
     password: str,
     address: str | None,
-    redis: Any | None = None,
+    counters: Counters,
     device_token: str | None = None,
 ) -> TokenPair:
     """The same answer, after the same work, for a wrong password and an unknown email.
@@ -57,7 +57,6 @@ async def sign_in(
     device = read_device_token(settings, device_token)
     known_device = device is not None and user is not None and device.user_id == user.id
     keys = throttle.sign_in_keys(settings, email, address, device.nonce if device and known_device else None)
-    counters = counters_for(session, redis)
     wait = await throttle.reserve(counters, settings, keys, now)
     if wait is not None:
         raise TooManyRequests(wait)
@@ -66,7 +65,7 @@ async def sign_in(
     known_hash = user.password_hash if user and user.password_hash else None
     password_ok = await anyio.to_thread.run_sync(verify_password, password, known_hash or dummy_hash())
     if user is None or known_hash is None or not user.is_active or not password_ok:
-        raise Unauthorized(BAD_CREDENTIALS, keep_changes=True)  # the attempt stays counted
+        raise Unauthorized(BAD_CREDENTIALS)  # the attempt stays counted: counters are apart
     # The device's count, or the account's; a known device's success leaves strangers' count alone.
     await throttle.clear(counters, keys[0])
     for key in keys[1:]:
@@ -122,8 +121,8 @@ async def rotate_refresh_token(session: AsyncSession, settings: Settings, presen
     if family.revoked_at is not None or not user.is_active:
         raise Unauthorized(BAD_REFRESH)
     if token.spent_at is not None:
-        await revoke_family(session, family.id, "reuse", now)
-        raise Unauthorized(BAD_REFRESH, keep_changes=True)
+        _revoke_after_refusal(session, family.id, now)
+        raise Unauthorized(BAD_REFRESH)
     if token.expires_at <= now:
         raise Unauthorized("The refresh token has expired.")
     # Spend it only if nobody else did in the meantime (two racing refreshes: one wins, one is reuse).
@@ -133,9 +132,19 @@ async def rotate_refresh_token(session: AsyncSession, settings: Settings, presen
         .values(spent_at=now)
     )
     if spent.rowcount != 1:  # type: ignore[attr-defined]
-        await revoke_family(session, family.id, "reuse", now)
-        raise Unauthorized(BAD_REFRESH, keep_changes=True)
+        _revoke_after_refusal(session, family.id, now)
+        raise Unauthorized(BAD_REFRESH)
     return await _issue_pair(session, settings, user.id, family.id, now)
+
+
+def _revoke_after_refusal(session: AsyncSession, family_id: uuid.UUID, now: datetime) -> None:
+    """A spent refresh token came back: the request is refused (and rolls back), and the family is
+    revoked all the same, in a transaction of its own."""
+
+    async def revoke(apart: AsyncSession) -> None:
+        await revoke_family(apart, family_id, "reuse", now)
+
+    after_rollback(session, revoke)
 
 
 async def revoke_family(session: AsyncSession, family_id: uuid.UUID, reason: str, now: datetime) -> None:
@@ -208,14 +217,13 @@ async def enroll(
     code: str,
     password: str,
     address: str | None,
-    redis: Any | None = None,
+    counters: Counters,
 ) -> TokenPair:
     """A patient sets their password with a code from their provider; the code then never works again."""
     now = utcnow()
     if problem := password_problem(password):
         raise ValidationFailed([FieldError(("body", "password"), problem)])
     keys = throttle.sign_in_keys(settings, "enrollment", address)[1:]  # by address: guessing codes
-    counters = counters_for(session, redis)
     wait = await throttle.reserve(counters, settings, keys, now)
     if wait is not None:
         raise TooManyRequests(wait)
@@ -228,7 +236,7 @@ async def enroll(
     ).first()
     valid = row is not None and row[0].used_at is None and row[0].expires_at > now
     if row is None or not valid:
-        raise Unauthorized(BAD_ENROLLMENT, keep_changes=True)  # the attempt stays counted
+        raise Unauthorized(BAD_ENROLLMENT)  # the attempt stays counted: counters are apart
     enrollment, patient = row
     # Use it only if no concurrent request did: a code works exactly once.
     used = await session.execute(

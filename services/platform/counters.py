@@ -1,7 +1,9 @@
-"""Windowed counters shared by every API process: the database by default, Redis when configured.
+"""Windowed counters for sign-in throttling and request rate limits: in this process's memory by
+default, in Redis when `SYMPTRACK_REDIS_URL` is set (then every API process shares them).
 
-Used for sign-in throttling and request rate limits. A hit is one atomic operation that returns the
-new count (an upsert with RETURNING, or INCR), so concurrent requests can't all slip under a limit.
+A hit returns the new count at once (one dictionary update, or one Redis transaction), so concurrent
+requests can't all slip under a limit. Counters never touch the database: they are outside every
+request's unit of work, and a failed request's attempt stays counted without keeping its writes.
 """
 
 from __future__ import annotations
@@ -9,15 +11,6 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 from typing import Any, Protocol
-
-from sqlalchemy import Table, case, delete, literal, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
-
-from models.auth import LoginFailureWindow
-from models.base import UTCDateTime
 
 
 class Counters(Protocol):
@@ -30,57 +23,46 @@ class Counters(Protocol):
     async def clear(self, key: str) -> None: ...
 
 
-class DatabaseCounters:
-    """Counters in the `login_failure_window` table, inside the given session's transaction."""
+class MemoryCounters:
+    """Counters of one process. The event loop runs one hit at a time, so no lock is needed."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    # Past this many keys, windows that have ended are swept out, so a flood of distinct addresses or
+    # tokens can't grow the table without bound.
+    SWEEP_ABOVE = 10_000
+
+    def __init__(self) -> None:
+        self._windows: dict[str, tuple[int, datetime]] = {}
 
     async def hit(self, key: str, window_seconds: int, now: datetime) -> tuple[int, int]:
-        table: Table = LoginFailureWindow.__table__  # type: ignore[attr-defined]
-        window = timedelta(seconds=window_seconds)
-        expired = table.c.window_started_at <= now - window
-        dialect = self.session.get_bind().dialect
-        insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
-        statement = (
-            insert(table)
-            .values(key=key, window_started_at=now, failures=1)
-            .on_conflict_do_update(
-                index_elements=[table.c.key],
-                set_={
-                    "failures": case((expired, 1), else_=table.c.failures + 1),
-                    "window_started_at": case(
-                        (expired, literal(now, UTCDateTime())), else_=table.c.window_started_at
-                    ),
-                },
-            )
-            .returning(table.c.failures, table.c.window_started_at)
-        )
-        count, started = (await self.session.execute(statement)).one()
-        started = UTCDateTime().process_result_value(started, dialect) or now
-        return int(count), max(1, math.ceil((started + window - now).total_seconds()))
+        count, ends = self._windows.get(key, (0, now))
+        if ends <= now:
+            count, ends = 0, now + timedelta(seconds=window_seconds)
+        self._windows[key] = (count + 1, ends)
+        if len(self._windows) > self.SWEEP_ABOVE:
+            self._sweep(now)
+        return count + 1, max(1, math.ceil((ends - now).total_seconds()))
 
     async def give_back(self, key: str) -> None:
-        await self.session.execute(
-            update(LoginFailureWindow)
-            .where(col(LoginFailureWindow.key) == key, col(LoginFailureWindow.failures) > 0)
-            .values(failures=col(LoginFailureWindow.failures) - 1)
-        )
+        if (window := self._windows.get(key)) is not None and window[0] > 0:
+            self._windows[key] = (window[0] - 1, window[1])
 
     async def clear(self, key: str) -> None:
-        await self.session.execute(delete(LoginFailureWindow).where(col(LoginFailureWindow.key) == key))
+        self._windows.pop(key, None)
+
+    def _sweep(self, now: datetime) -> None:
+        for key in [k for k, (_, ends) in self._windows.items() if ends <= now]:
+            del self._windows[key]
 
 
 class RedisCounters:
     """Counters in Redis: INCR on a key that expires with its window."""
 
-    PREFIX = "symptrack:counter:"
-
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, key_prefix: str = "symptrack:") -> None:
         self.client = client
+        self.prefix = key_prefix + "counter:"
 
     async def hit(self, key: str, window_seconds: int, now: datetime) -> tuple[int, int]:
-        name = self.PREFIX + key
+        name = self.prefix + key
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.set(name, 0, ex=window_seconds, nx=True)
             pipe.incr(name)
@@ -89,14 +71,10 @@ class RedisCounters:
         return int(count), max(1, int(ttl))
 
     async def give_back(self, key: str) -> None:
-        name = self.PREFIX + key
+        name = self.prefix + key
         # Only while the window lives: never create a key without an expiry.
         script = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return 0"
         await self.client.eval(script, 1, name)
 
     async def clear(self, key: str) -> None:
-        await self.client.delete(self.PREFIX + key)
-
-
-def counters_for(session: AsyncSession, redis: Any | None) -> Counters:
-    return RedisCounters(redis) if redis is not None else DatabaseCounters(session)
+        await self.client.delete(self.prefix + key)
