@@ -32,8 +32,8 @@ from api.routes import (
     webhooks,
 )
 from services.database import create_engine, create_session_factory
+from services.jobs import all_jobs
 from services.platform.counters import MemoryCounters, RedisCounters
-from services.platform.jobs import all_jobs
 from services.platform.worker import Worker
 from services.settings import Settings, get_settings
 

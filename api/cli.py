@@ -19,8 +19,8 @@ from services.accounts.users import create_organization, create_user, find_organ
 from services.database import create_engine, create_session_factory, session_scope
 from services.demo.loader import demo_steps, load_demo
 from services.errors import DomainError
+from services.jobs import all_jobs
 from services.platform import migrations
-from services.platform.jobs import all_jobs
 from services.platform.worker import Worker
 from services.settings import Settings, get_settings
 

@@ -13,12 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.accounts import Patient, User
+from services.accounts import audit
 from services.accounts.access import Caller, parse_patient_ref, patient_in_scope
 from services.accounts.auth import authenticate
 from services.database import after_rollback, session_scope
 from services.errors import DomainError, NotFound
 from services.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from services.platform import audit
 from services.settings import Settings
 
 

@@ -1,8 +1,9 @@
-"""Local dates in the patient's zone. Instants are stored in UTC; the calendar day is the patient's."""
+"""Time: instants stored and answered in UTC; local dates in the patient's zone."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import overload
 from zoneinfo import ZoneInfo
 
 
@@ -22,3 +23,12 @@ def day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
     start = datetime.combine(day, time.min, tzinfo=zone)
     end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
     return start, end
+
+
+@overload
+def utc(instant: datetime) -> datetime: ...
+@overload
+def utc(instant: None) -> None: ...
+def utc(instant: datetime | None) -> datetime | None:
+    """Answers give instants in UTC, however the phone sent them (API.md conventions)."""
+    return instant.astimezone(UTC) if instant is not None else None

@@ -102,9 +102,35 @@ def test_services_and_models_know_nothing_of_http_frameworks() -> None:
     assert offenders == []
 
 
+# The modules every package may use; with services/platform they are the layer underneath.
+PLATFORM_MODULES = {"settings", "database", "errors", "pagination", "localtime"}
+# The one module above every package: it lists the worker's jobs.
+COMPOSITION_MODULES = {"jobs"}
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")
+    if parts[0] != "services" or len(parts) < 2:
+        return parts[0]
+    if parts[1] in PLATFORM_MODULES:
+        return "services.platform"
+    return ".".join(parts[:2])
+
+
+def test_no_services_package_imports_itself_back_through_others() -> None:
+    packages: dict[str, set[str]] = {}
+    for name, targets in _graph().items():
+        if name.startswith("services"):
+            source = _package(name)
+            packages.setdefault(source, set()).update(
+                _package(t) for t in targets if t.startswith("services") and _package(t) != source
+            )
+    assert _cycles(packages) == []
+
+
 def test_services_top_level_holds_packages_and_a_few_platform_modules() -> None:
     modules = {p.stem for p in (ROOT / "services").glob("*.py")} - {"__init__"}
-    assert modules <= {"settings", "database", "errors", "pagination", "localtime"}
+    assert modules <= PLATFORM_MODULES | COMPOSITION_MODULES
 
 
 def test_every_services_package_says_what_it_decides() -> None:

@@ -11,8 +11,8 @@ from api.deps import CallerDep, CursorParam, Limit, SessionDep
 from api.errors import problem_responses
 from models.audit_schemas import AuditEventPublic
 from models.common import Page
+from services.accounts import audit_log as audit_trail
 from services.pagination import DEFAULT_LIMIT
-from services.platform import audit_log as audit_trail
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 

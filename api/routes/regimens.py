@@ -6,7 +6,7 @@ from api.deps import CallerDep, PatientInScope, SessionDep
 from api.errors import problem_responses
 from api.routes.patients import patient_router
 from models.regimens import RegimenCreate, RegimenPublic
-from services.entries import regimens
+from services.prescribing import regimens
 
 router = patient_router  # every route here is scoped to a patient the caller may see
 

@@ -22,12 +22,12 @@ from models.accounts import (
 )
 from models.base import utcnow
 from models.common import Page
+from services.accounts import audit
 from services.accounts import users as accounts
 from services.accounts.access import Caller, provider_ids_of, readable_patients, require_role
 from services.accounts.auth import issue_enrollment_code
 from services.errors import FieldError, Forbidden, ValidationFailed
 from services.pagination import Cursor, page_of
-from services.platform import audit
 from services.settings import Settings
 
 # What a patient may change about themself; every other field is clinical and set by their care team.

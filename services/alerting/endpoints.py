@@ -28,8 +28,8 @@ from services.accounts.access import Caller, require_role
 from services.alerting import outbox
 from services.alerting.signing import new_secret
 from services.alerting.url_safety import UnsafeUrl, check_url
-from services.entries.views import utc
 from services.errors import Conflict, FieldError, NotFound, ValidationFailed
+from services.localtime import utc
 from services.pagination import Cursor, page_of
 from services.platform import wakeup
 from services.settings import Settings

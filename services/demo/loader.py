@@ -25,8 +25,9 @@ from services.accounts.users import (
     create_user,
     find_organization_by_name,
 )
-from services.entries import kinds, recorder, regimens
+from services.entries import kinds, recorder
 from services.localtime import local_date, local_instant
+from services.prescribing import regimens
 from services.settings import Settings
 
 DEMO_ORGANIZATION = "Demo Clinic"

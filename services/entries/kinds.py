@@ -33,9 +33,9 @@ from services.clinical.grading import ReportProblem, complete_attributes, compos
 from services.entries import store
 from services.entries import views as entry_views
 from services.entries.recorder import BODY, Context, EntryRecipe, Loc, flags_raised_by, raise_if
-from services.entries.regimens import DEFAULT_MEDICATION, regimen_in_force
 from services.errors import Conflict, FieldError, ValidationFailed
 from services.flags import lifecycle as flags
+from services.prescribing.regimens import DEFAULT_MEDICATION, regimen_in_force
 
 
 def _entry_columns(

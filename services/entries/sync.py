@@ -23,10 +23,10 @@ from models.entry_schemas import (
     SyncError,
     SyncResult,
 )
+from services.accounts import audit
 from services.accounts.access import Caller, parse_patient_ref, patient_in_scope
 from services.entries import kinds, recorder
 from services.errors import DomainError, NotFound, ValidationFailed, status_title
-from services.platform import audit
 from services.settings import Settings
 
 logger = logging.getLogger("symptrack.sync")

@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import overload
-
 from models.entries import AnxietyScore, CheckIn, Dose, SymptomReport
 from models.entry_schemas import AnxietyPublic, CheckInPublic, DosePublic, SymptomPublic
-
-
-@overload
-def utc(instant: datetime) -> datetime: ...
-@overload
-def utc(instant: None) -> None: ...
-def utc(instant: datetime | None) -> datetime | None:
-    """Answers give instants in UTC, however the phone sent them (API.md conventions)."""
-    return instant.astimezone(UTC) if instant is not None else None
+from services.localtime import utc
 
 
 def _common(row: Dose | AnxietyScore | SymptomReport | CheckIn) -> dict[str, object]:

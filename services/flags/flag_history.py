@@ -25,7 +25,7 @@ from services.clinical.rules import (
     Snapshot,
     SymptomObs,
 )
-from services.entries.regimens import regimen_in_force
+from services.prescribing.regimens import regimen_in_force
 from services.settings import Settings
 
 

@@ -28,14 +28,14 @@ from models.flags import (
     ResolveRequest,
     Severity,
 )
+from services.accounts import audit
 from services.accounts.access import Caller, readable_patient_ids, require_role
 from services.alerting import outbox
 from services.clinical.rules import ADVICE, Finding, write_time_rules
-from services.entries.views import utc
 from services.errors import Conflict, FieldError, NotFound, ValidationFailed
 from services.flags.flag_history import snapshot_for
+from services.localtime import utc
 from services.pagination import b64_json_decode, b64_json_encode
-from services.platform import audit
 from services.settings import Settings
 
 ACTIVE = (FlagStatus.open.value, FlagStatus.acknowledged.value)

@@ -11,7 +11,7 @@ from sqlmodel import col
 from models.base import utcnow
 from models.flags import Flag
 from models.webhooks import WebhookDelivery
-from services.entries.views import utc
+from services.localtime import utc
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from services.clinical.catalog import (
     GAD7_TOTAL_LOINC,
     TERMS,
 )
-from services.entries.views import utc
+from services.localtime import utc
 
 PAGE = 500
 LOINC = "http://loinc.org"

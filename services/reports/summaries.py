@@ -34,12 +34,11 @@ from models.summaries import (
     RatingSummary,
     SymptomSummary,
 )
+from services.accounts import audit
 from services.accounts.access import Caller, readable_patients, require_role
-from services.entries.regimens import to_public as regimen_public
-from services.entries.views import utc
 from services.errors import FieldError, ValidationFailed
-from services.localtime import local_date, local_instant
-from services.platform import audit
+from services.localtime import local_date, local_instant, utc
+from services.prescribing.regimens import to_public as regimen_public
 
 DEFAULT_WINDOW_DAYS = 30
 MAX_WINDOW_DAYS = 3 * 366 + 1

@@ -13,7 +13,7 @@ from models.audit import AuditEvent
 from models.audit_schemas import AuditEventPublic
 from models.common import Page
 from services.accounts.access import Caller, patient_in_scope, require_role
-from services.entries.views import utc
+from services.localtime import utc
 from services.pagination import Cursor, page_of
 
 
