@@ -28,9 +28,25 @@ def check_url_form(url: str, settings: Settings) -> str:
     return parts.hostname
 
 
+# NAT64 (RFC 6052): the well-known prefix carries the IPv4 address it translates to in its last 32
+# bits; the local-use prefix (RFC 8215) only ever leads into the operator's own network.
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
 def _refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _NAT64_LOCAL_USE:
+            return True
+        # Mapped and NAT64 addresses are the IPv4 address they lead to, and are judged as it.
+        if address.ipv4_mapped is not None:
+            return _refused(address.ipv4_mapped)
+        if address in _NAT64_WELL_KNOWN:
+            return _refused(ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF))
+        # 6to4 and Teredo tunnel to the IPv4 addresses they embed: refused when any of those is.
+        tunnelled = [address.sixtofour] if address.sixtofour is not None else list(address.teredo or ())
+        if any(_refused(embedded) for embedded in tunnelled):
+            return True
     return (
         address.is_private
         or address.is_loopback
