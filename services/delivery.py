@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import random
+import ssl
 import time
 import uuid
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from services.database import session_scope
 from services.settings import Settings
 from services.signing import signature_header
-from services.webhook_urls import UnsafeUrl, check_url
+from services.webhook_urls import UnsafeUrl, pinned_target
 from services.worker import register_job
 
 logger = logging.getLogger("symptrack.delivery")
@@ -129,10 +130,25 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+def webhook_client(settings: Settings, ssl_context: ssl.SSLContext | None = None) -> httpx.AsyncClient:
+    """The client sends go through. Each send names the checked address in its URL (see `send`), so:
+    no proxy from the environment (a proxy would resolve the name again, and httpcore's proxy tunnel
+    ignores `sni_hostname`), and no connection kept for reuse (the pool knows a connection by its
+    address only, and would hand it to a request for another name whose certificate it never checked).
+    Certificates are verified as before, with SSL_CERT_FILE / SSL_CERT_DIR honoured."""
+    return httpx.AsyncClient(
+        timeout=settings.webhook_timeout_seconds,
+        follow_redirects=False,
+        trust_env=False,
+        verify=ssl_context or httpx.create_ssl_context(trust_env=True),
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
+
+
 async def send(client: httpx.AsyncClient, settings: Settings, claimed: Claimed) -> Outcome:
     started = time.perf_counter()
     try:
-        await check_url(claimed.url, settings)
+        target = await pinned_target(claimed.url, settings)
     except UnsafeUrl as exc:
         return Outcome(None, 0, f"refused: {exc}", None, None)
     body = body_of(claimed)
@@ -143,9 +159,14 @@ async def send(client: httpx.AsyncClient, settings: Settings, claimed: Claimed) 
         "webhook-id": str(claimed.event_id),
         "webhook-timestamp": str(int(sent_at.timestamp())),
         "webhook-signature": signature_header(claimed.secrets, str(claimed.event_id), sent_at, body),
+        "host": target.host_header,
     }
+    # The connection goes to the address just checked; TLS still sends and verifies the host name.
+    extensions = {"sni_hostname": target.server_name} if target.server_name else {}
     try:
-        response = await client.post(claimed.url, content=body.encode(), headers=headers)
+        response = await client.post(
+            target.url, content=body.encode(), headers=headers, extensions=extensions
+        )
     except httpx.HTTPError as exc:
         latency = int((time.perf_counter() - started) * 1000)
         return Outcome(None, latency, f"{type(exc).__name__}", None, None)
@@ -243,7 +264,7 @@ async def deliver_due(
     if not batch:
         return 0
     owned = client is None
-    http = client or httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+    http = client or webhook_client(settings)
     limiter = asyncio.Semaphore(SEND_CONCURRENCY)
 
     async def one(claimed: Claimed) -> None:
