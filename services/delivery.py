@@ -27,9 +27,11 @@ from sqlmodel import col
 from models.base import utcnow
 from models.outbox import OutboxEvent
 from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from services import webhook_secrets
 from services.database import session_scope
 from services.settings import Settings
 from services.signing import signature_header
+from services.webhook_secrets import WebhookKeyError
 from services.webhook_urls import UnsafeUrl, pinned_target
 from services.worker import register_job
 
@@ -60,7 +62,9 @@ class Claimed:
     event_created_at: datetime
     event_data: dict[str, object]
     url: str
-    secrets: list[str]
+    secrets: list[str]  # decrypted, in force: the current one, and the previous one during a rotation
+    # Why the secrets could not be decrypted (a key missing from the settings): then nothing is sent.
+    key_error: str | None = None
 
 
 async def claim(
@@ -92,16 +96,30 @@ async def claim(
             .where(col(WebhookDelivery.id) == delivery.id)
             .values(lease_expires_at=lease_until, updated_at=now)
         )
-        secrets = [endpoint.secret]
+        stored = [endpoint.secret]
         if (
             endpoint.previous_secret
             and endpoint.previous_secret_expires_at
             and endpoint.previous_secret_expires_at > now
         ):
-            secrets.append(endpoint.previous_secret)
+            stored.append(endpoint.previous_secret)
+        key_error = None
+        try:
+            secrets = [webhook_secrets.decrypt(settings, secret) for secret in stored]
+        except WebhookKeyError as exc:
+            # Never sign with a wrong secret: the attempt fails, says why, and retries on schedule.
+            secrets, key_error = [], str(exc)
+            logger.error("webhook endpoint %s: %s", endpoint.id, exc)
         claimed.append(
             Claimed(
-                delivery.id, event.id, event.type, event.created_at, dict(event.data), endpoint.url, secrets
+                delivery.id,
+                event.id,
+                event.type,
+                event.created_at,
+                dict(event.data),
+                endpoint.url,
+                secrets,
+                key_error,
             )
         )
     return claimed
@@ -147,6 +165,8 @@ def webhook_client(settings: Settings, ssl_context: ssl.SSLContext | None = None
 
 async def send(client: httpx.AsyncClient, settings: Settings, claimed: Claimed) -> Outcome:
     started = time.perf_counter()
+    if claimed.key_error is not None:
+        return Outcome(None, 0, f"not sent: {claimed.key_error}", None, None)
     try:
         target = await pinned_target(claimed.url, settings)
     except UnsafeUrl as exc:
