@@ -4,6 +4,7 @@ event once."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -27,11 +29,19 @@ from tests.test_cli import SYMPTRACK
 from tests.world import World
 
 pytestmark = pytest.mark.slow
+# The test's app and the worker processes share the key that encrypts webhook secrets, as a
+# deployment's processes do.
+WEBHOOK_SECRET_KEY = Fernet.generate_key().decode()
 
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return settings_for(database_url, webhook_allow_http=True, webhook_allow_private_networks=True)
+    return settings_for(
+        database_url,
+        webhook_allow_http=True,
+        webhook_allow_private_networks=True,
+        webhook_secret_keys=[WEBHOOK_SECRET_KEY],
+    )
 
 
 @pytest.fixture
@@ -48,6 +58,7 @@ def _start_worker(database_url: str, log: Path) -> subprocess.Popen[bytes]:
         "SYMPTRACK_ENVIRONMENT": "development",
         "SYMPTRACK_WEBHOOK_ALLOW_HTTP": "true",
         "SYMPTRACK_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+        "SYMPTRACK_WEBHOOK_SECRET_KEYS": json.dumps([WEBHOOK_SECRET_KEY]),
         # A short lease, so the test need not wait the production minute for a dead worker's claim.
         "SYMPTRACK_WEBHOOK_LEASE_SECONDS": "3",
     }
