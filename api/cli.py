@@ -1,4 +1,4 @@
-"""The `symptrack` command: serve, worker, migrate, create-admin, demo."""
+"""The `symptrack` command: serve, worker, migrate, create-admin, demo, rotate-webhook-keys."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.observability import configure_logging
 from models.accounts import Role
 from services.accounts.users import create_organization, create_user, find_organization_by_name
+from services.alerting import webhook_secrets
 from services.database import create_engine, create_session_factory, session_scope
 from services.demo.loader import demo_steps, load_demo
 from services.errors import DomainError
@@ -166,3 +167,17 @@ def demo() -> None:
         f"  patient   {summary.patient_emails[0]} (and {len(summary.patient_emails) - 1} more)\n"
         f"  password  {summary.password} (for every demo account)"
     )
+
+
+@main.command("rotate-webhook-keys")
+def rotate_webhook_keys() -> None:
+    """Re-encrypt every stored webhook secret with the first of SYMPTRACK_WEBHOOK_SECRET_KEYS.
+
+    Rotation: put the new key first in the list (keep the old one after it) on every process, run this,
+    then drop the old key. Webhook receivers notice nothing: their secrets stay the same."""
+    settings = _settings()
+    try:
+        count = _in_session(settings, lambda session: webhook_secrets.reencrypt_all(session, settings))
+    except webhook_secrets.WebhookKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{count} webhook endpoint(s) re-encrypted with the first key")

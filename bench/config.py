@@ -5,6 +5,7 @@ The defaults are the issue's sizes; smaller values make a quick run (`BENCH_PATI
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import sys
@@ -57,6 +58,10 @@ class BenchConfig:
     python: str = sys.executable
     # Signs the bench's access tokens; 48 characters, as production requires 32 or more.
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(36))
+    # Encrypts webhook secrets at rest (a Fernet key: 32 random bytes, url-safe base64).
+    webhook_secret_key: str = field(
+        default_factory=lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    )
 
     @classmethod
     def from_env(cls) -> BenchConfig:

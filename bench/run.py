@@ -102,6 +102,7 @@ class Bench:
         env.update(
             SYMPTRACK_ENVIRONMENT="production",
             SYMPTRACK_SECRET_KEY=self.config.secret_key,
+            SYMPTRACK_WEBHOOK_SECRET_KEYS=json.dumps([self.config.webhook_secret_key]),
             SYMPTRACK_DATABASE_URL=database.app_url,
             SYMPTRACK_DB_POOL_SIZE=str(self.config.connections),
             SYMPTRACK_DB_MAX_OVERFLOW=str(self.config.connections),

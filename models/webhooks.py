@@ -29,10 +29,11 @@ class WebhookEndpoint(SQLModel, table=True):
     description: str | None = Field(default=None, max_length=500)
     enabled: bool = True
     disabled_reason: str | None = Field(default=None, max_length=200)
-    # whsec_...: signs every request. Never returned after creation or rotation.
-    secret: str = Field(max_length=100)
-    # After a rotation the old secret signs too, until this instant (24 hours).
-    previous_secret: str | None = Field(default=None, max_length=100)
+    # whsec_...: signs every request. Stored encrypted (services/alerting/webhook_secrets.py); shown only in
+    # the answer to creation or rotation.
+    secret: str = Field(max_length=500)
+    # After a rotation the old secret signs too, until this instant (24 hours). Encrypted too.
+    previous_secret: str | None = Field(default=None, max_length=500)
     previous_secret_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Start of the current run of failed attempts; 5 days of it disables the endpoint.
     failing_since: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -10,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -22,6 +23,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SYMPTRACK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
+    # A refused value must not be printed back: errors would show keys and secrets.
+    model_config["hide_input_in_errors"] = True
 
     environment: Literal["development", "production"] = "development"
     database_url: str = DEFAULT_DATABASE_URL
@@ -73,6 +76,9 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)
     webhook_lease_seconds: float = Field(default=60.0, gt=0)
     webhook_disable_after_days: int = Field(default=5, ge=1)
+    # Fernet keys that encrypt webhook signing secrets at rest, a JSON list: the first encrypts, all
+    # decrypt (rotation: README). Required outside development; there, derived from secret_key.
+    webhook_secret_keys: list[str] = Field(default_factory=list)
 
     # Product defaults from CLINICAL.md ("product default" there). Change only with the clinical lead.
     gad7_interval_days: int = Field(default=14, ge=1)
@@ -103,6 +109,23 @@ class Settings(BaseSettings):
                 raise ValueError("SYMPTRACK_SECRET_KEY must be at least 32 characters")
         elif not self.secret_key.strip():
             self.secret_key = local_secret.load_or_create(self.data_dir)
+        return self
+
+    @model_validator(mode="after")
+    def _check_webhook_secret_keys(self) -> Settings:
+        for key in self.webhook_secret_keys:
+            try:
+                Fernet(key)
+            except ValueError:
+                raise ValueError(
+                    "SYMPTRACK_WEBHOOK_SECRET_KEYS must be a JSON list of Fernet keys, each from `python -c "
+                    "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
+                ) from None
+        if self.environment != "development" and not self.webhook_secret_keys:
+            raise ValueError(
+                "SYMPTRACK_WEBHOOK_SECRET_KEYS must be set outside development: it encrypts the webhook "
+                "signing secrets stored in the database (README: Configuration)"
+            )
         return self
 
     @property

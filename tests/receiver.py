@@ -4,6 +4,7 @@ Webhooks reference library, the way a clinic's alerting system would."""
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +29,8 @@ class Received:
 
 @dataclass
 class Receiver:
-    """`script` answers requests in order (status codes, or callables that may sleep), then `default`."""
+    """`script` answers requests in order (status codes, or callables that may sleep), then `default`.
+    `host` is the loopback address it listens on; with `tls` (a server context) it speaks https."""
 
     secrets: list[str] = field(default_factory=list)
     script: list[int | Callable[[], int]] = field(default_factory=list)
@@ -36,6 +38,8 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
+    host: str = "127.0.0.1"
+    tls: ssl.SSLContext | None = None
 
     def start(self, port: int = 0) -> Receiver:
         receiver = self
@@ -63,9 +67,13 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server = ThreadingHTTPServer((self.host, port), Handler)
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        if self.tls is not None:
+            # The handshake happens on accept; a failed one is dropped by the server loop (an OSError).
+            self.server.socket = self.tls.wrap_socket(self.server.socket, server_side=True)
+        # A short poll, so stop() returns at once.
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     @property
@@ -75,7 +83,7 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/alerts"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}/alerts"
 
     def stop(self) -> None:
         if self.server is not None:

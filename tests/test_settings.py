@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
 from services.settings import Settings
@@ -15,7 +16,10 @@ def test_production_refuses_a_missing_or_short_secret() -> None:
         Settings(_env_file=None, environment="production")  # type: ignore[call-arg]
     with pytest.raises(ValidationError, match="at least 32"):
         Settings(_env_file=None, environment="production", secret_key="short")  # type: ignore[call-arg]
-    ok = Settings(_env_file=None, environment="production", secret_key="s" * 40)  # type: ignore[call-arg]
+    webhook_keys = [Fernet.generate_key().decode()]  # required in production too (test_webhook_secrets)
+    ok = Settings(
+        _env_file=None, environment="production", secret_key="s" * 40, webhook_secret_keys=webhook_keys
+    )  # type: ignore[call-arg]
     assert ok.secret_key == "s" * 40
 
 

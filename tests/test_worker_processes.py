@@ -4,6 +4,7 @@ event once."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -26,11 +28,19 @@ from tests.test_cli import SYMPTRACK
 from tests.world import World
 
 pytestmark = pytest.mark.slow
+# The test's app and the worker processes share the key that encrypts webhook secrets, as a
+# deployment's processes do.
+WEBHOOK_SECRET_KEY = Fernet.generate_key().decode()
 
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return settings_for(database_url, webhook_allow_http=True, webhook_allow_private_networks=True)
+    return settings_for(
+        database_url,
+        webhook_allow_http=True,
+        webhook_allow_private_networks=True,
+        webhook_secret_keys=[WEBHOOK_SECRET_KEY],
+    )
 
 
 @pytest.fixture
@@ -48,6 +58,7 @@ def _start_worker(database_url: str, log: Path, lease_seconds: int = 60) -> subp
         "SYMPTRACK_DATA_DIR": str(log.parent / "data"),  # its generated secret key, not ./var
         "SYMPTRACK_WEBHOOK_ALLOW_HTTP": "true",
         "SYMPTRACK_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+        "SYMPTRACK_WEBHOOK_SECRET_KEYS": json.dumps([WEBHOOK_SECRET_KEY]),
         "SYMPTRACK_WEBHOOK_LEASE_SECONDS": str(lease_seconds),
     }
     return subprocess.Popen([SYMPTRACK, "worker"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)

@@ -83,8 +83,10 @@ async def delete(endpoint_id: uuid.UUID, caller: CallerDep, session: SessionDep)
     response_model=EndpointWithSecret,
     responses=BY_ID,
 )
-async def rotate(endpoint_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> EndpointWithSecret:
-    return await endpoints.rotate_secret(session, caller, endpoint_id)
+async def rotate(
+    endpoint_id: uuid.UUID, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> EndpointWithSecret:
+    return await endpoints.rotate_secret(session, settings, caller, endpoint_id)
 
 
 @router.post(

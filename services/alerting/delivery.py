@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import random
+import ssl
 import time
 import uuid
 from dataclasses import dataclass
@@ -26,8 +27,10 @@ from sqlmodel import col
 from models.base import utcnow
 from models.outbox import OutboxEvent
 from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from services.alerting import webhook_secrets
 from services.alerting.signing import signature_header
-from services.alerting.url_safety import UnsafeUrl, check_url
+from services.alerting.url_safety import UnsafeUrl, pinned_target
+from services.alerting.webhook_secrets import WebhookKeyError
 from services.database import session_scope
 from services.settings import Settings
 
@@ -58,7 +61,9 @@ class Claimed:
     event_created_at: datetime
     event_data: dict[str, object]
     url: str
-    secrets: list[str]
+    secrets: list[str]  # decrypted, in force: the current one, and the previous one during a rotation
+    # Why the secrets could not be decrypted (a key missing from the settings): then nothing is sent.
+    key_error: str | None = None
 
 
 async def claim(
@@ -90,16 +95,30 @@ async def claim(
             .where(col(WebhookDelivery.id) == delivery.id)
             .values(lease_expires_at=lease_until, updated_at=now)
         )
-        secrets = [endpoint.secret]
+        stored = [endpoint.secret]
         if (
             endpoint.previous_secret
             and endpoint.previous_secret_expires_at
             and endpoint.previous_secret_expires_at > now
         ):
-            secrets.append(endpoint.previous_secret)
+            stored.append(endpoint.previous_secret)
+        key_error = None
+        try:
+            secrets = [webhook_secrets.decrypt(settings, secret) for secret in stored]
+        except WebhookKeyError as exc:
+            # Never sign with a wrong secret: the attempt fails, says why, and retries on schedule.
+            secrets, key_error = [], str(exc)
+            logger.error("webhook endpoint %s: %s", endpoint.id, exc)
         claimed.append(
             Claimed(
-                delivery.id, event.id, event.type, event.created_at, dict(event.data), endpoint.url, secrets
+                delivery.id,
+                event.id,
+                event.type,
+                event.created_at,
+                dict(event.data),
+                endpoint.url,
+                secrets,
+                key_error,
             )
         )
     return claimed
@@ -128,10 +147,27 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+def webhook_client(settings: Settings, ssl_context: ssl.SSLContext | None = None) -> httpx.AsyncClient:
+    """The client sends go through. Each send names the checked address in its URL (see `send`), so:
+    no proxy from the environment (a proxy would resolve the name again, and httpcore's proxy tunnel
+    ignores `sni_hostname`), and no connection kept for reuse (the pool knows a connection by its
+    address only, and would hand it to a request for another name whose certificate it never checked).
+    Certificates are verified as before, with SSL_CERT_FILE / SSL_CERT_DIR honoured."""
+    return httpx.AsyncClient(
+        timeout=settings.webhook_timeout_seconds,
+        follow_redirects=False,
+        trust_env=False,
+        verify=ssl_context or httpx.create_ssl_context(trust_env=True),
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
+
+
 async def send(client: httpx.AsyncClient, settings: Settings, claimed: Claimed) -> Outcome:
     started = time.perf_counter()
+    if claimed.key_error is not None:
+        return Outcome(None, 0, f"not sent: {claimed.key_error}", None, None)
     try:
-        await check_url(claimed.url, settings)
+        target = await pinned_target(claimed.url, settings)
     except UnsafeUrl as exc:
         return Outcome(None, 0, f"refused: {exc}", None, None)
     body = body_of(claimed)
@@ -142,9 +178,14 @@ async def send(client: httpx.AsyncClient, settings: Settings, claimed: Claimed) 
         "webhook-id": str(claimed.event_id),
         "webhook-timestamp": str(int(sent_at.timestamp())),
         "webhook-signature": signature_header(claimed.secrets, str(claimed.event_id), sent_at, body),
+        "host": target.host_header,
     }
+    # The connection goes to the address just checked; TLS still sends and verifies the host name.
+    extensions = {"sni_hostname": target.server_name} if target.server_name else {}
     try:
-        response = await client.post(claimed.url, content=body.encode(), headers=headers)
+        response = await client.post(
+            target.url, content=body.encode(), headers=headers, extensions=extensions
+        )
     except httpx.HTTPError as exc:
         latency = int((time.perf_counter() - started) * 1000)
         return Outcome(None, latency, f"{type(exc).__name__}", None, None)
@@ -242,7 +283,7 @@ async def deliver_due(
     if not batch:
         return 0
     owned = client is None
-    http = client or httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+    http = client or webhook_client(settings)
     limiter = asyncio.Semaphore(SEND_CONCURRENCY)
 
     async def one(claimed: Claimed) -> None:

@@ -25,7 +25,7 @@ from models.webhooks import (
     WebhookEndpoint,
 )
 from services.accounts.access import Caller, require_role
-from services.alerting import outbox
+from services.alerting import outbox, webhook_secrets
 from services.alerting.signing import new_secret
 from services.alerting.url_safety import UnsafeUrl, check_url
 from services.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -82,17 +82,18 @@ async def create_endpoint(
     session: AsyncSession, settings: Settings, caller: Caller, data: EndpointCreate
 ) -> EndpointWithSecret:
     require_role(caller, Role.admin)
+    secret = new_secret()
     endpoint = WebhookEndpoint(
         organization_id=caller.organization_id,
         url=await _checked_url(data.url, settings),
         events=list(dict.fromkeys(data.events)),
         min_severity=data.min_severity.value,
         description=data.description,
-        secret=new_secret(),
+        secret=webhook_secrets.encrypt(settings, secret),
     )
     session.add(endpoint)
     await session.flush()
-    return EndpointWithSecret(**to_public(endpoint).model_dump(), secret=endpoint.secret)
+    return EndpointWithSecret(**to_public(endpoint).model_dump(), secret=secret)
 
 
 async def list_endpoints(session: AsyncSession, caller: Caller) -> list[EndpointPublic]:
@@ -136,17 +137,21 @@ async def delete_endpoint(session: AsyncSession, caller: Caller, endpoint_id: uu
     await session.flush()
 
 
-async def rotate_secret(session: AsyncSession, caller: Caller, endpoint_id: uuid.UUID) -> EndpointWithSecret:
-    """A new secret; the old one keeps signing beside it for 24 hours, so receivers can switch over."""
+async def rotate_secret(
+    session: AsyncSession, settings: Settings, caller: Caller, endpoint_id: uuid.UUID
+) -> EndpointWithSecret:
+    """A new secret; the old one keeps signing beside it for 24 hours, so receivers can switch over.
+    Only the new secret is shown, this once; both are stored encrypted."""
     endpoint = await endpoint_in_scope(session, caller, endpoint_id)
     now = utcnow()
+    secret = new_secret()
     endpoint.previous_secret = endpoint.secret
     endpoint.previous_secret_expires_at = now + ROTATION_OVERLAP
-    endpoint.secret = new_secret()
+    endpoint.secret = webhook_secrets.encrypt(settings, secret)
     endpoint.updated_at = now
     session.add(endpoint)
     await session.flush()
-    return EndpointWithSecret(**to_public(endpoint).model_dump(), secret=endpoint.secret)
+    return EndpointWithSecret(**to_public(endpoint).model_dump(), secret=secret)
 
 
 async def ping(session: AsyncSession, caller: Caller, endpoint_id: uuid.UUID) -> PingAnswer:

@@ -34,6 +34,8 @@ def alembic_config(settings: Settings, database_url: str | None = None) -> Confi
     config = Config(str(ini)) if ini.exists() else Config()
     config.set_main_option("script_location", str(migrations_dir))
     config.attributes["database_url"] = database_url or settings.database_url
+    # Data migrations read keys from the same settings the app runs with (webhook secret encryption).
+    config.attributes["settings"] = settings
     # The command line configures logging itself; don't let alembic.ini override it.
     config.attributes["configure_logging"] = False
     return config
