@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import Column, ForeignKey, Integer, String, Uuid
+from sqlalchemy import Column, ForeignKey, String, Uuid
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, created_at_field, id_field
@@ -63,17 +63,6 @@ class EnrollmentCode(SQLModel, table=True):
     )
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-
-
-class LoginFailureWindow(SQLModel, table=True):
-    """Failed sign-ins counted per account and per address, in the database so every API process
-    sees the same counts. `key` is a hash, never the email or address itself."""
-
-    __tablename__ = "login_failure_window"
-
-    key: str = Field(sa_column=Column(String(80), primary_key=True))
-    window_started_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
-    failures: int = Field(sa_column=Column(Integer, nullable=False))
 
 
 class TokenPair(BaseModel):
