@@ -328,7 +328,13 @@ def _api_routes(routes: list[Any]) -> list[APIRoute]:
 
 def test_every_request_body_field_has_a_strict_type() -> None:
     app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:"))  # never started: no database
-    bodies = [p.field_info.annotation for r in _api_routes(app.routes) for p in r.dependant.body_params]
+    bodies = [
+        p.field_info.annotation
+        for r in _api_routes(app.routes)
+        for p in r.dependant.body_params
+        # An opaque credential, never stored: anything unreadable counts as no device token (200).
+        if (r.path, p.name) != ("/v1/auth/token", "device_token")
+    ]
     assert len(bodies) >= 15  # the walk found the routes
     seen: set[type] = set()
     loose = [f for body in bodies for f in _loose(body, [], "body", seen)]
