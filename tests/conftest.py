@@ -88,6 +88,20 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.hookimpl(tryfirst=True)  # before the fixture's own params are applied
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Database tests run on both databases; a test marked `one_database`, whose behaviour no
+    database can change (validation, HTTP shapes, throttling in memory), runs on PostgreSQL only."""
+    if "backend" not in metafunc.fixturenames or not metafunc.definition.get_closest_marker("one_database"):
+        return
+    chosen = any(
+        marker.name == "parametrize" and "backend" in str(marker.args[0])
+        for marker in metafunc.definition.iter_markers()
+    )
+    if not chosen:
+        metafunc.parametrize("backend", ["postgresql"])
+
+
 @pytest.fixture
 def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A clean, migrated database for this test."""

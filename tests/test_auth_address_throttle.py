@@ -8,6 +8,9 @@ import pytest
 from services.settings import Settings
 from tests.databases import settings_for
 
+# Validation and HTTP behaviour that no database changes (see conftest.pytest_generate_tests).
+pytestmark = pytest.mark.one_database
+
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:

@@ -21,6 +21,9 @@ from services.accounts.tokens import issue_device_token
 from services.database import session_scope
 from tests.world import World
 
+# Validation and HTTP behaviour that no database changes (see conftest.pytest_generate_tests).
+pytestmark = pytest.mark.one_database
+
 PASSWORD = "correct horse battery"
 WRONG = "not the password"
 OWNER = "owner@a.example"

@@ -9,6 +9,7 @@ import itertools
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.entry_helpers import symptom
 from tests.test_clinical_grading import (
@@ -20,6 +21,9 @@ from tests.test_clinical_grading import (
     EXPECTED_SEVERITY_ONLY,
 )
 from tests.world import World
+
+# Validation and HTTP behaviour that no database changes (see conftest.pytest_generate_tests).
+pytestmark = pytest.mark.one_database
 
 # One catalog term for each table shape (no catalog term has the F-then-I shape).
 SHAPES: list[tuple[str, tuple[str, ...], dict[tuple[int, ...], int | None]]] = [

@@ -15,6 +15,9 @@ from services.settings import Settings
 from tests.databases import settings_for
 from tests.test_problems import assert_problem
 
+# Validation and HTTP behaviour that no database changes (see conftest.pytest_generate_tests).
+pytestmark = pytest.mark.one_database
+
 TOKEN = "metrics-token-0123456789abcdef"
 LOOPBACK, REMOTE = ("127.0.0.1", 40000), ("203.0.113.7", 40000)
 

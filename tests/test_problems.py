@@ -22,6 +22,9 @@ from services.errors import (
 from tests.entry_helpers import dose
 from tests.world import World
 
+# Validation and HTTP behaviour that no database changes (see conftest.pytest_generate_tests).
+pytestmark = pytest.mark.one_database
+
 PROBLEM = "application/problem+json"
 SECRET_PATIENT_DETAIL = "Jane Roe took 900 mg"
 RFC9110_TITLES = {

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
+from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from pydantic import ValidationError
 
@@ -20,6 +21,9 @@ from services.platform import local_secret
 from services.settings import Settings
 from tests.test_cli import SYMPTRACK
 from tests.world import World
+
+# Validation and HTTP behaviour that no database changes (see conftest.pytest_generate_tests).
+pytestmark = pytest.mark.one_database
 
 # The key every install shared before: written in the code, so anyone could sign tokens with it.
 OLD_BUILT_IN_KEY = "development-only-secret-change-me"
@@ -97,7 +101,13 @@ def test_production_needs_its_own_long_key(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="SYMPTRACK_SECRET_KEY must be at least 32"):
         Settings(_env_file=None, environment="production", secret_key="s" * 31)  # type: ignore[call-arg]
     empty = tmp_path / "empty"
-    ok = Settings(_env_file=None, environment="production", secret_key="s" * 32, data_dir=empty)  # type: ignore[call-arg]
+    ok = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        environment="production",
+        secret_key="s" * 32,
+        data_dir=empty,
+        webhook_secret_keys=[Fernet.generate_key().decode()],  # production needs them too
+    )
     assert ok.secret_key == "s" * 32 and not empty.exists()  # production writes no key file
 
 

@@ -30,6 +30,9 @@ from tests.flag_helpers import at, check_in, day
 from tests.test_entries import _assert_422, _counts
 from tests.world import Person, World
 
+# Validation and HTTP behaviour that no database changes (see conftest.pytest_generate_tests).
+pytestmark = pytest.mark.one_database
+
 # What a phone sends when it cuts a string inside an emoji: half of a UTF-16 surrogate pair.
 HALF_EMOJI = "\ud83d"
 

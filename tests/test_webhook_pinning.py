@@ -28,6 +28,9 @@ from tests.flag_helpers import check_in, day
 from tests.receiver import Receiver
 from tests.world import World
 
+# Validation and HTTP behaviour that no database changes (see conftest.pytest_generate_tests).
+pytestmark = pytest.mark.one_database
+
 
 @dataclass
 class Dns:

@@ -14,6 +14,9 @@ from services.database import session_scope
 from tests.flag_helpers import check_in, day
 from tests.world import World
 
+# Validation and HTTP behaviour that no database changes (see conftest.pytest_generate_tests).
+pytestmark = pytest.mark.one_database
+
 
 @pytest.mark.parametrize(
     "url",
