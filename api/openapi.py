@@ -12,6 +12,60 @@ from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA_REF, Problem
 
 _PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA_REF}}
 
+# Every operation's id, in one table: stable for generated clients (a renamed function changes none),
+# snake_case, naming the action. A route missing here fails tests/test_openapi.py.
+OPERATION_IDS: dict[tuple[str, str], str] = {
+    ("GET", "/healthz"): "get_health",
+    ("GET", "/readyz"): "get_readiness",
+    ("GET", "/metrics"): "get_metrics",
+    ("POST", "/v1/auth/token"): "sign_in",
+    ("POST", "/v1/auth/refresh"): "refresh_tokens",
+    ("POST", "/v1/auth/logout"): "sign_out",
+    ("POST", "/v1/auth/enroll"): "enroll",
+    ("GET", "/v1/me"): "get_me",
+    ("GET", "/v1/catalog"): "get_catalog",
+    ("GET", "/v1/providers"): "list_providers",
+    ("POST", "/v1/providers"): "create_provider",
+    ("GET", "/v1/patients"): "list_patients",
+    ("POST", "/v1/patients"): "create_patient",
+    ("GET", "/v1/patients/{patient_id}"): "get_patient",
+    ("PATCH", "/v1/patients/{patient_id}"): "update_patient",
+    ("GET", "/v1/patients/{patient_id}/regimens"): "list_regimens",
+    ("POST", "/v1/patients/{patient_id}/regimens"): "create_regimen",
+    ("GET", "/v1/patients/{patient_id}/doses"): "list_doses",
+    ("POST", "/v1/patients/{patient_id}/doses"): "record_dose",
+    ("DELETE", "/v1/patients/{patient_id}/doses/{entry_id}"): "delete_dose",
+    ("GET", "/v1/patients/{patient_id}/anxiety"): "list_anxiety_scores",
+    ("POST", "/v1/patients/{patient_id}/anxiety"): "record_anxiety",
+    ("DELETE", "/v1/patients/{patient_id}/anxiety/{entry_id}"): "delete_anxiety_score",
+    ("GET", "/v1/patients/{patient_id}/symptoms"): "list_symptom_reports",
+    ("POST", "/v1/patients/{patient_id}/symptoms"): "record_symptom",
+    ("DELETE", "/v1/patients/{patient_id}/symptoms/{entry_id}"): "delete_symptom_report",
+    ("GET", "/v1/patients/{patient_id}/check-ins"): "list_check_ins",
+    ("POST", "/v1/patients/{patient_id}/check-ins"): "record_check_in",
+    ("DELETE", "/v1/patients/{patient_id}/check-ins/{entry_id}"): "delete_check_in",
+    ("POST", "/v1/sync"): "sync_entries",
+    ("GET", "/v1/patients/{patient_id}/flags"): "list_patient_flags",
+    ("GET", "/v1/patients/{patient_id}/summary"): "get_patient_summary",
+    ("GET", "/v1/patients/{patient_id}/export.csv"): "export_patient_csv",
+    ("GET", "/v1/patients/{patient_id}/fhir"): "export_patient_fhir",
+    ("GET", "/v1/panel"): "get_panel",
+    ("GET", "/v1/flags"): "list_flags",
+    ("GET", "/v1/flags/{flag_id}"): "get_flag",
+    ("POST", "/v1/flags/{flag_id}/acknowledge"): "acknowledge_flag",
+    ("POST", "/v1/flags/{flag_id}/resolve"): "resolve_flag",
+    ("GET", "/v1/audit"): "list_audit_events",
+    ("GET", "/v1/webhook-endpoints"): "list_webhook_endpoints",
+    ("POST", "/v1/webhook-endpoints"): "create_webhook_endpoint",
+    ("GET", "/v1/webhook-endpoints/{endpoint_id}"): "get_webhook_endpoint",
+    ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): "update_webhook_endpoint",
+    ("DELETE", "/v1/webhook-endpoints/{endpoint_id}"): "delete_webhook_endpoint",
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): "rotate_webhook_secret",
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/ping"): "ping_webhook_endpoint",
+    ("GET", "/v1/webhook-endpoints/{endpoint_id}/deliveries"): "list_webhook_deliveries",
+    ("POST", "/v1/webhook-deliveries/{delivery_id}/retry"): "retry_webhook_delivery",
+}
+
 
 def install_openapi(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
@@ -28,8 +82,10 @@ def install_openapi(app: FastAPI) -> None:
         # FastAPI documents its own 422 body; ours is a problem like every other error.
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
-        for path_item in schema.get("paths", {}).values():
-            for operation in path_item.values():
+        for path, path_item in schema.get("paths", {}).items():
+            for method, operation in path_item.items():
+                # FastAPI's own ids carry the path ("record_dose_v1_patients__patient_id__doses_post").
+                operation["operationId"] = OPERATION_IDS.get((method.upper(), path), operation["operationId"])
                 responses = operation.setdefault("responses", {})
                 if "422" in responses:
                     responses["422"] = {"description": "Unprocessable content", "content": _PROBLEM_CONTENT}
