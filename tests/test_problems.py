@@ -188,3 +188,10 @@ def test_no_domain_error_has_a_title_of_its_own() -> None:
         cls = pending.pop()
         pending += cls.__subclasses__()
         assert cls.title is DomainError.title, f"{cls.__name__} overrides the title of its status"
+
+
+async def test_signing_in_with_json_says_the_endpoint_takes_a_form(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/auth/token", json={"username": "a@b.example", "password": "x" * 10})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "form" in response.json()["detail"] and "not JSON" in response.json()["detail"]

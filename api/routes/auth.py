@@ -11,6 +11,7 @@ from api.deps import CallerDep, SessionDep, SettingsDep
 from api.errors import problem_responses
 from models.auth import EnrollRequest, RefreshRequest, TokenPair
 from services.accounts import auth
+from services.errors import FieldError, ValidationFailed
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -22,6 +23,18 @@ DEVICE_HELP = (
 )
 
 
+FORM_ONLY = (
+    "Sign-in takes an OAuth2 password form (Content-Type: application/x-www-form-urlencoded, fields "
+    "username and password), not JSON."
+)
+
+
+def _form_only(request: Request) -> None:
+    """Tell a JSON caller what the endpoint takes, before the form's fields are found missing."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json":
+        raise ValidationFailed([FieldError(("body",), FORM_ONLY)], FORM_ONLY)
+
+
 def _address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
@@ -30,6 +43,7 @@ def _address(request: Request) -> str | None:
     "/token",
     summary="Sign in with email and password (OAuth2 password flow)",
     response_model=TokenPair,
+    dependencies=[Depends(_form_only)],
     responses=problem_responses(401, 429),
 )
 async def sign_in(
