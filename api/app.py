@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from api.docs import install_docs
 from api.errors import UnhandledErrorMiddleware, install_problem_handlers
 from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from api.observability import ObservabilityMiddleware, quiet_chatty_loggers
@@ -84,6 +85,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by api.docs, without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     if settings.cors_origins:
@@ -118,4 +121,5 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(webhooks.deliveries_router)
     app.include_router(catalog.router)
     install_openapi(app)
+    install_docs(app)
     return app
