@@ -62,8 +62,9 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=20, ge=0)
     # SQLite waits this long for a lock held by another connection before failing.
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
-    # Where the Alembic scripts are; the default is the checkout this package runs from.
-    migrations_dir: Path = Path(__file__).resolve().parent.parent / "alembic"
+    # Where the Alembic scripts are: the checkout this package runs from, or the copy an installed
+    # package carries (pyproject.toml puts alembic/ into the wheel).
+    migrations_dir: Path = Field(default_factory=lambda: _default_migrations_dir())
 
     # Entries stamped further ahead than this are refused (phones' clocks drift a little).
     future_tolerance_minutes: int = Field(default=10, ge=0)
@@ -76,6 +77,9 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)
     webhook_lease_seconds: float = Field(default=60.0, gt=0)
     webhook_disable_after_days: int = Field(default=5, ge=1)
+    # The worker touches this file after every round of work (unset: no file); a container health
+    # check reads its age (docker-compose.yml).
+    worker_heartbeat_file: Path | None = None
     # Fernet keys that encrypt webhook signing secrets at rest, a JSON list: the first encrypts, all
     # decrypt (rotation: README). Required outside development; there, derived from secret_key.
     webhook_secret_keys: list[str] = Field(default_factory=list)
@@ -131,6 +135,13 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _default_migrations_dir() -> Path:
+    checkout = Path(__file__).resolve().parent.parent / "alembic"
+    if (checkout / "env.py").exists():
+        return checkout
+    return Path(__file__).resolve().parent / "platform" / "migration_scripts"
 
 
 @lru_cache

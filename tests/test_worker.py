@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -43,3 +44,25 @@ async def test_worker_runs_jobs_wakes_and_survives_failures(settings: Settings) 
     worker.stop()
     await asyncio.wait_for(task, timeout=2)
     assert task.exception() is None
+
+
+async def test_the_worker_touches_its_heartbeat_file_after_every_round(
+    settings: Settings, tmp_path: Path
+) -> None:
+    heartbeat = tmp_path / "worker.alive"
+    rounds = asyncio.Event()
+
+    async def job(_factory: async_sessionmaker[AsyncSession], _settings: Settings) -> int:
+        rounds.set()
+        return 0
+
+    worker = Worker(
+        async_sessionmaker(),
+        settings.model_copy(update={"worker_heartbeat_file": heartbeat}),
+        jobs=[RegisteredJob("job", job, 3600)],
+    )
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(rounds.wait(), timeout=10)
+    worker.stop()
+    await asyncio.wait_for(task, timeout=10)
+    assert heartbeat.exists()

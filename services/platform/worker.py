@@ -105,3 +105,11 @@ class Worker:
         except Exception as exc:
             # One failing round must not stop the worker; the job's work stays claimable.
             log_exception(logger, "job %s failed: %s", job.name, exception_name(exc), exc=exc)
+        self._beat()
+
+    def _beat(self) -> None:
+        """Touch the heartbeat file after every round, so a health check can tell a worker that is
+        stuck (or gone) from one that is working: the delivery job's rounds come every second."""
+        if (path := self.settings.worker_heartbeat_file) is not None:
+            with contextlib.suppress(OSError):  # a health check's problem, never the worker's
+                path.touch()
