@@ -9,6 +9,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
 from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA_REF, Problem
+from api.rate_limit import EXEMPT
 
 _PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA_REF}}
 
@@ -87,6 +88,7 @@ def install_openapi(app: FastAPI) -> None:
                 # FastAPI's own ids carry the path ("record_dose_v1_patients__patient_id__doses_post").
                 operation["operationId"] = OPERATION_IDS.get((method.upper(), path), operation["operationId"])
                 responses = operation.setdefault("responses", {})
+                _document_edge_problems(path, operation, responses)
                 if "422" in responses:
                     responses["422"] = {"description": "Unprocessable content", "content": _PROBLEM_CONTENT}
                 responses.setdefault(
@@ -96,3 +98,23 @@ def install_openapi(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_edge_problems(path: str, operation: dict[str, Any], responses: dict[str, Any]) -> None:
+    """The problems the edge can answer for any route, which no route declares itself: a body over
+    1 MiB (413), the rate limits (429), the database unavailable (503)."""
+    if "requestBody" in operation:
+        responses.setdefault("413", {"description": "Content Too Large", "content": _PROBLEM_CONTENT})
+    if path not in EXEMPT:
+        responses.setdefault(
+            "429",
+            {
+                "description": "Too Many Requests (see the Retry-After header)",
+                "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
+                "content": _PROBLEM_CONTENT,
+            },
+        )
+    if path.startswith("/v1/") and path != "/v1/catalog":
+        responses.setdefault(
+            "503", {"description": "Service Unavailable (the database)", "content": _PROBLEM_CONTENT}
+        )

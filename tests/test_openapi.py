@@ -28,3 +28,20 @@ def test_every_operation_has_its_own_stable_snake_case_id() -> None:
     assert operations[("POST", "/v1/patients/{patient_id}/doses")] == "record_dose"
     assert operations[("GET", "/v1/flags")] == "list_flags"
     assert operations[("GET", "/v1/patients/{patient_id}/summary")] == "get_patient_summary"
+
+
+def test_every_status_an_operation_can_answer_is_documented_with_its_schema() -> None:
+    app = create_app(settings_for("sqlite+aiosqlite:///:memory:"))
+    paths = app.openapi()["paths"]
+    dose = paths["/v1/patients/{patient_id}/doses"]["post"]["responses"]
+    # A retry's 200 parses as the same model as the 201.
+    assert dose["200"]["content"] == dose["201"]["content"]
+    for status in ("401", "404", "409", "413", "422", "429", "503"):
+        assert dose[status]["content"]["application/problem+json"], status
+    for path, item in paths.items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            if "requestBody" in operation:
+                assert "413" in responses, (method, path)
+            if path.startswith("/v1/") and path != "/v1/catalog":
+                assert {"429", "503"} <= set(responses), (method, path)

@@ -35,10 +35,6 @@ from services.entries.lists import list_entries
 from services.pagination import DEFAULT_LIMIT
 
 router = patient_router
-WRITE_RESPONSES = {
-    200: {"description": "An identical retry: the stored entry"},
-    **problem_responses(409),
-}
 From = Annotated[date | None, Query(alias="from", description="First local date, inclusive")]
 To = Annotated[date | None, Query(alias="to", description="Last local date, inclusive")]
 WithErrors = Annotated[bool, Query(description="Include entries marked entered-in-error")]
@@ -76,7 +72,11 @@ def _entry_routes(
         summary=record_summary,
         status_code=201,
         response_model=answer_model,
-        responses=WRITE_RESPONSES,
+        # A retry's 200 is the same model as the first write's 201, so a client parses both.
+        responses={
+            200: {"model": answer_model, "description": "An identical retry: the stored entry"},
+            **problem_responses(409),
+        },
         tags=["entries"],
         name=f"record_{kind.value}",
     )
