@@ -31,6 +31,7 @@ from api.routes import (
     sync,
     webhooks,
 )
+from services.accounts import caller_cache
 from services.database import create_engine, create_session_factory
 from services.jobs import all_jobs
 from services.platform.counters import MemoryCounters, RedisCounters
@@ -65,6 +66,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             RedisCounters(app.state.redis, settings.redis_key_prefix) if app.state.redis else MemoryCounters()
         )
         app.state.session_factory = create_session_factory(engine)
+        # Who a token is, kept a few seconds; revocations reach it from every process (caller_cache.py).
+        callers = caller_cache.serving(engine, settings.auth_cache_seconds)
+        app.state.caller_cache = await callers.__aenter__()
         worker = Worker(app.state.session_factory, settings, all_jobs()) if run_worker else None
         app.state.worker = worker
         worker_task = asyncio.create_task(worker.run(), name="worker") if worker else None
@@ -75,6 +79,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
                 # Let the round in flight finish, so nothing is left half-sent.
                 worker.stop()
                 await worker_task
+            await callers.__aexit__(None, None, None)
             await engine.dispose()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
