@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import UnhandledErrorMiddleware, install_problem_handlers
 from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
-from api.observability import ObservabilityMiddleware, quiet_chatty_loggers
+from api.observability import ObservabilityMiddleware, configure_logging, quiet_chatty_loggers
 from api.openapi import install_openapi
 from api.rate_limit import RateLimitMiddleware
 from api.routes import (
@@ -124,3 +124,11 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(catalog.router)
     install_openapi(app)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app of one of several processes (`symptrack serve --workers N`): settings from the
+    environment, and no delivery worker (`symptrack worker` runs it beside them)."""
+    settings = get_settings()
+    configure_logging(settings.log_level)  # each process is started afresh by uvicorn
+    return create_app(settings)
