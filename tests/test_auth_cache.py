@@ -129,6 +129,19 @@ async def test_logout_ends_a_cached_session_at_once(client: httpx.AsyncClient, w
     assert (await client.get("/v1/patients", headers=headers)).status_code == 401
 
 
+async def test_a_reused_refresh_token_ends_the_cached_session_at_once(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    admin = world["admin_a"]
+    rotated = await client.post("/v1/auth/refresh", json={"refresh_token": admin.refresh_token})
+    fresh = _bearer(rotated.json()["access_token"])
+    assert (await client.get("/v1/me", headers=fresh)).status_code == 200
+    reused = await client.post("/v1/auth/refresh", json={"refresh_token": admin.refresh_token})
+    assert reused.status_code == 401
+    assert (await client.get("/v1/me", headers=fresh)).status_code == 401
+    assert (await client.get("/v1/me", headers=admin.headers)).status_code == 401
+
+
 async def test_a_new_name_shows_on_the_next_get_me(client: httpx.AsyncClient, world: World) -> None:
     patient = world["patient_a"]
     assert (await client.get("/v1/me", headers=patient.headers)).json()["name"] == "Patient A"

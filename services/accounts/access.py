@@ -31,8 +31,8 @@ class Caller:
     family_id: uuid.UUID
     patient_id: uuid.UUID | None = None
     # For GET /v1/me without a query; never in a repr (a log line must not carry them).
-    email: str = field(default="", repr=False)
-    name: str = field(default="", repr=False)
+    email: str = field(default="", repr=False, compare=False)
+    name: str = field(default="", repr=False, compare=False)
 
     @property
     def is_staff(self) -> bool:
