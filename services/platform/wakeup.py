@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 logger = logging.getLogger("symptrack.wakeup")
 
@@ -74,18 +74,19 @@ async def listening(
         if on_lost is not None:
             on_lost()
 
+    connection: AsyncConnection | None = None
     try:
         connection = await engine.connect()
-    except Exception:
-        yield False
-        return
-    try:
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
         await driver.add_listener(channel, on_notify)
         driver.add_termination_listener(on_terminated)
     except Exception:
-        await connection.close()
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
+        connection = None
+    if connection is None:
         yield False
         return
     try:
