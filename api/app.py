@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.docs import install_docs
 from api.errors import UnhandledErrorMiddleware, install_problem_handlers
 from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
-from api.observability import ObservabilityMiddleware, quiet_chatty_loggers
+from api.observability import ObservabilityMiddleware, configure_logging, quiet_chatty_loggers
 from api.openapi import install_openapi
 from api.rate_limit import RateLimitMiddleware
 from api.routes import (
@@ -32,6 +32,7 @@ from api.routes import (
     sync,
     webhooks,
 )
+from services.accounts import caller_cache
 from services.database import create_engine, create_session_factory
 from services.jobs import all_jobs
 from services.platform.counters import MemoryCounters, RedisCounters
@@ -66,6 +67,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             RedisCounters(app.state.redis, settings.redis_key_prefix) if app.state.redis else MemoryCounters()
         )
         app.state.session_factory = create_session_factory(engine)
+        # Who a token is, kept a few seconds; revocations reach it from every process (caller_cache.py).
+        callers = caller_cache.serving(engine, settings.auth_cache_seconds)
+        app.state.caller_cache = await callers.__aenter__()
         worker = Worker(app.state.session_factory, settings, all_jobs()) if run_worker else None
         app.state.worker = worker
         worker_task = asyncio.create_task(worker.run(), name="worker") if worker else None
@@ -76,6 +80,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
                 # Let the round in flight finish, so nothing is left half-sent.
                 worker.stop()
                 await worker_task
+            await callers.__aexit__(None, None, None)
             await engine.dispose()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
@@ -123,3 +128,11 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     install_openapi(app)
     install_docs(app)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app of one of several processes (`symptrack serve --workers N`): settings from the
+    environment, and no delivery worker (`symptrack worker` runs it beside them)."""
+    settings = get_settings()
+    configure_logging(settings.log_level)  # each process is started afresh by uvicorn
+    return create_app(settings)

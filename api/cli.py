@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -26,6 +27,7 @@ from services.platform.worker import Worker
 from services.settings import Settings, get_settings
 
 T = TypeVar("T")
+logger = logging.getLogger("symptrack.serve")
 
 
 def _settings() -> Settings:
@@ -72,7 +74,16 @@ def migrate() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--no-worker", is_flag=True, help="Do not run the delivery worker in this process.")
-def serve(host: str, port: int, no_worker: bool) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="API processes (PostgreSQL only). With more than one, none of them runs the delivery worker: "
+    "run `symptrack worker` beside them; and set SYMPTRACK_REDIS_URL, or rate limits and sign-in "
+    "throttling count per process.",
+)
+def serve(host: str, port: int, no_worker: bool, workers: int) -> None:
     """Serve the API (an embedded SQLite database is migrated first)."""
     import uvicorn
 
@@ -80,9 +91,28 @@ def serve(host: str, port: int, no_worker: bool) -> None:
 
     settings = _settings()
     if settings.is_sqlite:
+        if workers > 1:
+            raise click.ClickException("--workers above 1 needs PostgreSQL: SQLite is served by one process")
         migrations.upgrade(settings)
-    app = create_app(settings, run_worker=not no_worker)
-    uvicorn.run(app, host=host, port=port, **server_options(settings))
+    if workers == 1:
+        app = create_app(settings, run_worker=not no_worker)
+        uvicorn.run(app, host=host, port=port, **server_options(settings))
+        return
+    logger.warning(
+        "%d API processes and no delivery worker among them: run `symptrack worker` for webhook alerts",
+        workers,
+    )
+    if not settings.redis_url:
+        logger.warning("SYMPTRACK_REDIS_URL is not set: each process counts rate limits and sign-ins alone")
+    # Several processes: uvicorn imports the app in each (an import string and a factory).
+    uvicorn.run(
+        "api.app:create_app_from_env",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        **server_options(settings),
+    )
 
 
 def server_options(settings: Settings) -> dict[str, Any]:

@@ -47,9 +47,12 @@ bearer_token = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
 
 
 async def get_caller(
-    session: SessionDep, settings: SettingsDep, token: Annotated[str | None, Depends(bearer_token)]
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(bearer_token)],
 ) -> Caller:
-    return await authenticate(session, settings, token)
+    return await authenticate(session, settings, token, getattr(request.app.state, "caller_cache", None))
 
 
 CallerDep = Annotated[Caller, Depends(get_caller, scope="function")]

@@ -351,6 +351,7 @@ class Bench:
                 mine,
                 [{"entries": fill_ids(sync_entries(patient, [day(b)], 5))} for b in (54, 55)],
             ),
+            querycount.Probe("GET me", "GET", "/v1/me", mine, [None, None]),
             querycount.Probe("GET summary (90 days)", "GET", summary, theirs, [None, None]),
             querycount.Probe("GET panel", "GET", "/v1/panel", theirs, [None, None]),
         ]

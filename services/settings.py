@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     # Rate-limit and sign-in counters: in Redis when set (shared by every API process), else in each
     # process's memory. Several processes (`serve --workers N`, several hosts) need Redis to share them.
     redis_url: str | None = None
+    # How long a process trusts what it read about a session (revoked or not, the user's role and
+    # scope) before asking again. Revocations reach every process at once (NOTIFY); this bounds the
+    # staleness only if one is missed. 0: every request asks the database.
+    auth_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     # Keys in Redis start with this, so deployments sharing one Redis keep their counts apart.
     redis_key_prefix: str = "symptrack:"
     cors_origins: list[str] = Field(default_factory=list)

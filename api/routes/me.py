@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import CallerDep, SessionDep
+from api.deps import CallerDep
 from api.errors import problem_responses
 from models.accounts import Me
 from services.accounts.users import describe_caller
@@ -13,5 +13,5 @@ router = APIRouter(prefix="/v1", tags=["accounts"])
 
 
 @router.get("/me", summary="Who the caller is", response_model=Me, responses=problem_responses(401))
-async def me(caller: CallerDep, session: SessionDep) -> Me:
-    return await describe_caller(session, caller)
+async def me(caller: CallerDep) -> Me:
+    return describe_caller(caller)

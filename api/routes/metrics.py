@@ -66,9 +66,13 @@ def _label(value: str) -> str:
     },
     dependencies=[Depends(metrics_access)],
 )
-async def metrics(session: SessionDep) -> Response:
+async def metrics(request: Request, session: SessionDep) -> Response:
     gauges = await read_gauges(session)
+    callers = getattr(request.app.state, "caller_cache", None)
     lines = [
+        "# HELP symptrack_auth_cache_invalidations_total Session revocations and user changes heard.",
+        "# TYPE symptrack_auth_cache_invalidations_total counter",
+        f"symptrack_auth_cache_invalidations_total {callers.invalidations_heard if callers else 0}",
         "# HELP symptrack_flags Flags by rule, severity and status.",
         "# TYPE symptrack_flags gauge",
         *(

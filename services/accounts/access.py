@@ -9,7 +9,7 @@ outside the caller's scope is "not found": ids of other patients leak nothing.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +30,9 @@ class Caller:
     organization_id: uuid.UUID
     family_id: uuid.UUID
     patient_id: uuid.UUID | None = None
+    # For GET /v1/me without a query; never in a repr (a log line must not carry them).
+    email: str = field(default="", repr=False, compare=False)
+    name: str = field(default="", repr=False, compare=False)
 
     @property
     def is_staff(self) -> bool:
@@ -69,7 +72,8 @@ def parse_patient_ref(caller: Caller, ref: str) -> uuid.UUID | None:
 async def patient_in_scope(session: AsyncSession, caller: Caller, ref: str) -> tuple[Patient, User]:
     """The patient and their user account, if the caller may see them; otherwise NotFound."""
     patient_id = parse_patient_ref(caller, ref)
-    if patient_id is None:
+    # A patient's scope is their own id, known with the caller: anyone else's is not found, unasked.
+    if patient_id is None or (caller.role == Role.patient and patient_id != caller.patient_id):
         raise NotFound("No such patient.")
     statement = (
         readable_patients(caller)

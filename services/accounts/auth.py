@@ -13,8 +13,9 @@ from sqlmodel import col
 from models.accounts import Patient, Role, User
 from models.auth import EnrollmentCode, RefreshToken, TokenFamily, TokenPair
 from models.base import utcnow
-from services.accounts import throttle
+from services.accounts import caller_cache, throttle
 from services.accounts.access import Caller
+from services.accounts.caller_cache import CallerCache
 from services.accounts.passwords import dummy_hash, hash_password, password_problem, verify_password
 from services.accounts.tokens import (
     decode_access_token,
@@ -153,17 +154,25 @@ async def revoke_family(session: AsyncSession, family_id: uuid.UUID, reason: str
         .where(col(TokenFamily.id) == family_id, col(TokenFamily.revoked_at).is_(None))
         .values(revoked_at=now, revoked_reason=reason)
     )
+    # Every process forgets the session once this commits, so its access token stops working at once.
+    await caller_cache.announce(session, caller_cache.FAMILY, family_id)
 
 
 async def sign_out(session: AsyncSession, caller: Caller) -> None:
     await revoke_family(session, caller.family_id, "logout", utcnow())
 
 
-async def authenticate(session: AsyncSession, settings: Settings, token: str | None) -> Caller:
-    """The caller behind a bearer token: valid signature, not expired, session not revoked, user active."""
+async def authenticate(
+    session: AsyncSession, settings: Settings, token: str | None, cache: CallerCache | None = None
+) -> Caller:
+    """The caller behind a bearer token: valid signature, not expired, session not revoked, user active.
+    The signature and expiry are checked each time; the rest comes from `cache` when it holds it."""
     if not token:
         raise Unauthorized("Sign in to use this route.")
     claims = decode_access_token(settings, token)
+    if cache is not None and (known := cache.get(claims.family_id, claims.user_id)) is not None:
+        return known
+    generation = cache.generation if cache is not None else 0
     row = (
         await session.execute(
             select(User, col(TokenFamily.revoked_at), col(Patient.id))
@@ -177,13 +186,18 @@ async def authenticate(session: AsyncSession, settings: Settings, token: str | N
     user, revoked_at, patient_id = row
     if revoked_at is not None or not user.is_active:
         raise Unauthorized("This session has ended; sign in again.")
-    return Caller(
+    caller = Caller(
         user_id=user.id,
         role=Role(user.role),
         organization_id=user.organization_id,
         family_id=claims.family_id,
         patient_id=patient_id,
+        email=user.email,
+        name=user.name,
     )
+    if cache is not None:
+        cache.put(caller, generation)
+    return caller
 
 
 async def issue_enrollment_code(

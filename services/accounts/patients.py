@@ -22,7 +22,7 @@ from models.accounts import (
 )
 from models.base import utcnow
 from models.common import Page
-from services.accounts import audit
+from services.accounts import audit, caller_cache
 from services.accounts import users as accounts
 from services.accounts.access import Caller, provider_ids_of, readable_patients, require_role
 from services.accounts.auth import issue_enrollment_code
@@ -149,6 +149,7 @@ async def update_patient(
     if "name" in changes:
         user.name = changes.pop("name").strip()
         session.add(user)
+        await caller_cache.announce(session, caller_cache.USER, user.id)  # GET /v1/me shows the name
     for field, value in changes.items():
         setattr(patient, field, value)
     patient.updated_at = utcnow()

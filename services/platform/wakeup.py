@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 logger = logging.getLogger("symptrack.wakeup")
 
@@ -51,22 +51,49 @@ async def postgres_listener(engine: AsyncEngine, callback: Callable[[], None]) -
     if engine.dialect.name != "postgresql":
         yield
         return
+    async with listening(engine, CHANNEL, lambda _payload: callback()) as listens:
+        if not listens:  # a worker without LISTEN still polls; say so and go on
+            logger.warning("LISTEN %s failed; the worker falls back to polling", CHANNEL)
+        yield
 
-    def on_notify(*_args: Any) -> None:
-        callback()
 
+@contextlib.asynccontextmanager
+async def listening(
+    engine: AsyncEngine,
+    channel: str,
+    on_payload: Callable[[str], None],
+    on_lost: Callable[[], None] | None = None,
+) -> AsyncIterator[bool]:
+    """LISTEN to `channel` on a PostgreSQL connection of its own while the block runs; yields whether
+    it listens. `on_lost` is called if that connection ends before the block does."""
+
+    def on_notify(_connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        on_payload(payload)
+
+    def on_terminated(_connection: Any) -> None:
+        if on_lost is not None:
+            on_lost()
+
+    connection: AsyncConnection | None = None
     try:
         connection = await engine.connect()
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
-        await driver.add_listener(CHANNEL, on_notify)
-    except Exception:  # a worker without LISTEN still polls; say so and go on
-        logger.warning("LISTEN %s failed; the worker falls back to polling", CHANNEL)
-        yield
+        await driver.add_listener(channel, on_notify)
+        driver.add_termination_listener(on_terminated)
+    except Exception:
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
+        connection = None
+    if connection is None:
+        yield False
         return
     try:
-        yield
+        yield True
     finally:
         with contextlib.suppress(Exception):
-            await driver.remove_listener(CHANNEL, on_notify)
-        await connection.close()
+            driver.remove_termination_listener(on_terminated)
+            await driver.remove_listener(channel, on_notify)
+        with contextlib.suppress(Exception):  # already gone if the server ended it
+            await connection.close()
