@@ -8,29 +8,26 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.observability import configure_logging
-from models.accounts import Role
-from services.accounts.users import create_organization, create_user, find_organization_by_name
-from services.alerting import webhook_secrets
-from services.database import create_engine, create_session_factory, session_scope
-from services.demo.loader import demo_steps, load_demo
-from services.errors import DomainError
-from services.jobs import all_jobs
-from services.platform import migrations
-from services.platform.worker import Worker
-from services.settings import Settings, get_settings
+# The app, the database and the migrations are imported by the commands that use them, so
+# `symptrack --help` and a command's --help start at once.
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from services.settings import Settings
 
 T = TypeVar("T")
 logger = logging.getLogger("symptrack.serve")
 
 
 def _settings() -> Settings:
+    from pydantic import ValidationError
+
+    from services.settings import get_settings
+
     try:
         return get_settings()
     except ValidationError as exc:  # refused configuration, e.g. no secret key in production
@@ -45,6 +42,8 @@ def _setting_problem(loc: tuple[int | str, ...], message: str) -> str:
 
 
 def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    from services.database import create_engine, create_session_factory, session_scope
+
     async def run() -> T:
         engine = create_engine(settings)
         try:
@@ -59,12 +58,16 @@ def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]
 @click.group()
 def main() -> None:
     """symptrack: gabapentin side-effect and anxiety tracking for patients and their care teams."""
+    from api.observability import configure_logging
+
     configure_logging(os.environ.get("SYMPTRACK_LOG_LEVEL", "INFO"))
 
 
 @main.command()
 def migrate() -> None:
     """Bring the database schema to the latest revision."""
+    from services.platform import migrations
+
     settings = _settings()
     migrations.upgrade(settings)
     click.echo("database migrated to head")
@@ -88,6 +91,7 @@ def serve(host: str, port: int, no_worker: bool, workers: int) -> None:
     import uvicorn
 
     from api.app import create_app
+    from services.platform import migrations
 
     settings = _settings()
     if settings.is_sqlite:
@@ -135,6 +139,10 @@ def server_options(settings: Settings) -> dict[str, Any]:
 @main.command()
 def worker() -> None:
     """Run the delivery worker alone (any number, on any machine that reaches the database)."""
+    from services.database import create_engine, create_session_factory
+    from services.jobs import all_jobs
+    from services.platform.worker import Worker
+
     settings = _settings()
 
     async def run() -> None:
@@ -158,6 +166,10 @@ def worker() -> None:
 @click.option("--name", default="Administrator", show_default=True)
 def create_admin(email: str, password: str, organization: str, name: str) -> None:
     """Create an organization's administrator (and the organization when it is new)."""
+    from models.accounts import Role
+    from services.accounts.users import create_organization, create_user, find_organization_by_name
+    from services.errors import DomainError
+
     settings = _settings()
 
     async def work(session: AsyncSession) -> str:
@@ -183,6 +195,8 @@ def create_admin(email: str, password: str, organization: str, name: str) -> Non
 @main.command()
 def demo() -> None:
     """Load a demo organization with staff and patients (once; a second run changes nothing)."""
+    from services.demo.loader import demo_steps, load_demo
+
     settings = _settings()
     if settings.environment == "production":
         raise click.ClickException("demo data has known passwords: refused in production")
@@ -205,6 +219,8 @@ def rotate_webhook_keys() -> None:
 
     Rotation: put the new key first in the list (keep the old one after it) on every process, run this,
     then drop the old key. Webhook receivers notice nothing: their secrets stay the same."""
+    from services.alerting import webhook_secrets
+
     settings = _settings()
     try:
         count = _in_session(settings, lambda session: webhook_secrets.reencrypt_all(session, settings))

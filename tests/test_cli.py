@@ -143,3 +143,14 @@ def test_production_refuses_the_default_secret(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "SYMPTRACK_SECRET_KEY" in result.stderr
     assert not (tmp_path / "prod.db").exists()
+
+
+def test_help_starts_without_importing_the_app() -> None:
+    # `symptrack --help` imports neither the app nor the database: it answers at once.
+    probe = (
+        "import sys; from click.testing import CliRunner; from api.cli import main; "
+        "result = CliRunner().invoke(main, ['--help']); assert result.exit_code == 0, result.output; "
+        "heavy = [m for m in ('api.app', 'sqlalchemy', 'services.database', 'alembic') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", probe], check=True, timeout=60)
