@@ -174,9 +174,36 @@ async def test_summary_numbers_match_the_hand_worked_scenario(
     assert summary["check_ins"] == {"days": 2, "percent": 50.0}
 
 
+async def test_a_patient_reads_their_own_summary_and_no_one_elses(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    await _scenario(client, world)
+    window = "?from=2026-03-07&to=2026-03-10"
+    patient = world["patient_a"]
+    staff = await client.get(
+        f"/v1/patients/{patient.patient_id}/summary{window}", headers=world["provider_a"].headers
+    )
+    assert staff.status_code == 200
+    for ref in ("me", str(patient.patient_id)):
+        own = await client.get(f"/v1/patients/{ref}/summary{window}", headers=patient.headers)
+        assert own.status_code == 200, own.text
+        assert own.json() == staff.json()  # the same shape and numbers: nothing in it is staff-only
+    # Another patient's summary, and a provider not on the patient's care team: not found.
+    other = await client.get(
+        f"/v1/patients/{world['patient_a2'].patient_id}/summary", headers=patient.headers
+    )
+    assert other.status_code == 404
+    elsewhere = await client.get(
+        f"/v1/patients/{patient.patient_id}/summary", headers=world["patient_b"].headers
+    )
+    assert elsewhere.status_code == 404
+    assert (
+        await client.get(f"/v1/patients/{patient.patient_id}/summary", headers=world["provider_a2"].headers)
+    ).status_code == 404
+
+
 async def test_summary_access_and_windows(client: httpx.AsyncClient, world: World) -> None:
     path = f"/v1/patients/{world['patient_a'].patient_id}/summary"
-    assert (await client.get(path, headers=world["patient_a"].headers)).status_code == 403
     assert (await client.get(path, headers=world["provider_a2"].headers)).status_code == 404
     default = await client.get(path, headers=world["admin_a"].headers)
     assert default.status_code == 200

@@ -26,10 +26,10 @@ To = Annotated[date | None, Query(alias="to", description="Last local date, incl
 
 @patient_router.get(
     "/summary",
-    summary="A patient's summary over a window of local days (provider, admin)",
+    summary="A patient's summary over a window of local days (provider, admin, the patient)",
     response_model=PatientSummary,
     response_model_by_alias=True,
-    responses=problem_responses(403, 422),
+    responses=problem_responses(422),
     tags=["summaries"],
 )
 async def summary(

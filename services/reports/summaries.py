@@ -144,7 +144,9 @@ async def patient_summary(
     date_to: date | None,
     now: datetime,
 ) -> PatientSummary:
-    require_role(caller, Role.provider, Role.admin)
+    """`patient` comes from access.patient_in_scope: staff in scope, or the patient themself (API.md).
+    Nothing in the summary is staff-only: a patient may already list their own regimens, entries and
+    flags, and the summary holds only numbers drawn from those (no notes, no names of others)."""
     start, end = window(patient, date_from, date_to, now)
     days = _days(start, end)
     in_window = (start, end)
