@@ -16,14 +16,32 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from fhir.resources.R4B.bundle import Bundle
 
+from models.accounts import Role
+from models.base import utcnow
+from services.accounts import users as accounts
+from services.accounts.auth import start_session
+from services.database import session_scope
+from services.pagination import b64_json_encode
 from tests.flag_helpers import NEW_YORK, at, post
 from tests.world import Person, World
+
+PANEL_FIELDS = {
+    "patient_id",
+    "name",
+    "open_flags",
+    "last_check_in",
+    "adherence_7d",
+    "gad7_last_band",
+    "worst_grade_7d",
+}
 
 D = date(2026, 3, 7)
 
@@ -268,7 +286,9 @@ async def test_panel_is_most_urgent_first(client: httpx.AsyncClient, world: Worl
     )
     await _scenario(client, world)
 
-    rows = (await client.get("/v1/panel", headers=world["admin_a"].headers)).json()
+    page = (await client.get("/v1/panel", headers=world["admin_a"].headers)).json()
+    assert page["next_cursor"] is None
+    rows = page["items"]
     assert [r["patient_id"] for r in rows] == [str(patient_2.patient_id), str(world["patient_a"].patient_id)]
     first = rows[0]
     assert first["open_flags"]["urgent"] == 1 and first["open_flags"]["high"] >= 1
@@ -278,9 +298,128 @@ async def test_panel_is_most_urgent_first(client: httpx.AsyncClient, world: Worl
     assert first["name"] == "Patient A2"
     second = rows[1]
     assert second["last_check_in"] == "2026-03-09" and second["worst_grade_7d"] is None
-    provider = (await client.get("/v1/panel", headers=world["provider_a"].headers)).json()
+    provider = (await client.get("/v1/panel", headers=world["provider_a"].headers)).json()["items"]
     assert [r["patient_id"] for r in provider] == [str(world["patient_a"].patient_id)]
     assert (await client.get("/v1/panel", headers=world["patient_a"].headers)).status_code == 403
+
+
+async def _more_patients(app: FastAPI, world: World, names: list[str]) -> list[Person]:
+    """Patients of organization A (admin_a sees them all), signed in, made straight through the services."""
+    people = []
+    async with session_scope(app.state.session_factory) as session:
+        for name in names:
+            record = await accounts.create_patient(
+                session,
+                organization_id=world.organizations["A"],
+                email=f"{name.lower().replace(' ', '.')}@a.example",
+                name=name,
+                timezone="America/New_York",
+            )
+            pair = await start_session(session, app.state.settings, record.user_id, utcnow())
+            people.append(Person(name, record.user_id, Role.patient, pair.access_token, "", record.id))
+    return people
+
+
+async def _urgent_flag(client: httpx.AsyncClient, person: Person) -> None:
+    today = datetime.now(NEW_YORK).date()
+    answer = await post(
+        client,
+        person,
+        "check-ins",
+        {
+            "date": today.isoformat(),
+            "submitted_at": datetime.now(UTC).isoformat(),
+            "red_flags": {"seizure": True},
+        },
+    )
+    assert [flag["severity"] for flag in answer["flags"]] == ["urgent"]
+
+
+async def _walk(client: httpx.AsyncClient, headers: dict[str, str], limit: int) -> list[list[dict[str, Any]]]:
+    pages: list[list[dict[str, Any]]] = []
+    cursor = None
+    while True:
+        params = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        response = await client.get("/v1/panel", headers=headers, params=params)
+        assert response.status_code == 200, response.text
+        pages.append(response.json()["items"])
+        cursor = response.json()["next_cursor"]
+        if cursor is None:
+            return pages
+
+
+async def test_panel_pages_give_each_patient_once_in_order_while_entries_arrive(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    admin = world["admin_a"].headers
+    extra = await _more_patients(app, world, [f"Panel {n}" for n in range(5)])  # 7 patients in all
+    await _urgent_flag(client, extra[3])
+    await post(
+        client,
+        extra[1],
+        "symptoms",
+        {"reported_at": datetime.now(UTC).isoformat(), "code": "dizziness", "severity": 3, "interference": 1},
+    )
+    whole = (await client.get("/v1/panel?limit=500", headers=admin)).json()
+    order = [row["patient_id"] for row in whole["items"]]
+    assert whole["next_cursor"] is None and len(order) == 7 and set(whole["items"][0]) == PANEL_FIELDS
+    # Most urgent first, then by name.
+    assert order[:2] == [str(extra[3].patient_id), str(extra[1].patient_id)]
+    assert [row["name"] for row in whole["items"][2:]] == [
+        "Panel 0",
+        "Panel 2",
+        "Panel 4",
+        "Patient A",
+        "Patient A2",
+    ]
+
+    # Without writes in between, pages of 2 join up to the whole list.
+    assert [row["patient_id"] for page in await _walk(client, admin, 2) for row in page] == order
+
+    # Entries written between page requests, one of them raising an urgent flag for a patient not yet
+    # shown (a live order would move them before the cursor, and the walk would skip them).
+    first = await client.get("/v1/panel?limit=3", headers=admin)
+    seen = [row["patient_id"] for row in first.json()["items"]]
+    await _urgent_flag(client, extra[4])
+    await post(client, extra[0], "doses", {"taken_at": datetime.now(UTC).isoformat(), "dose_mg": 300})
+    second = await client.get(f"/v1/panel?limit=3&cursor={first.json()['next_cursor']}", headers=admin)
+    await _urgent_flag(client, world["patient_a2"])
+    third = await client.get(f"/v1/panel?limit=3&cursor={second.json()['next_cursor']}", headers=admin)
+    assert third.json()["next_cursor"] is None
+    later = second.json()["items"] + third.json()["items"]
+    assert seen + [row["patient_id"] for row in later] == order
+    # The rows show the flags open now, the new urgent ones included.
+    flagged = {row["patient_id"]: row["open_flags"]["urgent"] for row in later}
+    assert flagged[str(extra[4].patient_id)] == 1 and flagged[str(world["patient_a2"].patient_id)] == 1
+    # A fresh walk puts them where they now belong.
+    fresh = [row["patient_id"] for page in await _walk(client, admin, 3) for row in page]
+    assert fresh[:3] == sorted(fresh[:3], key=lambda i: order.index(i)) and set(fresh[:3]) == {
+        str(extra[3].patient_id),
+        str(extra[4].patient_id),
+        str(world["patient_a2"].patient_id),
+    }
+
+
+async def test_panel_limits_and_cursors(client: httpx.AsyncClient, world: World) -> None:
+    admin = world["admin_a"].headers
+    for limit in (1, 500):
+        assert (await client.get(f"/v1/panel?limit={limit}", headers=admin)).status_code == 200
+    one = (await client.get("/v1/panel?limit=1", headers=admin)).json()
+    assert len(one["items"]) == 1 and one["next_cursor"]
+    for bad in ("limit=0", "limit=501", "limit=-1", "cursor=nope", f"cursor={one['next_cursor'][:-3]}"):
+        response = await client.get(f"/v1/panel?{bad}", headers=admin)
+        assert response.status_code == 422, bad
+        assert response.json()["errors"][0]["loc"][-1] in ("limit", "cursor")
+    forged = b64_json_encode(
+        {"as_of": "2026-01-01T00:00:00+00:00", "open": [-1, 0, 0], "id": str(uuid.uuid4())}
+    )
+    assert (await client.get(f"/v1/panel?cursor={forged}", headers=admin)).status_code == 422
+    # The flags list's cursors are not the panel's.
+    assert (
+        await client.get(
+            f"/v1/panel?cursor={b64_json_encode({'rank': 1, 'id': str(uuid.uuid4())})}", headers=admin
+        )
+    ).status_code == 422
 
 
 async def test_csv_export_has_one_row_per_entry(client: httpx.AsyncClient, world: World) -> None:

@@ -1,4 +1,4 @@
-"""Provider summaries: one patient over a window of local days, and the panel of a caller's patients.
+"""Summaries: one patient over a window of local days (the panel, in panel.py, shares the helpers).
 
 Counts and sums are computed in SQL over the window only (indexes on (patient_id, local_date)), so the
 cost follows the window asked for, not the length of the patient's history. Python only walks the
@@ -17,7 +17,7 @@ from sqlalchemy import Select, and_, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from models.accounts import Patient, Role, User
+from models.accounts import Patient
 from models.entries import AnxietyScore, CheckIn, Dose, SymptomReport
 from models.flags import Flag, FlagStatus
 from models.regimens import Regimen
@@ -28,14 +28,12 @@ from models.summaries import (
     FlagCounts,
     Gad7Point,
     Gad7Summary,
-    PanelRow,
     PatientSummary,
     RatingPoint,
     RatingSummary,
     SymptomSummary,
 )
-from services.accounts import audit
-from services.accounts.access import Caller, readable_patients, require_role
+from services.accounts.access import Caller
 from services.errors import FieldError, ValidationFailed
 from services.localtime import local_date, local_instant, utc
 from services.prescribing.regimens import to_public as regimen_public
@@ -69,11 +67,11 @@ def _percent(part: int, whole: int) -> float | None:
     return round(100 * part / whole, 1) if whole else None
 
 
-def _live(model: Any) -> Any:
+def live(model: Any) -> Any:
     return col(model.entered_in_error_at).is_(None)
 
 
-async def _regimens_in(
+async def regimens_in(
     session: AsyncSession, patient_ids: list[uuid.UUID], start: date, end: date
 ) -> list[Regimen]:
     rows = await session.execute(
@@ -95,7 +93,9 @@ class Slot:
     at: datetime
 
 
-def _slots(regimens: list[Regimen], days: list[date], timezone: str, now: datetime) -> dict[date, list[Slot]]:
+def scheduled_slots(
+    regimens: list[Regimen], days: list[date], timezone: str, now: datetime
+) -> dict[date, list[Slot]]:
     """Every scheduled dose of the days, at its wall-clock time in the patient's zone (DST-safe), for
     the regimens in force each day; only those whose time has come."""
     slots: dict[date, list[Slot]] = defaultdict(list)
@@ -110,7 +110,7 @@ def _slots(regimens: list[Regimen], days: list[date], timezone: str, now: dateti
     return slots
 
 
-def _adherence(slots: dict[date, list[Slot]], taken: dict[date, list[datetime]]) -> Adherence:
+def adherence(slots: dict[date, list[Slot]], taken: dict[date, list[datetime]]) -> Adherence:
     """A scheduled dose is taken when a taken dose falls on its local day (one dose for one slot), and
     on time when a taken dose is within 60 minutes of its time."""
     scheduled = sum(len(day_slots) for day_slots in slots.values())
@@ -151,13 +151,13 @@ async def patient_summary(
     days = _days(start, end)
     in_window = (start, end)
 
-    regimens = await _regimens_in(session, [patient.id], start, end)
+    regimens = await regimens_in(session, [patient.id], start, end)
     taken_rows = await session.execute(
         select(col(Dose.local_date), col(Dose.taken_at), col(Dose.dose_mg)).where(
             col(Dose.patient_id) == patient.id,
             col(Dose.local_date).between(*in_window),
             col(Dose.status) == "taken",
-            _live(Dose),
+            live(Dose),
         )
     )
     taken: dict[date, list[datetime]] = defaultdict(list)
@@ -172,7 +172,7 @@ async def patient_summary(
             col(AnxietyScore.patient_id) == patient.id,
             col(AnxietyScore.instrument) == "gad7",
             col(AnxietyScore.local_date).between(*in_window),
-            _live(AnxietyScore),
+            live(AnxietyScore),
         )
         .order_by(col(AnxietyScore.recorded_at))
     )
@@ -186,7 +186,7 @@ async def patient_summary(
             col(AnxietyScore.patient_id) == patient.id,
             col(AnxietyScore.instrument) == "rating",
             col(AnxietyScore.local_date).between(*in_window),
-            _live(AnxietyScore),
+            live(AnxietyScore),
         )
         .order_by(col(AnxietyScore.recorded_at))
     )
@@ -199,7 +199,7 @@ async def patient_summary(
     flags = await _open_flag_counts(session, [patient.id])
     check_in_days = await session.scalar(
         select(func.count(distinct(col(CheckIn.local_date)))).where(
-            col(CheckIn.patient_id) == patient.id, col(CheckIn.local_date).between(*in_window), _live(CheckIn)
+            col(CheckIn.patient_id) == patient.id, col(CheckIn.local_date).between(*in_window), live(CheckIn)
         )
     )
     last_regimen = next(
@@ -212,7 +212,7 @@ async def patient_summary(
         to_date=end,
         regimen=regimen_public(last_regimen) if last_regimen else None,
         regimens=[regimen_public(r) for r in regimens],
-        adherence=_adherence(_slots(regimens, days, patient.timezone, now), taken),
+        adherence=adherence(scheduled_slots(regimens, days, patient.timezone, now), taken),
         daily_mg=[DailyMg(date=day, mg=round(mg.get(day, 0.0), 3)) for day in days],
         gad7=Gad7Summary(
             first=gad7[0].total if gad7 else None,
@@ -238,7 +238,7 @@ async def _symptom_summaries(
     scope = and_(
         col(SymptomReport.patient_id) == patient_id,
         col(SymptomReport.local_date).between(start, end),
-        _live(SymptomReport),
+        live(SymptomReport),
     )
     totals = await session.execute(
         select(
@@ -286,114 +286,3 @@ async def _open_flag_counts(
     for patient_id, severity, count in rows:
         setattr(counts[patient_id], severity, count)
     return counts
-
-
-# ---- the panel --------------------------------------------------------------------------------------
-
-
-async def panel(session: AsyncSession, caller: Caller, now: datetime) -> list[PanelRow]:
-    """One row per patient of the caller, most urgent first. A fixed number of queries, whatever the
-    number of patients: each reads only the last week."""
-    require_role(caller, Role.provider, Role.admin)
-    patients = list(
-        (
-            await session.execute(
-                readable_patients(caller).add_columns(User).join(User, col(User.id) == col(Patient.user_id))
-            )
-        ).all()
-    )
-    if not patients:
-        return []
-    ids = [p.id for p, _ in patients]
-    today = {p.id: local_date(now, p.timezone) for p, _ in patients}
-    # A day of margin: every patient's own last 7 local days lie within these dates.
-    earliest = min(today.values()) - timedelta(days=PANEL_DAYS)
-    latest = max(today.values())
-
-    flags = await _open_flag_counts(session, ids)
-    last_check_in = dict(
-        (
-            await session.execute(
-                select(col(CheckIn.patient_id), func.max(col(CheckIn.local_date)))
-                .where(col(CheckIn.patient_id).in_(ids), _live(CheckIn))
-                .group_by(col(CheckIn.patient_id))
-            )
-        ).all()
-    )
-    ranked = (
-        select(
-            col(AnxietyScore.patient_id).label("patient_id"),
-            col(AnxietyScore.band).label("band"),
-            func.row_number()
-            .over(partition_by=col(AnxietyScore.patient_id), order_by=col(AnxietyScore.recorded_at).desc())
-            .label("position"),
-        )
-        .where(
-            col(AnxietyScore.patient_id).in_(ids), col(AnxietyScore.instrument) == "gad7", _live(AnxietyScore)
-        )
-        .subquery()
-    )
-    last_band = dict(
-        (
-            await session.execute(select(ranked.c.patient_id, ranked.c.band).where(ranked.c.position == 1))
-        ).all()
-    )
-    grades = await session.execute(
-        select(
-            col(SymptomReport.patient_id), col(SymptomReport.local_date), func.max(col(SymptomReport.grade))
-        )
-        .where(
-            col(SymptomReport.patient_id).in_(ids),
-            col(SymptomReport.local_date).between(earliest, latest),
-            _live(SymptomReport),
-        )
-        .group_by(col(SymptomReport.patient_id), col(SymptomReport.local_date))
-    )
-    worst: dict[uuid.UUID, int] = {}
-    for patient_id, day, grade in grades:
-        if (
-            grade is not None
-            and today[patient_id] - timedelta(days=PANEL_DAYS - 1) <= day <= today[patient_id]
-        ):
-            worst[patient_id] = max(worst.get(patient_id, 0), grade)
-    doses = await session.execute(
-        select(col(Dose.patient_id), col(Dose.local_date), col(Dose.taken_at)).where(
-            col(Dose.patient_id).in_(ids),
-            col(Dose.local_date).between(earliest, latest),
-            col(Dose.status) == "taken",
-            _live(Dose),
-        )
-    )
-    taken: dict[uuid.UUID, dict[date, list[datetime]]] = defaultdict(lambda: defaultdict(list))
-    for patient_id, day, taken_at in doses:
-        taken[patient_id][day].append(utc(taken_at))
-    regimens_by_patient: dict[uuid.UUID, list[Regimen]] = defaultdict(list)
-    for regimen in await _regimens_in(session, ids, earliest, latest):
-        regimens_by_patient[regimen.patient_id].append(regimen)
-
-    rows = []
-    for patient, user in patients:
-        days = _days(today[patient.id] - timedelta(days=PANEL_DAYS - 1), today[patient.id])
-        slots = _slots(regimens_by_patient[patient.id], days, patient.timezone, now)
-        rows.append(
-            PanelRow(
-                patient_id=patient.id,
-                name=user.name,
-                open_flags=flags.get(patient.id, FlagCounts()),
-                last_check_in=last_check_in.get(patient.id),
-                adherence_7d=_adherence(slots, taken[patient.id]).percent,
-                gad7_last_band=last_band.get(patient.id),
-                worst_grade_7d=worst.get(patient.id),
-            )
-        )
-    rows.sort(
-        key=lambda r: (
-            -r.open_flags.urgent,
-            -r.open_flags.high,
-            -r.open_flags.routine,
-            r.name.lower(),
-            str(r.patient_id),
-        )
-    )
-    await audit.record(session, caller, "GET /v1/panel", ids)
-    return rows
