@@ -520,3 +520,33 @@ async def test_fhir_bundle_validates_and_carries_the_codes(client: httpx.AsyncCl
         "anxiety_severe",
         "severe_symptom",
     ]
+
+
+def test_adherence_counts_only_the_times_that_have_come_across_a_dst_change() -> None:
+    """Today (03-08, spring forward in New York): 02:30 does not exist and rings at 03:30 EDT, which has
+    not come at 03:10 EDT; 00:30 has. Yesterday under the old regimen: both doses due, one taken 40
+    minutes late (on time), one 90 minutes late (not). Tomorrow: nothing is due yet."""
+    from datetime import time as wall
+
+    from services.localtime import local_instant
+    from services.reports.summaries import Schedule, adherence
+
+    zone = "America/New_York"
+    old = Schedule(date(2026, 3, 1), date(2026, 3, 7), (wall(8, 0), wall(20, 0)))
+    new = Schedule(date(2026, 3, 8), None, (wall(0, 30), wall(2, 30), wall(12, 0)))
+
+    def moment(day: int, hour: int, minute: int) -> datetime:
+        # As in production, in UTC: datetimes of one zone compare by their wall clocks.
+        return local_instant(date(2026, 3, day), wall(hour, minute), zone).astimezone(UTC)
+
+    now = moment(8, 3, 10)
+    days = [date(2026, 3, 6), date(2026, 3, 7), date(2026, 3, 8), date(2026, 3, 9)]
+    taken = {date(2026, 3, 7): [moment(7, 8, 40), moment(7, 21, 30)], date(2026, 3, 8): [moment(8, 0, 35)]}
+    counts = {day: (len(instants), 300.0 * len(instants)) for day, instants in taken.items()}
+    result = adherence([old, new], days, zone, now, counts, taken)
+    # 03-06: 2 due, 0 taken; 03-07: 2 due, 2 taken, 1 on time; 03-08: 1 due (00:30), taken on time.
+    assert (result.scheduled, result.taken) == (5, 3)
+    assert (result.percent, result.on_time_percent) == (60.0, 40.0)
+    # An hour later (04:10 EDT) the 02:30 dose (rung at 03:30) is due too.
+    later = adherence([old, new], days, zone, now + timedelta(hours=1), counts, taken)
+    assert (later.scheduled, later.taken) == (6, 3)

@@ -12,27 +12,25 @@ once less. The cursor names no patient data: the boundary's name is looked up by
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Uuid, and_, case, func, literal, select, tuple_
+from sqlalchemy import Integer, Uuid, and_, bindparam, case, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models.accounts import Patient, Role, User
 from models.common import Page
-from models.entries import AnxietyScore, CheckIn, Dose, SymptomReport
+from models.entries import AnxietyScore, CheckIn, SymptomReport
 from models.flags import Flag, FlagStatus
-from models.regimens import Regimen
 from models.summaries import FlagCounts, PanelRow
 from services.accounts import audit
 from services.accounts.access import Caller, readable_patients, require_role
 from services.errors import FieldError, ValidationFailed
 from services.localtime import local_date, utc
 from services.pagination import b64_json_decode, b64_json_encode
-from services.reports.summaries import PANEL_DAYS, adherence, live, regimens_in, scheduled_slots
+from services.reports.summaries import PANEL_DAYS, adherence, live, schedules_in, taken_per_day
 
 SEVERITIES = ("urgent", "high", "routine")
 MAX_COUNT = 1_000_000  # no patient has a million open flags: a bigger number is not a cursor we made
@@ -135,10 +133,44 @@ async def panel_page(
     return Page(items=items, next_cursor=next_cursor)
 
 
+def _latest(model: Any, column: Any, newest_first: Any, *where: Any) -> Any:
+    """The newest row's column for the outer patient: a walk down an index, not over the history."""
+    return (
+        select(column)
+        .where(col(model.patient_id) == col(Patient.id), live(model), *where)
+        .order_by(newest_first.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+_PAGE: Any = bindparam("ids", expanding=True)
+# Statements are built once, at import (ENGINEERING.md, "Hot paths").
+_LATEST = select(
+    col(Patient.id),
+    _latest(CheckIn, col(CheckIn.local_date), col(CheckIn.local_date)),
+    _latest(
+        AnxietyScore,
+        col(AnxietyScore.band),
+        col(AnxietyScore.recorded_at),
+        col(AnxietyScore.instrument) == "gad7",
+    ),
+).where(col(Patient.id).in_(_PAGE))
+_WORST_GRADE_PER_DAY = (
+    select(col(SymptomReport.patient_id), col(SymptomReport.local_date), func.max(col(SymptomReport.grade)))
+    .where(
+        col(SymptomReport.patient_id).in_(_PAGE),
+        col(SymptomReport.local_date).between(bindparam("start"), bindparam("end")),
+        live(SymptomReport),
+    )
+    .group_by(col(SymptomReport.patient_id), col(SymptomReport.local_date))
+)
+
+
 async def _rows(
     session: AsyncSession, patients: list[tuple[uuid.UUID, str, str, FlagCounts]], now: datetime
 ) -> list[PanelRow]:
-    """The page's rows: each patient's last 7 local days, in a fixed number of grouped queries."""
+    """The page's rows: each patient's last 7 local days, in four grouped queries for the page."""
     if not patients:
         return []
     ids = [patient_id for patient_id, *_ in patients]
@@ -147,78 +179,31 @@ async def _rows(
     earliest = min(today.values()) - timedelta(days=PANEL_DAYS)
     latest = max(today.values())
 
-    last_check_in = dict(
-        (
-            await session.execute(
-                select(col(CheckIn.patient_id), func.max(col(CheckIn.local_date)))
-                .where(col(CheckIn.patient_id).in_(ids), live(CheckIn))
-                .group_by(col(CheckIn.patient_id))
-            )
-        ).all()
-    )
-    ranked = (
-        select(
-            col(AnxietyScore.patient_id).label("patient_id"),
-            col(AnxietyScore.band).label("band"),
-            func.row_number()
-            .over(partition_by=col(AnxietyScore.patient_id), order_by=col(AnxietyScore.recorded_at).desc())
-            .label("position"),
-        )
-        .where(
-            col(AnxietyScore.patient_id).in_(ids), col(AnxietyScore.instrument) == "gad7", live(AnxietyScore)
-        )
-        .subquery()
-    )
-    last_band = dict(
-        (
-            await session.execute(select(ranked.c.patient_id, ranked.c.band).where(ranked.c.position == 1))
-        ).all()
-    )
-    grades = await session.execute(
-        select(
-            col(SymptomReport.patient_id), col(SymptomReport.local_date), func.max(col(SymptomReport.grade))
-        )
-        .where(
-            col(SymptomReport.patient_id).in_(ids),
-            col(SymptomReport.local_date).between(earliest, latest),
-            live(SymptomReport),
-        )
-        .group_by(col(SymptomReport.patient_id), col(SymptomReport.local_date))
-    )
+    last = {
+        patient_id: (check_in, band)
+        for patient_id, check_in, band in await session.execute(_LATEST, {"ids": ids})
+    }
     worst: dict[uuid.UUID, int] = {}
+    grades = await session.execute(_WORST_GRADE_PER_DAY, {"ids": ids, "start": earliest, "end": latest})
     for patient_id, day, grade in grades:
-        if (
-            grade is not None
-            and today[patient_id] - timedelta(days=PANEL_DAYS - 1) <= day <= today[patient_id]
-        ):
+        first_day = today[patient_id] - timedelta(days=PANEL_DAYS - 1)
+        if grade is not None and first_day <= day <= today[patient_id]:
             worst[patient_id] = max(worst.get(patient_id, 0), grade)
-    doses = await session.execute(
-        select(col(Dose.patient_id), col(Dose.local_date), col(Dose.taken_at)).where(
-            col(Dose.patient_id).in_(ids),
-            col(Dose.local_date).between(earliest, latest),
-            col(Dose.status) == "taken",
-            live(Dose),
-        )
-    )
-    taken: dict[uuid.UUID, dict[date, list[datetime]]] = defaultdict(lambda: defaultdict(list))
-    for patient_id, day, taken_at in doses:
-        taken[patient_id][day].append(utc(taken_at))
-    regimens_by_patient: dict[uuid.UUID, list[Regimen]] = defaultdict(list)
-    for regimen in await regimens_in(session, ids, earliest, latest):
-        regimens_by_patient[regimen.patient_id].append(regimen)
+    taken = await taken_per_day(session, ids, earliest, latest)
+    schedules = await schedules_in(session, ids, earliest, latest)
 
     rows = []
     for patient_id, timezone, name, open_flags in patients:
         days = [today[patient_id] - timedelta(days=n) for n in range(PANEL_DAYS - 1, -1, -1)]
-        slots = scheduled_slots(regimens_by_patient[patient_id], days, timezone, now)
+        last_check_in, last_band = last.get(patient_id, (None, None))
         rows.append(
             PanelRow(
                 patient_id=patient_id,
                 name=name,
                 open_flags=open_flags,
-                last_check_in=last_check_in.get(patient_id),
-                adherence_7d=adherence(slots, taken[patient_id]).percent,
-                gad7_last_band=last_band.get(patient_id),
+                last_check_in=last_check_in,
+                adherence_7d=adherence(schedules[patient_id], days, timezone, now, taken[patient_id]).percent,
+                gad7_last_band=last_band,
                 worst_grade_7d=worst.get(patient_id),
             )
         )
