@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from fhir.resources.R4B.bundle import Bundle
 
@@ -192,12 +193,16 @@ async def test_summary_numbers_match_the_hand_worked_scenario(
     assert summary["check_ins"] == {"days": 2, "percent": 50.0}
 
 
+@pytest.mark.one_database  # who may read is decided before any query the databases answer differently
 async def test_a_patient_reads_their_own_summary_and_no_one_elses(
     client: httpx.AsyncClient, world: World
 ) -> None:
-    await _scenario(client, world)
-    window = "?from=2026-03-07&to=2026-03-10"
     patient = world["patient_a"]
+    await _regimen(client, world, "2026-03-05", [("08:00", 300), ("20:00", 300)])
+    await _dose(client, patient, _day(0), 8, 10, 300)
+    symptom = {"reported_at": at(_day(1), 12), "code": "dizziness", "severity": 3, "interference": 1}
+    await post(client, patient, "symptoms", symptom)
+    window = "?from=2026-03-07&to=2026-03-10"
     staff = await client.get(
         f"/v1/patients/{patient.patient_id}/summary{window}", headers=world["provider_a"].headers
     )
@@ -205,7 +210,9 @@ async def test_a_patient_reads_their_own_summary_and_no_one_elses(
     for ref in ("me", str(patient.patient_id)):
         own = await client.get(f"/v1/patients/{ref}/summary{window}", headers=patient.headers)
         assert own.status_code == 200, own.text
-        assert own.json() == staff.json()  # the same shape and numbers: nothing in it is staff-only
+        # The same shape and numbers (flags included): nothing in the summary is staff-only.
+        assert own.json() == staff.json(), own.json()["open_flags"]
+        assert own.json()["open_flags"]["high"] >= 1 and own.json()["daily_mg"][0]["mg"] == 300.0
     # Another patient's summary, and a provider not on the patient's care team: not found.
     other = await client.get(
         f"/v1/patients/{world['patient_a2'].patient_id}/summary", headers=patient.headers
@@ -400,6 +407,7 @@ async def test_panel_pages_give_each_patient_once_in_order_while_entries_arrive(
     }
 
 
+@pytest.mark.one_database  # limits and cursors are checked before any query
 async def test_panel_limits_and_cursors(client: httpx.AsyncClient, world: World) -> None:
     admin = world["admin_a"].headers
     for limit in (1, 500):
