@@ -71,7 +71,13 @@ class Dose(EntryRecord, table=True):
 
 class AnxietyScore(EntryRecord, table=True):
     __tablename__ = "anxiety_score"
-    __table_args__ = (Index("ix_anxiety_score_patient_id_local_date", "patient_id", "local_date"),)
+    __table_args__ = (
+        Index("ix_anxiety_score_patient_id_local_date", "patient_id", "local_date"),
+        # The panel's last GAD-7 band: one step down this index, not a sort of the patient's history.
+        Index(
+            "ix_anxiety_score_patient_id_instrument_recorded_at", "patient_id", "instrument", "recorded_at"
+        ),
+    )
 
     recorded_at: datetime = Field(sa_type=UTCDateTime)
     instrument: str = Field(max_length=16)  # "gad7" or "rating"

@@ -16,14 +16,33 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
+from fastapi import FastAPI
 from fhir.resources.R4B.bundle import Bundle
 
+from models.accounts import Role
+from models.base import utcnow
+from services.accounts import users as accounts
+from services.accounts.auth import start_session
+from services.database import session_scope
+from services.pagination import b64_json_encode
 from tests.flag_helpers import NEW_YORK, at, post
 from tests.world import Person, World
+
+PANEL_FIELDS = {
+    "patient_id",
+    "name",
+    "open_flags",
+    "last_check_in",
+    "adherence_7d",
+    "gad7_last_band",
+    "worst_grade_7d",
+}
 
 D = date(2026, 3, 7)
 
@@ -174,9 +193,42 @@ async def test_summary_numbers_match_the_hand_worked_scenario(
     assert summary["check_ins"] == {"days": 2, "percent": 50.0}
 
 
+@pytest.mark.one_database  # who may read is decided before any query the databases answer differently
+async def test_a_patient_reads_their_own_summary_and_no_one_elses(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    patient = world["patient_a"]
+    await _regimen(client, world, "2026-03-05", [("08:00", 300), ("20:00", 300)])
+    await _dose(client, patient, _day(0), 8, 10, 300)
+    symptom = {"reported_at": at(_day(1), 12), "code": "dizziness", "severity": 3, "interference": 1}
+    await post(client, patient, "symptoms", symptom)
+    window = "?from=2026-03-07&to=2026-03-10"
+    staff = await client.get(
+        f"/v1/patients/{patient.patient_id}/summary{window}", headers=world["provider_a"].headers
+    )
+    assert staff.status_code == 200
+    for ref in ("me", str(patient.patient_id)):
+        own = await client.get(f"/v1/patients/{ref}/summary{window}", headers=patient.headers)
+        assert own.status_code == 200, own.text
+        # The same shape and numbers (flags included): nothing in the summary is staff-only.
+        assert own.json() == staff.json(), own.json()["open_flags"]
+        assert own.json()["open_flags"]["high"] >= 1 and own.json()["daily_mg"][0]["mg"] == 300.0
+    # Another patient's summary, and a provider not on the patient's care team: not found.
+    other = await client.get(
+        f"/v1/patients/{world['patient_a2'].patient_id}/summary", headers=patient.headers
+    )
+    assert other.status_code == 404
+    elsewhere = await client.get(
+        f"/v1/patients/{patient.patient_id}/summary", headers=world["patient_b"].headers
+    )
+    assert elsewhere.status_code == 404
+    assert (
+        await client.get(f"/v1/patients/{patient.patient_id}/summary", headers=world["provider_a2"].headers)
+    ).status_code == 404
+
+
 async def test_summary_access_and_windows(client: httpx.AsyncClient, world: World) -> None:
     path = f"/v1/patients/{world['patient_a'].patient_id}/summary"
-    assert (await client.get(path, headers=world["patient_a"].headers)).status_code == 403
     assert (await client.get(path, headers=world["provider_a2"].headers)).status_code == 404
     default = await client.get(path, headers=world["admin_a"].headers)
     assert default.status_code == 200
@@ -241,7 +293,9 @@ async def test_panel_is_most_urgent_first(client: httpx.AsyncClient, world: Worl
     )
     await _scenario(client, world)
 
-    rows = (await client.get("/v1/panel", headers=world["admin_a"].headers)).json()
+    page = (await client.get("/v1/panel", headers=world["admin_a"].headers)).json()
+    assert page["next_cursor"] is None
+    rows = page["items"]
     assert [r["patient_id"] for r in rows] == [str(patient_2.patient_id), str(world["patient_a"].patient_id)]
     first = rows[0]
     assert first["open_flags"]["urgent"] == 1 and first["open_flags"]["high"] >= 1
@@ -251,9 +305,129 @@ async def test_panel_is_most_urgent_first(client: httpx.AsyncClient, world: Worl
     assert first["name"] == "Patient A2"
     second = rows[1]
     assert second["last_check_in"] == "2026-03-09" and second["worst_grade_7d"] is None
-    provider = (await client.get("/v1/panel", headers=world["provider_a"].headers)).json()
+    provider = (await client.get("/v1/panel", headers=world["provider_a"].headers)).json()["items"]
     assert [r["patient_id"] for r in provider] == [str(world["patient_a"].patient_id)]
     assert (await client.get("/v1/panel", headers=world["patient_a"].headers)).status_code == 403
+
+
+async def _more_patients(app: FastAPI, world: World, names: list[str]) -> list[Person]:
+    """Patients of organization A (admin_a sees them all), signed in, made straight through the services."""
+    people = []
+    async with session_scope(app.state.session_factory) as session:
+        for name in names:
+            record = await accounts.create_patient(
+                session,
+                organization_id=world.organizations["A"],
+                email=f"{name.lower().replace(' ', '.')}@a.example",
+                name=name,
+                timezone="America/New_York",
+            )
+            pair = await start_session(session, app.state.settings, record.user_id, utcnow())
+            people.append(Person(name, record.user_id, Role.patient, pair.access_token, "", record.id))
+    return people
+
+
+async def _urgent_flag(client: httpx.AsyncClient, person: Person) -> None:
+    today = datetime.now(NEW_YORK).date()
+    answer = await post(
+        client,
+        person,
+        "check-ins",
+        {
+            "date": today.isoformat(),
+            "submitted_at": datetime.now(UTC).isoformat(),
+            "red_flags": {"seizure": True},
+        },
+    )
+    assert [flag["severity"] for flag in answer["flags"]] == ["urgent"]
+
+
+async def _walk(client: httpx.AsyncClient, headers: dict[str, str], limit: int) -> list[list[dict[str, Any]]]:
+    pages: list[list[dict[str, Any]]] = []
+    cursor = None
+    while True:
+        params = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        response = await client.get("/v1/panel", headers=headers, params=params)
+        assert response.status_code == 200, response.text
+        pages.append(response.json()["items"])
+        cursor = response.json()["next_cursor"]
+        if cursor is None:
+            return pages
+
+
+async def test_panel_pages_give_each_patient_once_in_order_while_entries_arrive(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    admin = world["admin_a"].headers
+    extra = await _more_patients(app, world, [f"Panel {n}" for n in range(5)])  # 7 patients in all
+    await _urgent_flag(client, extra[3])
+    await post(
+        client,
+        extra[1],
+        "symptoms",
+        {"reported_at": datetime.now(UTC).isoformat(), "code": "dizziness", "severity": 3, "interference": 1},
+    )
+    whole = (await client.get("/v1/panel?limit=500", headers=admin)).json()
+    order = [row["patient_id"] for row in whole["items"]]
+    assert whole["next_cursor"] is None and len(order) == 7 and set(whole["items"][0]) == PANEL_FIELDS
+    # Most urgent first, then by name.
+    assert order[:2] == [str(extra[3].patient_id), str(extra[1].patient_id)]
+    assert [row["name"] for row in whole["items"][2:]] == [
+        "Panel 0",
+        "Panel 2",
+        "Panel 4",
+        "Patient A",
+        "Patient A2",
+    ]
+
+    # Without writes in between, pages of 2 join up to the whole list.
+    assert [row["patient_id"] for page in await _walk(client, admin, 2) for row in page] == order
+
+    # Entries written between page requests, one of them raising an urgent flag for a patient not yet
+    # shown (a live order would move them before the cursor, and the walk would skip them).
+    first = await client.get("/v1/panel?limit=3", headers=admin)
+    seen = [row["patient_id"] for row in first.json()["items"]]
+    await _urgent_flag(client, extra[4])
+    await post(client, extra[0], "doses", {"taken_at": datetime.now(UTC).isoformat(), "dose_mg": 300})
+    second = await client.get(f"/v1/panel?limit=3&cursor={first.json()['next_cursor']}", headers=admin)
+    await _urgent_flag(client, world["patient_a2"])
+    third = await client.get(f"/v1/panel?limit=3&cursor={second.json()['next_cursor']}", headers=admin)
+    assert third.json()["next_cursor"] is None
+    later = second.json()["items"] + third.json()["items"]
+    assert seen + [row["patient_id"] for row in later] == order
+    # The rows show the flags open now, the new urgent ones included.
+    flagged = {row["patient_id"]: row["open_flags"]["urgent"] for row in later}
+    assert flagged[str(extra[4].patient_id)] == 1 and flagged[str(world["patient_a2"].patient_id)] == 1
+    # A fresh walk puts them where they now belong.
+    fresh = [row["patient_id"] for page in await _walk(client, admin, 3) for row in page]
+    assert fresh[:3] == sorted(fresh[:3], key=lambda i: order.index(i)) and set(fresh[:3]) == {
+        str(extra[3].patient_id),
+        str(extra[4].patient_id),
+        str(world["patient_a2"].patient_id),
+    }
+
+
+@pytest.mark.one_database  # limits and cursors are checked before any query
+async def test_panel_limits_and_cursors(client: httpx.AsyncClient, world: World) -> None:
+    admin = world["admin_a"].headers
+    for limit in (1, 500):
+        assert (await client.get(f"/v1/panel?limit={limit}", headers=admin)).status_code == 200
+    one = (await client.get("/v1/panel?limit=1", headers=admin)).json()
+    assert len(one["items"]) == 1 and one["next_cursor"]
+    for bad in ("limit=0", "limit=501", "limit=-1", "cursor=nope", f"cursor={one['next_cursor'][:-3]}"):
+        response = await client.get(f"/v1/panel?{bad}", headers=admin)
+        assert response.status_code == 422, bad
+        assert response.json()["errors"][0]["loc"][-1] in ("limit", "cursor")
+    forged = b64_json_encode(
+        {"as_of": "2026-01-01T00:00:00+00:00", "open": [-1, 0, 0], "id": str(uuid.uuid4())}
+    )
+    assert (await client.get(f"/v1/panel?cursor={forged}", headers=admin)).status_code == 422
+    # The flags list's cursors are not the panel's.
+    assert (
+        await client.get(
+            f"/v1/panel?cursor={b64_json_encode({'rank': 1, 'id': str(uuid.uuid4())})}", headers=admin
+        )
+    ).status_code == 422
 
 
 async def test_csv_export_has_one_row_per_entry(client: httpx.AsyncClient, world: World) -> None:
@@ -354,3 +528,33 @@ async def test_fhir_bundle_validates_and_carries_the_codes(client: httpx.AsyncCl
         "anxiety_severe",
         "severe_symptom",
     ]
+
+
+def test_adherence_counts_only_the_times_that_have_come_across_a_dst_change() -> None:
+    """Today (03-08, spring forward in New York): 02:30 does not exist and rings at 03:30 EDT, which has
+    not come at 03:10 EDT; 00:30 has. Yesterday under the old regimen: both doses due, one taken 40
+    minutes late (on time), one 90 minutes late (not). Tomorrow: nothing is due yet."""
+    from datetime import time as wall
+
+    from services.localtime import local_instant
+    from services.reports.summaries import Schedule, adherence
+
+    zone = "America/New_York"
+    old = Schedule(date(2026, 3, 1), date(2026, 3, 7), (wall(8, 0), wall(20, 0)))
+    new = Schedule(date(2026, 3, 8), None, (wall(0, 30), wall(2, 30), wall(12, 0)))
+
+    def moment(day: int, hour: int, minute: int) -> datetime:
+        # As in production, in UTC: datetimes of one zone compare by their wall clocks.
+        return local_instant(date(2026, 3, day), wall(hour, minute), zone).astimezone(UTC)
+
+    now = moment(8, 3, 10)
+    days = [date(2026, 3, 6), date(2026, 3, 7), date(2026, 3, 8), date(2026, 3, 9)]
+    taken = {date(2026, 3, 7): [moment(7, 8, 40), moment(7, 21, 30)], date(2026, 3, 8): [moment(8, 0, 35)]}
+    counts = {day: (len(instants), 300.0 * len(instants)) for day, instants in taken.items()}
+    result = adherence([old, new], days, zone, now, counts, taken)
+    # 03-06: 2 due, 0 taken; 03-07: 2 due, 2 taken, 1 on time; 03-08: 1 due (00:30), taken on time.
+    assert (result.scheduled, result.taken) == (5, 3)
+    assert (result.percent, result.on_time_percent) == (60.0, 40.0)
+    # An hour later (04:10 EDT) the 02:30 dose (rung at 03:30) is due too.
+    later = adherence([old, new], days, zone, now + timedelta(hours=1), counts, taken)
+    assert (later.scheduled, later.taken) == (6, 3)

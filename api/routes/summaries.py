@@ -8,14 +8,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from api.deps import CallerDep, PatientInScope, SessionDep
+from api.deps import CallerDep, CursorParam, Limit, PatientInScope, SessionDep
 from api.errors import problem_responses
 from api.routes.patients import patient_router
 from models.accounts import Role
 from models.base import utcnow
+from models.common import Page
 from models.summaries import PanelRow, PatientSummary
 from services.accounts.access import require_role
+from services.pagination import DEFAULT_LIMIT
 from services.reports import exports, summaries
+from services.reports import panel as panel_rows
 
 router = APIRouter(prefix="/v1", tags=["summaries"])
 From = Annotated[
@@ -26,10 +29,10 @@ To = Annotated[date | None, Query(alias="to", description="Last local date, incl
 
 @patient_router.get(
     "/summary",
-    summary="A patient's summary over a window of local days (provider, admin)",
+    summary="A patient's summary over a window of local days (provider, admin, the patient)",
     response_model=PatientSummary,
     response_model_by_alias=True,
-    responses=problem_responses(403, 422),
+    responses=problem_responses(422),
     tags=["summaries"],
 )
 async def summary(
@@ -40,12 +43,14 @@ async def summary(
 
 @router.get(
     "/panel",
-    summary="One row per patient of the caller, most urgent first (provider, admin)",
-    response_model=list[PanelRow],
-    responses=problem_responses(401, 403),
+    summary="One row per patient of the caller, most urgent first, a page at a time (provider, admin)",
+    response_model=Page[PanelRow],
+    responses=problem_responses(401, 403, 422),
 )
-async def panel(caller: CallerDep, session: SessionDep) -> list[PanelRow]:
-    return await summaries.panel(session, caller, utcnow())
+async def panel(
+    caller: CallerDep, session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None
+) -> Page[PanelRow]:
+    return await panel_rows.panel_page(session, caller, utcnow(), limit, cursor)
 
 
 @patient_router.get(

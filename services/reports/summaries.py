@@ -1,4 +1,4 @@
-"""Provider summaries: one patient over a window of local days, and the panel of a caller's patients.
+"""Summaries: one patient over a window of local days (the panel, in panel.py, shares the helpers).
 
 Counts and sums are computed in SQL over the window only (indexes on (patient_id, local_date)), so the
 cost follows the window asked for, not the length of the patient's history. Python only walks the
@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, distinct, func, or_, select
+from sqlalchemy import and_, bindparam, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from models.accounts import Patient, Role, User
+from models.accounts import Patient
 from models.entries import AnxietyScore, CheckIn, Dose, SymptomReport
 from models.flags import Flag, FlagStatus
 from models.regimens import Regimen
@@ -28,14 +29,12 @@ from models.summaries import (
     FlagCounts,
     Gad7Point,
     Gad7Summary,
-    PanelRow,
     PatientSummary,
     RatingPoint,
     RatingSummary,
     SymptomSummary,
 )
-from services.accounts import audit
-from services.accounts.access import Caller, readable_patients, require_role
+from services.accounts.access import Caller
 from services.errors import FieldError, ValidationFailed
 from services.localtime import local_date, local_instant, utc
 from services.prescribing.regimens import to_public as regimen_public
@@ -69,71 +68,155 @@ def _percent(part: int, whole: int) -> float | None:
     return round(100 * part / whole, 1) if whole else None
 
 
-def _live(model: Any) -> Any:
+def live(model: Any) -> Any:
     return col(model.entered_in_error_at).is_(None)
 
 
-async def _regimens_in(
+def _ids() -> Any:
+    return bindparam("ids", expanding=True)
+
+
+# Statements are built once, at import: building one costs more than running it (ENGINEERING.md).
+_REGIMENS = (
+    select(Regimen)
+    .where(
+        col(Regimen.patient_id).in_(_ids()),
+        col(Regimen.start_date) <= bindparam("end"),
+        or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= bindparam("start")),
+    )
+    .order_by(col(Regimen.start_date), col(Regimen.created_at))
+)
+
+
+async def regimens_in(
     session: AsyncSession, patient_ids: list[uuid.UUID], start: date, end: date
 ) -> list[Regimen]:
-    rows = await session.execute(
-        select(Regimen)
-        .where(
-            col(Regimen.patient_id).in_(patient_ids),
-            col(Regimen.start_date) <= end,
-            or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= start),
-        )
-        .order_by(col(Regimen.start_date), col(Regimen.created_at))
-    )
+    rows = await session.execute(_REGIMENS, {"ids": patient_ids, "start": start, "end": end})
     # A regimen replaced before it began (end before start) was never in force.
     return [r for r in rows.scalars() if r.end_date is None or r.end_date >= r.start_date]
 
 
+# Taken doses per patient and local day: how many, and their mg (the window's days, via the index on
+# (patient_id, local_date)).
+_TAKEN_PER_DAY = (
+    select(col(Dose.patient_id), col(Dose.local_date), func.count(), func.sum(col(Dose.dose_mg)))
+    .where(
+        col(Dose.patient_id).in_(_ids()),
+        col(Dose.local_date).between(bindparam("start"), bindparam("end")),
+        col(Dose.status) == "taken",
+        live(Dose),
+    )
+    .group_by(col(Dose.patient_id), col(Dose.local_date))
+)
+
+
+async def taken_per_day(
+    session: AsyncSession, patient_ids: list[uuid.UUID], start: date, end: date
+) -> dict[uuid.UUID, dict[date, tuple[int, float]]]:
+    """Per patient and local day: the number of taken doses and their total mg."""
+    found: dict[uuid.UUID, dict[date, tuple[int, float]]] = defaultdict(dict)
+    rows = await session.execute(_TAKEN_PER_DAY, {"ids": patient_ids, "start": start, "end": end})
+    for patient_id, day, count, mg in rows:
+        found[patient_id][day] = (int(count), float(mg or 0.0))
+    return found
+
+
 @dataclass(frozen=True)
-class Slot:
-    day: date
-    at: datetime
+class Schedule:
+    """When a regimen is in force and its wall-clock times: all that adherence needs of it."""
+
+    start_date: date
+    end_date: date | None
+    times: tuple[time, ...]
+
+    @classmethod
+    def of(cls, start_date: date, end_date: date | None, schedule: list[dict[str, Any]]) -> Schedule:
+        times = []
+        for entry in schedule:
+            hour, minute = map(int, str(entry["time"]).split(":"))
+            times.append(time(hour, minute))
+        return cls(start_date, end_date, tuple(times))
+
+    def covers(self, day: date) -> bool:
+        return self.start_date <= day and (self.end_date is None or day <= self.end_date)
 
 
-def _slots(regimens: list[Regimen], days: list[date], timezone: str, now: datetime) -> dict[date, list[Slot]]:
-    """Every scheduled dose of the days, at its wall-clock time in the patient's zone (DST-safe), for
-    the regimens in force each day; only those whose time has come."""
-    slots: dict[date, list[Slot]] = defaultdict(list)
-    for day in days:
-        for regimen in regimens:
-            if regimen.start_date <= day and (regimen.end_date is None or day <= regimen.end_date):
-                for entry in regimen.schedule:
-                    hour, minute = map(int, str(entry["time"]).split(":"))
-                    at = local_instant(day, time(hour, minute), timezone)
-                    if at <= now:
-                        slots[day].append(Slot(day, at))
-    return slots
+# For the panel: the schedules of a page of patients, as plain rows (no ORM objects to build).
+_SCHEDULES = select(
+    col(Regimen.patient_id), col(Regimen.start_date), col(Regimen.end_date), col(Regimen.schedule)
+).where(
+    col(Regimen.patient_id).in_(_ids()),
+    col(Regimen.start_date) <= bindparam("end"),
+    or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= bindparam("start")),
+)
 
 
-def _adherence(slots: dict[date, list[Slot]], taken: dict[date, list[datetime]]) -> Adherence:
+async def schedules_in(
+    session: AsyncSession, patient_ids: list[uuid.UUID], start: date, end: date
+) -> dict[uuid.UUID, list[Schedule]]:
+    found: dict[uuid.UUID, list[Schedule]] = defaultdict(list)
+    rows = await session.execute(_SCHEDULES, {"ids": patient_ids, "start": start, "end": end})
+    for patient_id, start_date, end_date, schedule in rows:
+        # A regimen replaced before it began (end before start) was never in force.
+        if end_date is None or end_date >= start_date:
+            found[patient_id].append(Schedule.of(start_date, end_date, schedule))
+    return found
+
+
+def adherence(
+    schedules: list[Schedule],
+    days: list[date],
+    timezone: str,
+    now: datetime,
+    taken: dict[date, tuple[int, float]],
+    taken_at: dict[date, list[datetime]] | None = None,
+) -> Adherence:
     """A scheduled dose is taken when a taken dose falls on its local day (one dose for one slot), and
-    on time when a taken dose is within 60 minutes of its time."""
-    scheduled = sum(len(day_slots) for day_slots in slots.values())
-    taken_count = on_time = 0
-    for day, day_slots in slots.items():
-        doses = sorted(taken.get(day, []))
-        taken_count += min(len(day_slots), len(doses))
-        unused = list(doses)
-        for slot in sorted(day_slots, key=lambda s: s.at):
-            match = min(
-                (d for d in unused if abs(d - slot.at) <= ON_TIME),
-                key=lambda d: abs(d - slot.at),
-                default=None,
-            )
-            if match is not None:
-                unused.remove(match)
-                on_time += 1
+    on time when a taken dose is within 60 minutes of its time. Only scheduled doses whose time has come
+    count. A day well before today has all its times come, a day well after none: instants (zone-aware,
+    DST-safe) are built only around today, and for the on-time comparison (`taken_at`, when given) on
+    days with taken doses."""
+    today = local_date(now, timezone)
+    scheduled = taken_count = on_time = 0
+    for day in days:
+        if day > today + timedelta(days=1):
+            continue
+        times = [
+            wall_clock for schedule in schedules if schedule.covers(day) for wall_clock in schedule.times
+        ]
+        if not times:
+            continue
+        instants: list[datetime] | None = None
+        if day >= today - timedelta(days=1):  # near today: which times have come, by the instant
+            instants = [at for at in (local_instant(day, t, timezone) for t in times) if at <= now]
+        due = len(times) if instants is None else len(instants)
+        doses = taken.get(day, (0, 0.0))[0]
+        scheduled += due
+        taken_count += min(due, doses)
+        if taken_at is not None and due and doses:
+            if instants is None:
+                instants = [local_instant(day, t, timezone) for t in times]
+            on_time += _on_time(instants, taken_at.get(day, []))
     return Adherence(
         scheduled=scheduled,
         taken=taken_count,
         percent=_percent(taken_count, scheduled),
-        on_time_percent=_percent(on_time, scheduled),
+        on_time_percent=_percent(on_time, scheduled) if taken_at is not None else None,
     )
+
+
+def _on_time(slots: list[datetime], doses: list[datetime]) -> int:
+    """Slots in time order, each matched to the nearest unused dose within 60 minutes."""
+    unused = sorted(doses)
+    matched = 0
+    for slot in sorted(slots):
+        match = min(
+            (d for d in unused if abs(d - slot) <= ON_TIME), key=lambda d: abs(d - slot), default=None
+        )
+        if match is not None:
+            unused.remove(match)
+            matched += 1
+    return matched
 
 
 async def patient_summary(
@@ -144,62 +227,34 @@ async def patient_summary(
     date_to: date | None,
     now: datetime,
 ) -> PatientSummary:
-    require_role(caller, Role.provider, Role.admin)
+    """`patient` comes from access.patient_in_scope: staff in scope, or the patient themself (API.md).
+    Nothing in the summary is staff-only: a patient may already list their own regimens, entries and
+    flags, and the summary holds only numbers drawn from those (no notes, no names of others)."""
     start, end = window(patient, date_from, date_to, now)
     days = _days(start, end)
-    in_window = (start, end)
+    ids = [patient.id]
+    in_window = {"ids": ids, "pid": patient.id, "start": start, "end": end}
 
-    regimens = await _regimens_in(session, [patient.id], start, end)
-    taken_rows = await session.execute(
-        select(col(Dose.local_date), col(Dose.taken_at), col(Dose.dose_mg)).where(
-            col(Dose.patient_id) == patient.id,
-            col(Dose.local_date).between(*in_window),
-            col(Dose.status) == "taken",
-            _live(Dose),
-        )
-    )
-    taken: dict[date, list[datetime]] = defaultdict(list)
-    mg: dict[date, float] = defaultdict(float)
-    for day, taken_at, dose_mg in taken_rows:
-        taken[day].append(utc(taken_at))
-        mg[day] += dose_mg
+    regimens = await regimens_in(session, ids, start, end)
+    taken = (await taken_per_day(session, ids, start, end)).get(patient.id, {})
+    taken_at: dict[date, list[datetime]] = defaultdict(list)
+    if regimens and taken:  # the on-time comparison needs the instants
+        for day, instant in await session.execute(_TAKEN_AT, in_window):
+            taken_at[day].append(utc(instant))
 
-    gad7_rows = await session.execute(
-        select(AnxietyScore)
-        .where(
-            col(AnxietyScore.patient_id) == patient.id,
-            col(AnxietyScore.instrument) == "gad7",
-            col(AnxietyScore.local_date).between(*in_window),
-            _live(AnxietyScore),
-        )
-        .order_by(col(AnxietyScore.recorded_at))
-    )
-    gad7 = [
-        Gad7Point(date=r.local_date, recorded_at=utc(r.recorded_at), total=r.total or 0, band=r.band or "")
-        for r in gad7_rows.scalars()
+    gad7: list[Gad7Point] = []
+    ratings: list[RatingPoint] = []
+    for instrument, day, recorded_at, total, band, score in await session.execute(_ANXIETY, in_window):
+        if instrument == "gad7":
+            gad7.append(Gad7Point(date=day, recorded_at=utc(recorded_at), total=total or 0, band=band or ""))
+        else:
+            ratings.append(RatingPoint(date=day, recorded_at=utc(recorded_at), score=score or 0))
+    symptoms = [
+        SymptomSummary(code=code, reports=reports, days=n_days, max_grade=max_grade, last_grade=last_grade)
+        for code, reports, n_days, max_grade, last_grade in await session.execute(_SYMPTOMS, in_window)
     ]
-    rating_rows = await session.execute(
-        select(AnxietyScore)
-        .where(
-            col(AnxietyScore.patient_id) == patient.id,
-            col(AnxietyScore.instrument) == "rating",
-            col(AnxietyScore.local_date).between(*in_window),
-            _live(AnxietyScore),
-        )
-        .order_by(col(AnxietyScore.recorded_at))
-    )
-    ratings = [
-        RatingPoint(date=r.local_date, recorded_at=utc(r.recorded_at), score=r.score or 0)
-        for r in rating_rows.scalars()
-    ]
-
-    symptoms = await _symptom_summaries(session, patient.id, start, end)
-    flags = await _open_flag_counts(session, [patient.id])
-    check_in_days = await session.scalar(
-        select(func.count(distinct(col(CheckIn.local_date)))).where(
-            col(CheckIn.patient_id) == patient.id, col(CheckIn.local_date).between(*in_window), _live(CheckIn)
-        )
-    )
+    flags = await _open_flag_counts(session, ids)
+    check_in_days = int(await session.scalar(_CHECK_IN_DAYS, in_window) or 0)
     last_regimen = next(
         (r for r in reversed(regimens) if r.start_date <= end and (r.end_date is None or end <= r.end_date)),
         regimens[-1] if regimens else None,
@@ -210,8 +265,15 @@ async def patient_summary(
         to_date=end,
         regimen=regimen_public(last_regimen) if last_regimen else None,
         regimens=[regimen_public(r) for r in regimens],
-        adherence=_adherence(_slots(regimens, days, patient.timezone, now), taken),
-        daily_mg=[DailyMg(date=day, mg=round(mg.get(day, 0.0), 3)) for day in days],
+        adherence=adherence(
+            [Schedule.of(r.start_date, r.end_date, r.schedule) for r in regimens],
+            days,
+            patient.timezone,
+            now,
+            taken,
+            taken_at,
+        ),
+        daily_mg=[DailyMg(date=day, mg=round(taken.get(day, (0, 0.0))[1], 3)) for day in days],
         gad7=Gad7Summary(
             first=gad7[0].total if gad7 else None,
             last=gad7[-1].total if gad7 else None,
@@ -224,174 +286,64 @@ async def patient_summary(
         ),
         symptoms=symptoms,
         open_flags=flags.get(patient.id, FlagCounts()),
-        check_ins=CheckInSummary(
-            days=int(check_in_days or 0), percent=_percent(int(check_in_days or 0), len(days)) or 0.0
-        ),
+        check_ins=CheckInSummary(days=check_in_days, percent=_percent(check_in_days, len(days)) or 0.0),
     )
 
 
-async def _symptom_summaries(
-    session: AsyncSession, patient_id: uuid.UUID, start: date, end: date
-) -> list[SymptomSummary]:
-    scope = and_(
-        col(SymptomReport.patient_id) == patient_id,
-        col(SymptomReport.local_date).between(start, end),
-        _live(SymptomReport),
+def _in_window(model: Any) -> Any:
+    return and_(
+        col(model.patient_id) == bindparam("pid"),
+        col(model.local_date).between(bindparam("start"), bindparam("end")),
+        live(model),
     )
-    totals = await session.execute(
-        select(
-            col(SymptomReport.code),
-            func.count(),
-            func.count(distinct(col(SymptomReport.local_date))),
-            func.max(col(SymptomReport.grade)),
-        )
-        .where(scope)
-        .group_by(col(SymptomReport.code))
-        .order_by(col(SymptomReport.code))
+
+
+_TAKEN_AT = select(col(Dose.local_date), col(Dose.taken_at)).where(
+    _in_window(Dose), col(Dose.status) == "taken"
+)
+_ANXIETY = (
+    select(
+        col(AnxietyScore.instrument),
+        col(AnxietyScore.local_date),
+        col(AnxietyScore.recorded_at),
+        col(AnxietyScore.total),
+        col(AnxietyScore.band),
+        col(AnxietyScore.score),
     )
-    ranked = (
-        select(
-            col(SymptomReport.code).label("code"),
-            col(SymptomReport.grade).label("grade"),
-            func.row_number()
-            .over(
-                partition_by=col(SymptomReport.code),
-                order_by=(col(SymptomReport.reported_at).desc(), col(SymptomReport.id).desc()),
-            )
-            .label("position"),
-        )
-        .where(scope)
-        .subquery()
+    .where(_in_window(AnxietyScore), col(AnxietyScore.instrument).in_(("gad7", "rating")))
+    .order_by(col(AnxietyScore.recorded_at), col(AnxietyScore.id))
+)
+_later = aliased(SymptomReport)
+# Per symptom: reports, days, the worst grade, and the grade of the last report (newest first, by
+# the index on (patient_id, code, reported_at)).
+_SYMPTOMS = (
+    select(
+        col(SymptomReport.code),
+        func.count(),
+        func.count(distinct(col(SymptomReport.local_date))),
+        func.max(col(SymptomReport.grade)),
+        select(col(_later.grade))
+        .where(_in_window(_later), col(_later.code) == col(SymptomReport.code))
+        .order_by(col(_later.reported_at).desc(), col(_later.id).desc())
+        .limit(1)
+        .scalar_subquery(),
     )
-    last = dict(
-        (await session.execute(select(ranked.c.code, ranked.c.grade).where(ranked.c.position == 1))).all()
-    )
-    return [
-        SymptomSummary(code=code, reports=reports, days=days, max_grade=max_grade, last_grade=last.get(code))
-        for code, reports, days, max_grade in totals
-    ]
+    .where(_in_window(SymptomReport))
+    .group_by(col(SymptomReport.code))
+    .order_by(col(SymptomReport.code))
+)
+_CHECK_IN_DAYS = select(func.count(distinct(col(CheckIn.local_date)))).where(_in_window(CheckIn))
+_OPEN_FLAGS = (
+    select(col(Flag.patient_id), col(Flag.severity), func.count())
+    .where(col(Flag.patient_id).in_(_ids()), col(Flag.status) == FlagStatus.open.value)
+    .group_by(col(Flag.patient_id), col(Flag.severity))
+)
 
 
 async def _open_flag_counts(
-    session: AsyncSession, patient_ids: list[uuid.UUID] | Select[Any]
+    session: AsyncSession, patient_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, FlagCounts]:
-    rows = await session.execute(
-        select(col(Flag.patient_id), col(Flag.severity), func.count())
-        .where(col(Flag.patient_id).in_(patient_ids), col(Flag.status) == FlagStatus.open.value)
-        .group_by(col(Flag.patient_id), col(Flag.severity))
-    )
     counts: dict[uuid.UUID, FlagCounts] = defaultdict(FlagCounts)
-    for patient_id, severity, count in rows:
+    for patient_id, severity, count in await session.execute(_OPEN_FLAGS, {"ids": patient_ids}):
         setattr(counts[patient_id], severity, count)
     return counts
-
-
-# ---- the panel --------------------------------------------------------------------------------------
-
-
-async def panel(session: AsyncSession, caller: Caller, now: datetime) -> list[PanelRow]:
-    """One row per patient of the caller, most urgent first. A fixed number of queries, whatever the
-    number of patients: each reads only the last week."""
-    require_role(caller, Role.provider, Role.admin)
-    patients = list(
-        (
-            await session.execute(
-                readable_patients(caller).add_columns(User).join(User, col(User.id) == col(Patient.user_id))
-            )
-        ).all()
-    )
-    if not patients:
-        return []
-    ids = [p.id for p, _ in patients]
-    today = {p.id: local_date(now, p.timezone) for p, _ in patients}
-    # A day of margin: every patient's own last 7 local days lie within these dates.
-    earliest = min(today.values()) - timedelta(days=PANEL_DAYS)
-    latest = max(today.values())
-
-    flags = await _open_flag_counts(session, ids)
-    last_check_in = dict(
-        (
-            await session.execute(
-                select(col(CheckIn.patient_id), func.max(col(CheckIn.local_date)))
-                .where(col(CheckIn.patient_id).in_(ids), _live(CheckIn))
-                .group_by(col(CheckIn.patient_id))
-            )
-        ).all()
-    )
-    ranked = (
-        select(
-            col(AnxietyScore.patient_id).label("patient_id"),
-            col(AnxietyScore.band).label("band"),
-            func.row_number()
-            .over(partition_by=col(AnxietyScore.patient_id), order_by=col(AnxietyScore.recorded_at).desc())
-            .label("position"),
-        )
-        .where(
-            col(AnxietyScore.patient_id).in_(ids), col(AnxietyScore.instrument) == "gad7", _live(AnxietyScore)
-        )
-        .subquery()
-    )
-    last_band = dict(
-        (
-            await session.execute(select(ranked.c.patient_id, ranked.c.band).where(ranked.c.position == 1))
-        ).all()
-    )
-    grades = await session.execute(
-        select(
-            col(SymptomReport.patient_id), col(SymptomReport.local_date), func.max(col(SymptomReport.grade))
-        )
-        .where(
-            col(SymptomReport.patient_id).in_(ids),
-            col(SymptomReport.local_date).between(earliest, latest),
-            _live(SymptomReport),
-        )
-        .group_by(col(SymptomReport.patient_id), col(SymptomReport.local_date))
-    )
-    worst: dict[uuid.UUID, int] = {}
-    for patient_id, day, grade in grades:
-        if (
-            grade is not None
-            and today[patient_id] - timedelta(days=PANEL_DAYS - 1) <= day <= today[patient_id]
-        ):
-            worst[patient_id] = max(worst.get(patient_id, 0), grade)
-    doses = await session.execute(
-        select(col(Dose.patient_id), col(Dose.local_date), col(Dose.taken_at)).where(
-            col(Dose.patient_id).in_(ids),
-            col(Dose.local_date).between(earliest, latest),
-            col(Dose.status) == "taken",
-            _live(Dose),
-        )
-    )
-    taken: dict[uuid.UUID, dict[date, list[datetime]]] = defaultdict(lambda: defaultdict(list))
-    for patient_id, day, taken_at in doses:
-        taken[patient_id][day].append(utc(taken_at))
-    regimens_by_patient: dict[uuid.UUID, list[Regimen]] = defaultdict(list)
-    for regimen in await _regimens_in(session, ids, earliest, latest):
-        regimens_by_patient[regimen.patient_id].append(regimen)
-
-    rows = []
-    for patient, user in patients:
-        days = _days(today[patient.id] - timedelta(days=PANEL_DAYS - 1), today[patient.id])
-        slots = _slots(regimens_by_patient[patient.id], days, patient.timezone, now)
-        rows.append(
-            PanelRow(
-                patient_id=patient.id,
-                name=user.name,
-                open_flags=flags.get(patient.id, FlagCounts()),
-                last_check_in=last_check_in.get(patient.id),
-                adherence_7d=_adherence(slots, taken[patient.id]).percent,
-                gad7_last_band=last_band.get(patient.id),
-                worst_grade_7d=worst.get(patient.id),
-            )
-        )
-    rows.sort(
-        key=lambda r: (
-            -r.open_flags.urgent,
-            -r.open_flags.high,
-            -r.open_flags.routine,
-            r.name.lower(),
-            str(r.patient_id),
-        )
-    )
-    await audit.record(session, caller, "GET /v1/panel", ids)
-    return rows

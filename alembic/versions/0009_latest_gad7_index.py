@@ -1,0 +1,32 @@
+"""index anxiety scores by patient, instrument and time: the panel's last GAD-7 band
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-11-30 11:00:00
+
+Without it the newest GAD-7 of a patient is found by sorting every anxiety score they ever recorded
+(ratings included), so the panel's cost grew with the length of each patient's history.
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = '0009'
+down_revision: str | None = '0008'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('anxiety_score', schema=None) as batch_op:
+        batch_op.create_index(
+            'ix_anxiety_score_patient_id_instrument_recorded_at',
+            ['patient_id', 'instrument', 'recorded_at'],
+            unique=False,
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('anxiety_score', schema=None) as batch_op:
+        batch_op.drop_index('ix_anxiety_score_patient_id_instrument_recorded_at')

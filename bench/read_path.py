@@ -1,0 +1,96 @@
+"""Service time of the read path at one connection: a 90-day summary and a page of the panel.
+
+    python -m bench.datagen --patients 500 --days 365      # prints SYMPTRACK_DATABASE_URL=...
+    SYMPTRACK_DATABASE_URL=... python -m bench.read_path --runs 30
+
+Calls the services straight (no HTTP, no auth), one request at a time, each in its own transaction
+(rolled back: the audit records it writes stay out of the bench database), and prints the median and
+p95 of each with the statements it sent. The first provider's panel is read at `--panel-limit` rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+from models.accounts import Patient, Role, User
+from models.base import utcnow
+from services.accounts.access import Caller
+from services.localtime import local_date
+from services.reports import panel, summaries
+
+
+async def _timed(
+    engine: Any, runs: int, work: Callable[[AsyncSession], Awaitable[object]]
+) -> tuple[float, float, int]:
+    statements = 0
+
+    def count(*_: object) -> None:
+        nonlocal statements
+        statements += 1
+
+    times = []
+    for _ in range(runs):
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            event.listen(engine.sync_engine, "before_cursor_execute", count)
+            statements = 0
+            started = time.perf_counter()
+            await work(session)
+            times.append(time.perf_counter() - started)
+            event.remove(engine.sync_engine, "before_cursor_execute", count)
+            await session.rollback()
+    times.sort()
+    return statistics.median(times), times[max(0, round(0.95 * len(times)) - 1)], statements
+
+
+async def run(url: str, runs: int, days: int, panel_limit: int) -> None:
+    engine = create_async_engine(url, pool_size=1, max_overflow=0)
+    async with AsyncSession(engine) as session:
+        provider = (
+            await session.execute(
+                select(User).where(User.role == Role.provider).order_by(User.email).limit(1)  # type: ignore[arg-type]
+            )
+        ).scalar_one()
+        patient = (await session.execute(select(Patient).order_by(Patient.id).limit(1))).scalar_one()  # type: ignore[arg-type]
+    staff = Caller(provider.id, Role.admin, provider.organization_id, uuid.uuid4())
+    now = utcnow()
+    end = local_date(now, patient.timezone)
+    start = end - timedelta(days=days - 1)
+
+    async def summary(session: AsyncSession) -> object:
+        return await summaries.patient_summary(session, staff, patient, start, end, now)
+
+    async def panel_page(session: AsyncSession) -> object:
+        return await panel.panel_page(session, staff, now, panel_limit, None)
+
+    for label, work in ((f"summary, {days} days", summary), (f"panel, {panel_limit} rows", panel_page)):
+        await _timed(engine, 3, work)  # warm up: statement caches, zone data
+        median, p95, statements = await _timed(engine, runs, work)
+        timing = f"median {median * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms"
+        print(f"{label:<22} {timing}   {statements} statements")
+    await engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--panel-limit", type=int, default=500)
+    args = parser.parse_args()
+    asyncio.run(run(os.environ["SYMPTRACK_DATABASE_URL"], args.runs, args.days, args.panel_limit))
+
+
+if __name__ == "__main__":
+    main()
