@@ -6,11 +6,12 @@ with the length of the patient's history. Entered-in-error entries are never loa
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import CompoundSelect, Select, String, bindparam, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -25,7 +26,7 @@ from services.clinical.rules import (
     Snapshot,
     SymptomObs,
 )
-from services.prescribing.regimens import regimen_in_force
+from services.prescribing.regimens import InForce, RegimensInForce, in_force_on
 from services.settings import Settings
 
 
@@ -38,8 +39,15 @@ def symptom_obs(row: SymptomReport) -> SymptomObs:
 
 
 async def snapshot_for(
-    session: AsyncSession, settings: Settings, patient: Patient, new_rows: list[Any]
+    session: AsyncSession,
+    settings: Settings,
+    patient: Patient,
+    new_rows: list[Any],
+    regimens: RegimensInForce | None = None,
 ) -> Snapshot:
+    """Only what the new entries' rules need: a plain dose reads its day's taken doses and the regimen
+    in force, in one statement."""
+    regimens = regimens if regimens is not None else RegimensInForce()
     check_ins = [r for r in new_rows if isinstance(r, CheckIn)]
     symptoms = [r for r in new_rows if isinstance(r, SymptomReport)]
     gad7s = [r for r in new_rows if isinstance(r, AnxietyScore) and r.instrument == "gad7"]
@@ -102,21 +110,50 @@ async def snapshot_for(
         found = previous.scalars().first()
         if found is not None:
             snapshot.previous_gad7[gad7.id] = Gad7Obs(found.id, found.recorded_at, found.total or 0)
-    days = sorted({d.local_date for d in doses})
-    if days:
-        taken = await session.execute(
-            select(Dose).where(
-                col(Dose.patient_id) == patient.id,
-                col(Dose.local_date).in_(days),
-                col(Dose.status) == "taken",
-                col(Dose.entered_in_error_at).is_(None),
-            )
+    by_day: dict[date, list[DoseObs]] = defaultdict(list)
+    for day in sorted({d.local_date for d in doses}):
+        # One statement a day: its taken doses, and the regimen in force unless the request knows it.
+        known = regimens.knows(patient.id, day)
+        rows = await session.execute(
+            _DAY_DOSES if known else _DAY_DOSES_AND_REGIMEN, {"patient_id": patient.id, "day": day}
         )
-        by_day: dict[date, list[DoseObs]] = defaultdict(list)
-        for row in taken.scalars():
-            by_day[row.local_date].append(DoseObs(row.id, row.local_date, row.dose_mg))
-        snapshot.doses_on_days.update(by_day)
-        for day in days:
-            regimen = await regimen_in_force(session, patient.id, day)
-            snapshot.regimen_max_on_days[day] = regimen.max_daily_mg if regimen else None
+        for row in rows:
+            if row.part == "dose":
+                by_day[day].append(DoseObs(row.id, day, row.mg))
+            else:
+                regimens.remember(patient.id, day, InForce(row.medication, row.mg))
+        if not known and not regimens.knows(patient.id, day):
+            regimens.remember(patient.id, day, None)
+        regimen = regimens.known(patient.id, day)
+        snapshot.doses_on_days[day] = by_day[day]
+        snapshot.regimen_max_on_days[day] = regimen.max_daily_mg if regimen else None
     return snapshot
+
+
+def _day_doses() -> Select[str, uuid.UUID, float, str]:
+    return select(
+        literal_column("'dose'", String).label("part"),
+        col(Dose.id).label("id"),
+        col(Dose.dose_mg).label("mg"),
+        col(Dose.medication).label("medication"),
+    ).where(
+        col(Dose.patient_id) == bindparam("patient_id"),
+        col(Dose.local_date) == bindparam("day"),
+        col(Dose.status) == "taken",
+        col(Dose.entered_in_error_at).is_(None),
+    )
+
+
+def _day_doses_and_regimen() -> CompoundSelect[str, uuid.UUID, float, str]:
+    regimen = in_force_on(bindparam("patient_id"), bindparam("day")).subquery()
+    return union_all(
+        _day_doses(),
+        select(
+            literal_column("'regimen'", String), regimen.c.id, regimen.c.max_daily_mg, regimen.c.medication
+        ),
+    )
+
+
+# Built once: a plain dose's rules need these and nothing else.
+_DAY_DOSES = _day_doses()
+_DAY_DOSES_AND_REGIMEN = _day_doses_and_regimen()
