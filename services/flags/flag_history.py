@@ -7,8 +7,7 @@ with the length of the patient's history. Entered-in-error entries are never loa
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import CompoundSelect, Select, String, bindparam, literal_column, select, union_all
@@ -110,22 +109,26 @@ async def snapshot_for(
         found = previous.scalars().first()
         if found is not None:
             snapshot.previous_gad7[gad7.id] = Gad7Obs(found.id, found.recorded_at, found.total or 0)
-    by_day: dict[date, list[DoseObs]] = defaultdict(list)
-    for day in sorted({d.local_date for d in doses}):
-        # One statement a day: its taken doses, and the regimen in force unless the request knows it.
-        known = regimens.knows(patient.id, day)
-        rows = await session.execute(
-            _DAY_DOSES if known else _DAY_DOSES_AND_REGIMEN, {"patient_id": patient.id, "day": day}
-        )
-        for row in rows:
+    days = sorted({d.local_date for d in doses})
+    if len(days) == 1 and not regimens.knows(patient.id, days[0]):
+        # A plain dose: its day's taken doses and the regimen in force, in one statement.
+        params = {"patient_id": patient.id, "day": days[0]}
+        for row in await session.execute(_DAY_DOSES_AND_REGIMEN, params):
             if row.part == "dose":
-                by_day[day].append(DoseObs(row.id, day, row.mg))
+                snapshot.doses_on_days.setdefault(days[0], []).append(DoseObs(row.id, days[0], row.mg))
             else:
-                regimens.remember(patient.id, day, InForce(row.medication, row.mg))
-        if not known and not regimens.knows(patient.id, day):
-            regimens.remember(patient.id, day, None)
+                regimens.remember(patient.id, days[0], InForce(row.medication, row.mg))
+        if not regimens.knows(patient.id, days[0]):
+            regimens.remember(patient.id, days[0], None)
+    elif days:
+        # Many days (a sync batch): the regimens of the days not known yet, then every day's doses.
+        await regimens.load(session, patient.id, days)
+        taken = await session.execute(_TAKEN_ON_DAYS, {"patient_id": patient.id, "days": days})
+        for dose_id, on, mg in taken:
+            snapshot.doses_on_days.setdefault(on, []).append(DoseObs(dose_id, on, mg))
+    for day in days:
+        snapshot.doses_on_days.setdefault(day, [])
         regimen = regimens.known(patient.id, day)
-        snapshot.doses_on_days[day] = by_day[day]
         snapshot.regimen_max_on_days[day] = regimen.max_daily_mg if regimen else None
     return snapshot
 
@@ -155,5 +158,10 @@ def _day_doses_and_regimen() -> CompoundSelect[str, uuid.UUID, float, str]:
 
 
 # Built once: a plain dose's rules need these and nothing else.
-_DAY_DOSES = _day_doses()
+_TAKEN_ON_DAYS = select(col(Dose.id), col(Dose.local_date), col(Dose.dose_mg)).where(
+    col(Dose.patient_id) == bindparam("patient_id"),
+    col(Dose.local_date).in_(bindparam("days", expanding=True)),
+    col(Dose.status) == "taken",
+    col(Dose.entered_in_error_at).is_(None),
+)
 _DAY_DOSES_AND_REGIMEN = _day_doses_and_regimen()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -116,6 +117,16 @@ def in_force_on(patient_id: Any, day: Any) -> Select[uuid.UUID, str, float | Non
 
 
 _IN_FORCE = in_force_on(bindparam("patient_id"), bindparam("day"))
+# Every regimen in force on some day of a range, the latest started first (as `in_force_on` orders).
+_COVERING = (
+    select(col(Regimen.medication), col(Regimen.max_daily_mg), col(Regimen.start_date), col(Regimen.end_date))
+    .where(
+        col(Regimen.patient_id) == bindparam("patient_id"),
+        col(Regimen.start_date) <= bindparam("last"),
+        or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= bindparam("first")),
+    )
+    .order_by(col(Regimen.start_date).desc(), col(Regimen.created_at).desc())
+)
 
 
 class RegimensInForce:
@@ -133,6 +144,24 @@ class RegimensInForce:
 
     def remember(self, patient_id: uuid.UUID, day: date, regimen: InForce | None) -> None:
         self._known[(patient_id, day)] = regimen
+
+    async def load(self, session: AsyncSession, patient_id: uuid.UUID, days: Iterable[date]) -> None:
+        """Learns the regimen in force on each of these days in one query (a batch spans many days)."""
+        wanted = sorted({day for day in days if not self.knows(patient_id, day)})
+        if not wanted:
+            return
+        found = list(
+            await session.execute(
+                _COVERING, {"patient_id": patient_id, "first": wanted[0], "last": wanted[-1]}
+            )
+        )
+        for day in wanted:
+            regimen = next(
+                (r for r in found if r.start_date <= day and (r.end_date is None or r.end_date >= day)), None
+            )
+            self.remember(
+                patient_id, day, InForce(regimen.medication, regimen.max_daily_mg) if regimen else None
+            )
 
     async def on(self, session: AsyncSession, patient_id: uuid.UUID, day: date) -> InForce | None:
         if not self.knows(patient_id, day):
