@@ -88,3 +88,31 @@ async def test_a_check_in_whose_part_id_another_entry_has_is_409_and_stores_noth
     assert response.status_code == 409, response.text
     assert "doses[1].id" in response.json()["detail"]
     assert await _counts(app) == (1, 0, 0, 0)  # the dose alone; nothing of the check-in
+
+
+@pytest.mark.one_database
+async def test_a_full_check_in_is_one_insert_per_table_and_one_read_per_rule_input(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    patient = world["patient_a"]
+    base = f"/v1/patients/{patient.patient_id}"
+    first = dose(taken_at=ago(minutes=2))
+    assert (await client.post(f"{base}/doses", headers=patient.headers, json=first)).status_code == 201
+    today = (await client.get(f"{base}/doses", headers=patient.headers)).json()["items"][0]["local_date"]
+    body = {
+        "id": new_id(),
+        "date": today,
+        "submitted_at": ago(minutes=1),
+        "anxiety_rating": 3,
+        "gad7": [1, 1, 1, 1, 1, 1, 1],
+        "doses": [dose(taken_at=ago(minutes=2), medication="gabapentin") for _ in range(2)],
+        "symptoms": [{"reported_at": ago(minutes=2), "code": "drowsiness", "severity": 1, "interference": 1}],
+    }
+    with statements(app) as seen:
+        response = await client.post(f"{base}/check-ins", headers=patient.headers, json=body)
+    assert response.status_code == 201, response.text
+    # 4 inserts (check-in, doses, symptoms, anxiety: one each, however many parts); the check-ins
+    # near its day, the symptom reports its rules need (one query), the GAD-7 before this one, the
+    # day's doses with the regimen; the audit row.
+    assert len(seen) == 9, seen
+    assert sum(s.startswith("INSERT INTO dose") for s in seen) == 1, seen
