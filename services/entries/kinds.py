@@ -33,9 +33,9 @@ from services.clinical.grading import ReportProblem, complete_attributes, compos
 from services.entries import store
 from services.entries import views as entry_views
 from services.entries.recorder import BODY, Context, EntryRecipe, Loc, flags_raised_by, raise_if
-from services.errors import Conflict, FieldError, ValidationFailed
+from services.errors import FieldError, ValidationFailed
 from services.flags import lifecycle as flags
-from services.prescribing.regimens import DEFAULT_MEDICATION, regimen_in_force
+from services.prescribing.regimens import DEFAULT_MEDICATION
 
 
 def _entry_columns(
@@ -61,7 +61,7 @@ async def _dose_row(
     day = ctx.local_date(data.taken_at)
     medication = data.medication
     if medication is None:
-        regimen = await regimen_in_force(ctx.session, ctx.patient.id, day)
+        regimen = await ctx.regimens.on(ctx.session, ctx.patient.id, day)
         medication = regimen.medication if regimen else DEFAULT_MEDICATION
     return Dose(
         **_entry_columns(ctx, entry_id, day, content_hash, check_in_id),
@@ -215,9 +215,9 @@ def _red_flag_answers(answers: dict[str, bool | int], errors: list[FieldError]) 
     return normalized
 
 
-async def _check_part_ids(ctx: Context, dose_ids: list[uuid.UUID], symptom_ids: list[uuid.UUID]) -> None:
-    """A check-in's parts need ids of their own: not repeated within it, not taken by another entry
-    (an entry recorded on its own earlier is not a part of this check-in)."""
+def _check_part_ids(dose_ids: list[uuid.UUID], symptom_ids: list[uuid.UUID]) -> None:
+    """A check-in's parts need ids of their own, not repeated within it. (An id another entry has is
+    found by the insert itself: the recorder answers it with a Conflict.)"""
     errors: list[FieldError] = []
     for field, ids in (("doses", dose_ids), ("symptoms", symptom_ids)):
         seen: set[uuid.UUID] = set()
@@ -226,11 +226,6 @@ async def _check_part_ids(ctx: Context, dose_ids: list[uuid.UUID], symptom_ids: 
                 errors.append(FieldError((*BODY, field, index, "id"), "is used twice in this check-in"))
             seen.add(part_id)
     raise_if(errors)
-    model: type[Dose] | type[SymptomReport]
-    for field, model, ids in (("doses", Dose, dose_ids), ("symptoms", SymptomReport, symptom_ids)):
-        if taken := await store.ids_taken(ctx.session, model, ids):
-            index = next(i for i, part_id in enumerate(ids) if part_id in taken)
-            raise Conflict(f"{field}[{index}].id is already used by another entry; give the part a new id.")
 
 
 def _derived_id(check_in_id: uuid.UUID, part: str) -> uuid.UUID:
@@ -275,7 +270,7 @@ async def _check_in_rows(ctx: Context, data: CheckInCreate, content_hash: str) -
 
     dose_ids = [dose.id or _derived_id(data.id, f"dose/{i}") for i, dose in enumerate(data.doses)]
     symptom_ids = [s.id or _derived_id(data.id, f"symptom/{i}") for i, s in enumerate(data.symptoms)]
-    await _check_part_ids(ctx, dose_ids, symptom_ids)
+    _check_part_ids(dose_ids, symptom_ids)
     columns = _entry_columns(ctx, data.id, data.date, content_hash, None)
     del columns["check_in_id"]  # a check-in is no part of another
     rows: list[SQLModel] = [

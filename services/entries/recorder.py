@@ -12,7 +12,7 @@ stored: every check runs before the first write.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -25,11 +25,13 @@ from models.base import utcnow
 from models.entries import EntryKind
 from models.flags import FlagPublic
 from services.accounts.access import Caller
+from services.entries import store
 from services.entries.idempotency import fingerprint
-from services.entries.store import EntryModel, find_retry, insert_once
-from services.errors import FieldError, ValidationFailed
+from services.entries.store import EntryModel
+from services.errors import Conflict, FieldError, ValidationFailed
 from services.flags import lifecycle as flags
 from services.localtime import local_date
+from services.prescribing.regimens import RegimensInForce
 from services.settings import Settings
 
 Loc = tuple[str | int, ...]
@@ -45,6 +47,8 @@ class Context:
     caller: Caller
     patient: Patient
     now: datetime
+    # The regimen in force per local day, fetched once for the dose's medication and the dose rule.
+    regimens: RegimensInForce = field(default_factory=RegimensInForce)
 
     @property
     def latest_allowed(self) -> datetime:
@@ -92,14 +96,41 @@ class EntryRecipe(Generic[Body, Answer]):
 async def record(ctx: Context, recipe: EntryRecipe[Body, Answer], data: Body) -> tuple[bool, Answer]:
     entry_id = data.id  # type: ignore[attr-defined]  # every entry body has the phone's id
     content_hash = fingerprint(recipe.kind, ctx.patient.id, data)
-    if (stored := await find_retry(ctx.session, recipe.model, entry_id, content_hash)) is not None:
-        return False, await recipe.retried(ctx, stored)
     rows = await recipe.rows(ctx, data, content_hash)
-    if (stored := await insert_once(ctx.session, rows, recipe.model, entry_id, content_hash)) is not None:
+    # Insert first, read only when nothing was inserted: a retry, a conflict, or a concurrent twin that
+    # won the race (it held the key until it committed).
+    if not await store.insert_new(ctx.session, recipe.model, rows[:1]):
+        stored = await store.stored_entry(ctx.session, recipe.model, entry_id, content_hash)
         return False, await recipe.retried(ctx, stored)
+    if taken := await insert_parts(ctx.session, rows[1:]):
+        raise Conflict(part_taken(rows[1:], taken))
     # The write-time flag rules, in this same transaction: the entry and its flags commit together.
-    raised = await flags.evaluate_new_entries(ctx.session, ctx.settings, ctx.patient, rows)
+    raised = await flags.evaluate_new_entries(ctx.session, ctx.settings, ctx.patient, rows, ctx.regimens)
     return True, recipe.answer(rows, raised)
+
+
+async def insert_parts(session: AsyncSession, parts: list[SQLModel]) -> set[Any]:
+    """Inserts a check-in's parts, one statement per table; the ids another entry already had."""
+    taken: set[Any] = set()
+    for model in store.PART_MODELS:
+        group = [row for row in parts if isinstance(row, model)]
+        inserted = await store.insert_new(session, model, group)
+        taken |= {row.id for row in group} - inserted
+    return taken
+
+
+PART_FIELDS = {"Dose": "doses", "SymptomReport": "symptoms", "AnxietyScore": "anxiety"}
+
+
+def part_taken(parts: list[SQLModel], taken: set[Any]) -> str:
+    """Names the first part whose id another entry has, as the check-in's body names it."""
+    for model in store.PART_MODELS:
+        group = [row for row in parts if isinstance(row, model)]
+        for index, row in enumerate(group):
+            if row.id in taken:
+                field_name = PART_FIELDS[model.__name__]
+                return f"{field_name}[{index}].id is already used by another entry; give the part a new id."
+    return "A part of this entry uses an id another entry has."
 
 
 async def flags_raised_by(ctx: Context, entry_ids: set[Any]) -> list[FlagPublic]:

@@ -1,15 +1,23 @@
-"""The entries domain's database statements: finding and inserting entries exactly once, the parts of a
-check-in, and marking entries entered-in-error. The recorder and the kinds decide; this module only
-reads and writes."""
+"""The entries domain's database statements: inserting entries exactly once, finding the stored ones
+a retry or a conflict is answered from, the parts of a check-in, and marking entries entered-in-error.
+The recorder and the kinds decide; this module only reads and writes.
+
+The write path is SQLAlchemy Core, its statements built once per table and dialect: a multi-row
+`INSERT ... ON CONFLICT (id) DO NOTHING RETURNING id` (PostgreSQL, and SQLite >= 3.35) tells which
+rows are new without a savepoint or a read before it; the stored rows are read only for the ids it
+did not insert. A concurrent twin waits on the unique key (PostgreSQL) or on the write lock (SQLite)
+and then finds the winner's row.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
@@ -19,56 +27,87 @@ from services.errors import Conflict
 EntryModel = type[Dose] | type[AnxietyScore] | type[SymptomReport] | type[CheckIn]
 Row = TypeVar("Row", bound=SQLModel)
 PART_MODELS: tuple[type[Dose], type[SymptomReport], type[AnxietyScore]] = (Dose, SymptomReport, AnxietyScore)
+ENTRY_MODELS: tuple[EntryModel, ...] = (CheckIn, Dose, SymptomReport, AnxietyScore)
 
 CONFLICT = "An entry with this id already exists with different content."
 
 
-async def find_retry(
+def table_of(model: type[SQLModel]) -> Table:
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+def _insert_once(dialect: Any, table: Table) -> Any:
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=[table.c.id]).returning(table.c.id)
+
+
+# {dialect name: {table name: statement}}: compiled once, cached by SQLAlchemy after the first use.
+_INSERT_ONCE: dict[str, dict[str, Any]] = {
+    name: {table_of(m).name: _insert_once(dialect, table_of(m)) for m in ENTRY_MODELS}
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_STORED_HASHES = {
+    table_of(m).name: select(table_of(m).c.id, table_of(m).c.content_hash).where(
+        table_of(m).c.id.in_(bindparam("ids", expanding=True))
+    )
+    for m in ENTRY_MODELS
+}
+
+
+def values_of(row: SQLModel) -> dict[str, Any]:
+    """The row's columns as an INSERT takes them."""
+    return {column.name: getattr(row, column.name) for column in table_of(type(row)).columns}
+
+
+async def insert_new(
+    session: AsyncSession, model: type[SQLModel], rows: Sequence[SQLModel]
+) -> set[uuid.UUID]:
+    """Inserts the rows whose id no entry of this kind has yet, in one statement; the ids inserted."""
+    if not rows:
+        return set()
+    statement = _INSERT_ONCE[session.get_bind().dialect.name][table_of(model).name]
+    result = await session.execute(statement, [values_of(row) for row in rows])
+    return set(result.scalars())
+
+
+async def stored_hashes(
+    session: AsyncSession, model: type[SQLModel], ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """{id: content hash} of the stored entries of this kind among these ids, in one query."""
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    result = await session.execute(_STORED_HASHES[table_of(model).name], {"ids": wanted})
+    return {row.id: row.content_hash for row in result}
+
+
+async def stored_entry(
     session: AsyncSession, model: type[Row], entry_id: uuid.UUID, content_hash: str
-) -> Row | None:
-    """The stored entry when this is a retry of it; None when the id is new; Conflict otherwise."""
+) -> Row:
+    """The stored entry a retry is answered from (a rare path: the ORM serves it); Conflict when its
+    content differs."""
     stored = await session.get(model, entry_id, populate_existing=True)
     if stored is None:
-        return None
+        # Not inserted, yet not there: it was deleted between the two statements.
+        raise Conflict("The entry changed concurrently; send it again.")
     if getattr(stored, "content_hash", None) != content_hash:
         raise Conflict(CONFLICT)
     return stored
 
 
-async def insert_once(
-    session: AsyncSession, rows: list[SQLModel], model: type[Row], entry_id: uuid.UUID, content_hash: str
-) -> Row | None:
-    """Insert the rows of a new entry in a savepoint. When a concurrent request with the same id won
-    the race, the unique key refuses ours: answer as for a retry (the stored entry) or a conflict."""
-    savepoint = await session.begin_nested()
-    try:
-        # The first row is the entry the others point at (a check-in and its parts): flush it first.
-        session.add(rows[0])
-        await session.flush()
-        if rows[1:]:
-            session.add_all(rows[1:])
-            await session.flush()
-    except IntegrityError:
-        await savepoint.rollback()
-        for row in rows:
-            if row in session:
-                session.expunge(row)
-        stored = await find_retry(session, model, entry_id, content_hash)
-        if stored is None:
-            # Not the entry's own id: one of its parts collided with an entry written meanwhile.
-            raise Conflict("A part of this entry uses an id another entry took meanwhile.") from None
-        return stored
-    await savepoint.commit()
-    return None
+async def delete_check_ins(session: AsyncSession, ids: Iterable[uuid.UUID]) -> None:
+    """Takes back check-ins just inserted whose parts could not all be stored (their parts go with them:
+    the foreign key cascades)."""
+    wanted = list(ids)
+    if wanted:
+        await session.execute(delete(CheckIn).where(col(CheckIn.id).in_(wanted)))
 
 
 async def ids_taken(
-    session: AsyncSession, model: type[Dose] | type[SymptomReport], ids: list[uuid.UUID]
+    session: AsyncSession, model: type[Dose] | type[SymptomReport] | type[AnxietyScore], ids: list[uuid.UUID]
 ) -> set[uuid.UUID]:
     """Which of these ids another entry of this kind already has."""
-    if not ids:
-        return set()
-    return set((await session.execute(select(col(model.id)).where(col(model.id).in_(ids)))).scalars())
+    return set((await stored_hashes(session, model, ids)).keys())
 
 
 async def check_in_parts(session: AsyncSession, check_in_id: uuid.UUID) -> dict[type[SQLModel], list[Any]]:

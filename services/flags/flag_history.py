@@ -6,11 +6,11 @@ with the length of the patient's history. Entered-in-error entries are never loa
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import date, timedelta
+import uuid
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import CompoundSelect, Select, String, and_, bindparam, literal_column, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -25,7 +25,8 @@ from services.clinical.rules import (
     Snapshot,
     SymptomObs,
 )
-from services.prescribing.regimens import regimen_in_force
+from services.localtime import utc
+from services.prescribing.regimens import InForce, RegimensInForce, in_force_on
 from services.settings import Settings
 
 
@@ -38,8 +39,15 @@ def symptom_obs(row: SymptomReport) -> SymptomObs:
 
 
 async def snapshot_for(
-    session: AsyncSession, settings: Settings, patient: Patient, new_rows: list[Any]
+    session: AsyncSession,
+    settings: Settings,
+    patient: Patient,
+    new_rows: list[Any],
+    regimens: RegimensInForce | None = None,
 ) -> Snapshot:
+    """Only what the new entries' rules need: a plain dose reads its day's taken doses and the regimen
+    in force, in one statement."""
+    regimens = regimens if regimens is not None else RegimensInForce()
     check_ins = [r for r in new_rows if isinstance(r, CheckIn)]
     symptoms = [r for r in new_rows if isinstance(r, SymptomReport)]
     gad7s = [r for r in new_rows if isinstance(r, AnxietyScore) and r.instrument == "gad7"]
@@ -54,69 +62,128 @@ async def snapshot_for(
         new_doses=[DoseObs(r.id, r.local_date, r.dose_mg) for r in doses],
     )
     dress_days = [c.local_date for c in check_ins] + [s.local_date for s in symptoms if s.code == "rash"]
+    low = high = None
     if dress_days:
         low = min(dress_days) - timedelta(days=DRESS_WINDOW_DAYS)
         high = max(dress_days) + timedelta(days=DRESS_WINDOW_DAYS)
         nearby = await session.execute(
-            select(CheckIn).where(
-                col(CheckIn.patient_id) == patient.id,
-                col(CheckIn.local_date).between(low, high),
-                col(CheckIn.entered_in_error_at).is_(None),
-            )
+            _NEARBY_CHECK_INS, {"patient_id": patient.id, "low": low, "high": high}
         )
-        snapshot.nearby_check_ins.extend(check_in_obs(r) for r in nearby.scalars() if r.id not in new_ids)
-        rashes = await session.execute(
-            select(SymptomReport).where(
+        snapshot.nearby_check_ins.extend(
+            CheckInObs(r.id, r.local_date, dict(r.red_flags)) for r in nearby if r.id not in new_ids
+        )
+    # Rashes near those days (dress) and the new reports' terms over their windows (worsening,
+    # persistent) in one query, told apart here.
+    codes = {s.code for s in symptoms}
+    window = max(WORSENING_WINDOW, timedelta(days=settings.persistent_symptom_window_days))
+    earliest = min(s.reported_at for s in symptoms) - window if symptoms else None
+    wanted = []
+    if low is not None and high is not None:
+        wanted.append(
+            and_(col(SymptomReport.code) == "rash", col(SymptomReport.local_date).between(low, high))
+        )
+    if earliest is not None:
+        wanted.append(and_(col(SymptomReport.code).in_(codes), col(SymptomReport.reported_at) >= earliest))
+    if wanted:
+        reports = await session.execute(
+            _SYMPTOM_COLUMNS.where(
                 col(SymptomReport.patient_id) == patient.id,
-                col(SymptomReport.code) == "rash",
-                col(SymptomReport.local_date).between(low, high),
                 col(SymptomReport.entered_in_error_at).is_(None),
+                or_(*wanted),
             )
         )
-        snapshot.nearby_symptoms.extend(symptom_obs(r) for r in rashes.scalars() if r.id not in new_ids)
-    if symptoms:
-        window = max(WORSENING_WINDOW, timedelta(days=settings.persistent_symptom_window_days))
-        earliest = min(s.reported_at for s in symptoms) - window
-        earlier = await session.execute(
-            select(SymptomReport).where(
-                col(SymptomReport.patient_id) == patient.id,
-                col(SymptomReport.code).in_({s.code for s in symptoms}),
-                col(SymptomReport.reported_at) >= earliest,
-                col(SymptomReport.entered_in_error_at).is_(None),
-            )
-        )
-        snapshot.earlier_symptoms.extend(symptom_obs(r) for r in earlier.scalars() if r.id not in new_ids)
+        for r in reports:
+            if r.id in new_ids:
+                continue
+            seen = SymptomObs(r.id, r.code, r.local_date, r.reported_at, r.grade, r.severity, r.present)
+            if low is not None and high is not None and r.code == "rash" and low <= r.local_date <= high:
+                snapshot.nearby_symptoms.append(seen)
+            if earliest is not None and r.code in codes and utc(r.reported_at) >= earliest:
+                snapshot.earlier_symptoms.append(seen)
     for gad7 in gad7s:
-        previous = await session.execute(
-            select(AnxietyScore)
-            .where(
-                col(AnxietyScore.patient_id) == patient.id,
-                col(AnxietyScore.instrument) == "gad7",
-                col(AnxietyScore.recorded_at) < gad7.recorded_at,
-                col(AnxietyScore.entered_in_error_at).is_(None),
-                col(AnxietyScore.id) != gad7.id,
-            )
-            .order_by(col(AnxietyScore.recorded_at).desc())
-            .limit(1)
-        )
-        found = previous.scalars().first()
+        params = {"patient_id": patient.id, "before": gad7.recorded_at, "id": gad7.id}
+        found = (await session.execute(_PREVIOUS_GAD7, params)).first()
         if found is not None:
             snapshot.previous_gad7[gad7.id] = Gad7Obs(found.id, found.recorded_at, found.total or 0)
     days = sorted({d.local_date for d in doses})
-    if days:
-        taken = await session.execute(
-            select(Dose).where(
-                col(Dose.patient_id) == patient.id,
-                col(Dose.local_date).in_(days),
-                col(Dose.status) == "taken",
-                col(Dose.entered_in_error_at).is_(None),
-            )
-        )
-        by_day: dict[date, list[DoseObs]] = defaultdict(list)
-        for row in taken.scalars():
-            by_day[row.local_date].append(DoseObs(row.id, row.local_date, row.dose_mg))
-        snapshot.doses_on_days.update(by_day)
-        for day in days:
-            regimen = await regimen_in_force(session, patient.id, day)
-            snapshot.regimen_max_on_days[day] = regimen.max_daily_mg if regimen else None
+    if len(days) == 1 and not regimens.knows(patient.id, days[0]):
+        # A plain dose: its day's taken doses and the regimen in force, in one statement.
+        params = {"patient_id": patient.id, "day": days[0]}
+        for row in await session.execute(_DAY_DOSES_AND_REGIMEN, params):
+            if row.part == "dose":
+                snapshot.doses_on_days.setdefault(days[0], []).append(DoseObs(row.id, days[0], row.mg))
+            else:
+                regimens.remember(patient.id, days[0], InForce(row.medication, row.mg))
+        if not regimens.knows(patient.id, days[0]):
+            regimens.remember(patient.id, days[0], None)
+    elif days:
+        # Many days (a sync batch): the regimens of the days not known yet, then every day's doses.
+        await regimens.load(session, patient.id, days)
+        taken = await session.execute(_TAKEN_ON_DAYS, {"patient_id": patient.id, "days": days})
+        for dose_id, on, mg in taken:
+            snapshot.doses_on_days.setdefault(on, []).append(DoseObs(dose_id, on, mg))
+    for day in days:
+        snapshot.doses_on_days.setdefault(day, [])
+        regimen = regimens.known(patient.id, day)
+        snapshot.regimen_max_on_days[day] = regimen.max_daily_mg if regimen else None
     return snapshot
+
+
+def _day_doses() -> Select[str, uuid.UUID, float, str]:
+    return select(
+        literal_column("'dose'", String).label("part"),
+        col(Dose.id).label("id"),
+        col(Dose.dose_mg).label("mg"),
+        col(Dose.medication).label("medication"),
+    ).where(
+        col(Dose.patient_id) == bindparam("patient_id"),
+        col(Dose.local_date) == bindparam("day"),
+        col(Dose.status) == "taken",
+        col(Dose.entered_in_error_at).is_(None),
+    )
+
+
+def _day_doses_and_regimen() -> CompoundSelect[str, uuid.UUID, float, str]:
+    regimen = in_force_on(bindparam("patient_id"), bindparam("day")).subquery()
+    return union_all(
+        _day_doses(),
+        select(
+            literal_column("'regimen'", String), regimen.c.id, regimen.c.max_daily_mg, regimen.c.medication
+        ),
+    )
+
+
+_NEARBY_CHECK_INS = select(col(CheckIn.id), col(CheckIn.local_date), col(CheckIn.red_flags)).where(
+    col(CheckIn.patient_id) == bindparam("patient_id"),
+    col(CheckIn.local_date).between(bindparam("low"), bindparam("high")),
+    col(CheckIn.entered_in_error_at).is_(None),
+)
+_SYMPTOM_COLUMNS = select(
+    col(SymptomReport.id),
+    col(SymptomReport.code),
+    col(SymptomReport.local_date),
+    col(SymptomReport.reported_at),
+    col(SymptomReport.grade),
+    col(SymptomReport.severity),
+    col(SymptomReport.present),
+)
+_PREVIOUS_GAD7 = (
+    select(col(AnxietyScore.id), col(AnxietyScore.recorded_at), col(AnxietyScore.total))
+    .where(
+        col(AnxietyScore.patient_id) == bindparam("patient_id"),
+        col(AnxietyScore.instrument) == "gad7",
+        col(AnxietyScore.recorded_at) < bindparam("before"),
+        col(AnxietyScore.entered_in_error_at).is_(None),
+        col(AnxietyScore.id) != bindparam("id"),
+    )
+    .order_by(col(AnxietyScore.recorded_at).desc())
+    .limit(1)
+)
+# Built once: a plain dose's rules need these and nothing else.
+_TAKEN_ON_DAYS = select(col(Dose.id), col(Dose.local_date), col(Dose.dose_mg)).where(
+    col(Dose.patient_id) == bindparam("patient_id"),
+    col(Dose.local_date).in_(bindparam("days", expanding=True)),
+    col(Dose.status) == "taken",
+    col(Dose.entered_in_error_at).is_(None),
+)
+_DAY_DOSES_AND_REGIMEN = _day_doses_and_regimen()

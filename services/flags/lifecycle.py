@@ -36,6 +36,7 @@ from services.errors import Conflict, FieldError, NotFound, ValidationFailed
 from services.flags.flag_history import snapshot_for
 from services.localtime import utc
 from services.pagination import b64_json_decode, b64_json_encode
+from services.prescribing.regimens import RegimensInForce
 from services.settings import Settings
 
 ACTIVE = (FlagStatus.open.value, FlagStatus.acknowledged.value)
@@ -72,11 +73,15 @@ def advice_for(flags: list[FlagPublic]) -> str | None:
 
 
 async def evaluate_new_entries(
-    session: AsyncSession, settings: Settings, patient: Patient, new_rows: list[Any]
+    session: AsyncSession,
+    settings: Settings,
+    patient: Patient,
+    new_rows: list[Any],
+    regimens: RegimensInForce | None = None,
 ) -> list[FlagPublic]:
     """Run the write-time rules over entries just recorded (same transaction). Returns the flags they
-    raised, escalated or added evidence to."""
-    snapshot = await snapshot_for(session, settings, patient, new_rows)
+    raised, escalated or added evidence to; the flags are read only for what a rule found."""
+    snapshot = await snapshot_for(session, settings, patient, new_rows, regimens)
     rules = write_time_rules(
         settings.persistent_symptom_min_days,
         settings.persistent_symptom_window_days,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -86,3 +89,82 @@ def to_public(regimen: Regimen) -> RegimenPublic:
         indication=regimen.indication,
         created_at=regimen.created_at,
     )
+
+
+# ---- the regimen in force, for the write path --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InForce:
+    """What the write path needs of the regimen in force on a day."""
+
+    medication: str
+    max_daily_mg: float | None
+
+
+def in_force_on(patient_id: Any, day: Any) -> Select[uuid.UUID, str, float | None]:
+    """The regimen in force on a local day (the latest started), as Core: a statement or a subquery."""
+    return (
+        select(col(Regimen.id), col(Regimen.medication), col(Regimen.max_daily_mg))
+        .where(
+            col(Regimen.patient_id) == patient_id,
+            col(Regimen.start_date) <= day,
+            or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= day),
+        )
+        .order_by(col(Regimen.start_date).desc(), col(Regimen.created_at).desc())
+        .limit(1)
+    )
+
+
+_IN_FORCE = in_force_on(bindparam("patient_id"), bindparam("day"))
+# Every regimen in force on some day of a range, the latest started first (as `in_force_on` orders).
+_COVERING = (
+    select(col(Regimen.medication), col(Regimen.max_daily_mg), col(Regimen.start_date), col(Regimen.end_date))
+    .where(
+        col(Regimen.patient_id) == bindparam("patient_id"),
+        col(Regimen.start_date) <= bindparam("last"),
+        or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= bindparam("first")),
+    )
+    .order_by(col(Regimen.start_date).desc(), col(Regimen.created_at).desc())
+)
+
+
+class RegimensInForce:
+    """The regimen in force per patient and local day, fetched at most once per request: the dose's
+    default medication and the dose rule's maximum read the same answer."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[uuid.UUID, date], InForce | None] = {}
+
+    def knows(self, patient_id: uuid.UUID, day: date) -> bool:
+        return (patient_id, day) in self._known
+
+    def known(self, patient_id: uuid.UUID, day: date) -> InForce | None:
+        return self._known[(patient_id, day)]
+
+    def remember(self, patient_id: uuid.UUID, day: date, regimen: InForce | None) -> None:
+        self._known[(patient_id, day)] = regimen
+
+    async def load(self, session: AsyncSession, patient_id: uuid.UUID, days: Iterable[date]) -> None:
+        """Learns the regimen in force on each of these days in one query (a batch spans many days)."""
+        wanted = sorted({day for day in days if not self.knows(patient_id, day)})
+        if not wanted:
+            return
+        found = list(
+            await session.execute(
+                _COVERING, {"patient_id": patient_id, "first": wanted[0], "last": wanted[-1]}
+            )
+        )
+        for day in wanted:
+            regimen = next(
+                (r for r in found if r.start_date <= day and (r.end_date is None or r.end_date >= day)), None
+            )
+            self.remember(
+                patient_id, day, InForce(regimen.medication, regimen.max_daily_mg) if regimen else None
+            )
+
+    async def on(self, session: AsyncSession, patient_id: uuid.UUID, day: date) -> InForce | None:
+        if not self.knows(patient_id, day):
+            found = (await session.execute(_IN_FORCE, {"patient_id": patient_id, "day": day})).first()
+            self.remember(patient_id, day, InForce(found.medication, found.max_daily_mg) if found else None)
+        return self.known(patient_id, day)
