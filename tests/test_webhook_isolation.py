@@ -19,7 +19,7 @@ from sqlmodel import col
 from api.app import create_app
 from models.base import utcnow
 from models.webhooks import WebhookDelivery, WebhookEndpoint
-from services.alerting import delivery
+from services.alerting import delivery, outbox
 from services.alerting.delivery import RETRY_DELAYS, deliver_due
 from services.alerting.signing import signature_header
 from services.database import session_scope
@@ -287,3 +287,40 @@ async def test_a_slow_receiver_delays_no_alert_to_the_others(
     for receiver in good:
         first, second = receiver.received
         assert first.webhook_id != second.webhook_id and first.verified_with and second.verified_with
+
+
+async def test_an_endpoint_with_a_slow_backlog_takes_only_its_share_of_the_slots(
+    live_app: FastAPI, receivers: list[Receiver]
+) -> None:
+    release = threading.Event()
+
+    def held() -> int:
+        release.wait(20)
+        return 200
+
+    slow, good = receivers[0], receivers[1]
+    backlog = delivery.SEND_CONCURRENCY + 8  # more than every slot of the worker
+    slow.script = [held] * backlog
+    transport = httpx.ASGITransport(app=live_app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            world = await build_world(live_app)
+            slow_id, good_id = await _endpoints_for(client, world, [slow, good])
+            async with session_scope(live_app.state.session_factory) as session:
+                endpoint = await session.get_one(WebhookEndpoint, uuid.UUID(slow_id))
+                for _ in range(backlog):
+                    await outbox.ping_event(session, endpoint)
+            await received_at_least(slow, delivery.PER_ENDPOINT_IN_FLIGHT, within=10)
+            ping = await client.post(
+                f"/v1/webhook-endpoints/{good_id}/ping", headers=world["admin_a"].headers
+            )
+            assert ping.status_code == 202
+            await received_at_least(good, 1, within=10)
+            assert not release.is_set()
+            assert len(slow.received) == delivery.PER_ENDPOINT_IN_FLIGHT, "the rest wait for its share"
+            release.set()
+            await received_at_least(slow, backlog, within=10)
+            await _all_recorded(live_app, backlog + 1)
+    finally:
+        release.set()
+    assert len({r.webhook_id for r in slow.received}) == backlog == len(slow.received)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import httpx
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
@@ -32,6 +32,7 @@ from services.alerting.signing import signature_header
 from services.alerting.url_safety import MalformedUrl, UnsafeUrl, pinned_target
 from services.alerting.webhook_secrets import WebhookKeyError
 from services.database import session_scope
+from services.platform import wakeup
 from services.settings import Settings
 
 logger = logging.getLogger("symptrack.delivery")
@@ -49,7 +50,10 @@ RETRY_DELAYS = [
 JITTER = 0.1  # +-10%, so endpoints that fail together don't retry in lockstep
 RESPONSE_KEEP_BYTES = 2048
 CLAIM_BATCH = 20
-SEND_CONCURRENCY = 10
+# Sends in flight per worker, and per endpoint across workers: a slow or unreachable receiver (up to
+# the 15 s timeout per send) holds at most its own share of the slots.
+SEND_CONCURRENCY = 32
+PER_ENDPOINT_IN_FLIGHT = 4
 POLL_SECONDS = 1.0
 
 
@@ -69,18 +73,52 @@ class Claimed:
 async def claim(
     session: AsyncSession, settings: Settings, now: datetime, limit: int = CLAIM_BATCH
 ) -> list[Claimed]:
-    """Take up to `limit` due deliveries of enabled endpoints, urgent first, and lease them."""
+    """Take up to `limit` due deliveries of enabled endpoints, urgent first, and lease them; never
+    more than PER_ENDPOINT_IN_FLIGHT of one endpoint at once (counting those other claims hold), so an
+    endpoint with a backlog that answers slowly cannot take every sending slot."""
+    due = (
+        col(WebhookDelivery.status).in_(("pending", "failed")),
+        col(WebhookDelivery.next_attempt_at) <= now,
+    )
+    leased = col(WebhookDelivery.lease_expires_at) > now
+    unleased = or_(
+        col(WebhookDelivery.lease_expires_at).is_(None), col(WebhookDelivery.lease_expires_at) <= now
+    )
+    # In flight: leased and not yet recorded (a recording clears the lease), found through the due index.
+    in_flight = (
+        select(col(WebhookDelivery.endpoint_id).label("endpoint_id"), func.count().label("sending"))
+        .where(*due, leased)
+        .group_by(col(WebhookDelivery.endpoint_id))
+        .subquery()
+    )
+    ranked = (
+        select(
+            col(WebhookDelivery.id).label("id"),
+            col(WebhookDelivery.endpoint_id).label("endpoint_id"),
+            func.row_number()
+            .over(
+                partition_by=col(WebhookDelivery.endpoint_id),
+                order_by=(col(WebhookDelivery.urgent).desc(), col(WebhookDelivery.next_attempt_at)),
+            )
+            .label("place"),
+        )
+        .where(*due, unleased)
+        .subquery()
+    )
+    within_share = (
+        select(ranked.c.id)
+        .outerjoin(in_flight, in_flight.c.endpoint_id == ranked.c.endpoint_id)
+        .where(ranked.c.place + func.coalesce(in_flight.c.sending, 0) <= PER_ENDPOINT_IN_FLIGHT)
+    )
     statement = (
         select(WebhookDelivery, WebhookEndpoint, OutboxEvent)
         .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id))
         .join(OutboxEvent, col(OutboxEvent.id) == col(WebhookDelivery.event_id))
         .where(
-            col(WebhookDelivery.status).in_(("pending", "failed")),
-            col(WebhookDelivery.next_attempt_at) <= now,
-            or_(
-                col(WebhookDelivery.lease_expires_at).is_(None), col(WebhookDelivery.lease_expires_at) <= now
-            ),
+            *due,
+            unleased,
             col(WebhookEndpoint.enabled),
+            col(WebhookDelivery.id).in_(within_share),
         )
         .order_by(col(WebhookDelivery.urgent).desc(), col(WebhookDelivery.next_attempt_at))
         .limit(limit)
@@ -88,13 +126,14 @@ async def claim(
     )
     rows = (await session.execute(statement)).all()
     lease_until = now + timedelta(seconds=settings.webhook_lease_seconds)
-    claimed = []
-    for delivery, endpoint, event in rows:
+    if rows:
         await session.execute(
             update(WebhookDelivery)
-            .where(col(WebhookDelivery.id) == delivery.id)
+            .where(col(WebhookDelivery.id).in_([delivery.id for delivery, _, _ in rows]))
             .values(lease_expires_at=lease_until, updated_at=now)
         )
+    claimed = []
+    for delivery, endpoint, event in rows:
         stored = [endpoint.secret]
         if (
             endpoint.previous_secret
@@ -378,12 +417,23 @@ class DeliveryJob:
                 self.client = webhook_client(settings)
             for claimed in batch:
                 assert self.client is not None
-                task = asyncio.create_task(_deliver(factory, settings, self.client, claimed, self.rng))
+                task = asyncio.create_task(self._deliver(factory, settings, self.client, claimed))
                 self.in_flight.add(task)
                 task.add_done_callback(self.in_flight.discard)
             handled += len(batch)
             if len(batch) < limit:
                 return handled
+
+    async def _deliver(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        http: httpx.AsyncClient,
+        claimed: Claimed,
+    ) -> None:
+        await _deliver(factory, settings, http, claimed, self.rng)
+        # Its slot is free: claim again now, not at the next poll, in case a delivery was held back.
+        wakeup.wake_here()
 
     async def drain(self) -> None:
         """When the worker stops: let every send in flight finish and be recorded (each is bounded by
