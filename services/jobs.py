@@ -9,7 +9,13 @@ from services.platform.worker import RegisteredJob
 
 def all_jobs() -> list[RegisteredJob]:
     return [
-        RegisteredJob("webhook_delivery", delivery.delivery_job, delivery.POLL_SECONDS),
+        _delivery_job(),
         # Not woken by commits: a pass over every patient must never sit before an urgent delivery.
         RegisteredJob("time_rules", time_rules.time_rules_job, time_rules.INTERVAL_SECONDS, wakeable=False),
     ]
+
+
+def _delivery_job() -> RegisteredJob:
+    # One per worker: it holds that worker's sends in flight, which must finish when it stops.
+    job = delivery.DeliveryJob()
+    return RegisteredJob("webhook_delivery", job, delivery.POLL_SECONDS, drain=job.drain)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import httpx
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
@@ -29,9 +29,10 @@ from models.outbox import OutboxEvent
 from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from services.alerting import webhook_secrets
 from services.alerting.signing import signature_header
-from services.alerting.url_safety import UnsafeUrl, pinned_target
+from services.alerting.url_safety import MalformedUrl, UnsafeUrl, pinned_target
 from services.alerting.webhook_secrets import WebhookKeyError
 from services.database import session_scope
+from services.platform import wakeup
 from services.settings import Settings
 
 logger = logging.getLogger("symptrack.delivery")
@@ -49,7 +50,10 @@ RETRY_DELAYS = [
 JITTER = 0.1  # +-10%, so endpoints that fail together don't retry in lockstep
 RESPONSE_KEEP_BYTES = 2048
 CLAIM_BATCH = 20
-SEND_CONCURRENCY = 10
+# Sends in flight per worker, and per endpoint across workers: a slow or unreachable receiver (up to
+# the 15 s timeout per send) holds at most its own share of the slots.
+SEND_CONCURRENCY = 32
+PER_ENDPOINT_IN_FLIGHT = 4
 POLL_SECONDS = 1.0
 
 
@@ -69,18 +73,52 @@ class Claimed:
 async def claim(
     session: AsyncSession, settings: Settings, now: datetime, limit: int = CLAIM_BATCH
 ) -> list[Claimed]:
-    """Take up to `limit` due deliveries of enabled endpoints, urgent first, and lease them."""
+    """Take up to `limit` due deliveries of enabled endpoints, urgent first, and lease them; never
+    more than PER_ENDPOINT_IN_FLIGHT of one endpoint at once (counting those other claims hold), so an
+    endpoint with a backlog that answers slowly cannot take every sending slot."""
+    due = (
+        col(WebhookDelivery.status).in_(("pending", "failed")),
+        col(WebhookDelivery.next_attempt_at) <= now,
+    )
+    leased = col(WebhookDelivery.lease_expires_at) > now
+    unleased = or_(
+        col(WebhookDelivery.lease_expires_at).is_(None), col(WebhookDelivery.lease_expires_at) <= now
+    )
+    # In flight: leased and not yet recorded (a recording clears the lease), found through the due index.
+    in_flight = (
+        select(col(WebhookDelivery.endpoint_id).label("endpoint_id"), func.count().label("sending"))
+        .where(*due, leased)
+        .group_by(col(WebhookDelivery.endpoint_id))
+        .subquery()
+    )
+    ranked = (
+        select(
+            col(WebhookDelivery.id).label("id"),
+            col(WebhookDelivery.endpoint_id).label("endpoint_id"),
+            func.row_number()
+            .over(
+                partition_by=col(WebhookDelivery.endpoint_id),
+                order_by=(col(WebhookDelivery.urgent).desc(), col(WebhookDelivery.next_attempt_at)),
+            )
+            .label("place"),
+        )
+        .where(*due, unleased)
+        .subquery()
+    )
+    within_share = (
+        select(ranked.c.id)
+        .outerjoin(in_flight, in_flight.c.endpoint_id == ranked.c.endpoint_id)
+        .where(ranked.c.place + func.coalesce(in_flight.c.sending, 0) <= PER_ENDPOINT_IN_FLIGHT)
+    )
     statement = (
         select(WebhookDelivery, WebhookEndpoint, OutboxEvent)
         .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id))
         .join(OutboxEvent, col(OutboxEvent.id) == col(WebhookDelivery.event_id))
         .where(
-            col(WebhookDelivery.status).in_(("pending", "failed")),
-            col(WebhookDelivery.next_attempt_at) <= now,
-            or_(
-                col(WebhookDelivery.lease_expires_at).is_(None), col(WebhookDelivery.lease_expires_at) <= now
-            ),
+            *due,
+            unleased,
             col(WebhookEndpoint.enabled),
+            col(WebhookDelivery.id).in_(within_share),
         )
         .order_by(col(WebhookDelivery.urgent).desc(), col(WebhookDelivery.next_attempt_at))
         .limit(limit)
@@ -88,13 +126,14 @@ async def claim(
     )
     rows = (await session.execute(statement)).all()
     lease_until = now + timedelta(seconds=settings.webhook_lease_seconds)
-    claimed = []
-    for delivery, endpoint, event in rows:
+    if rows:
         await session.execute(
             update(WebhookDelivery)
-            .where(col(WebhookDelivery.id) == delivery.id)
+            .where(col(WebhookDelivery.id).in_([delivery.id for delivery, _, _ in rows]))
             .values(lease_expires_at=lease_until, updated_at=now)
         )
+    claimed = []
+    for delivery, endpoint, event in rows:
         stored = [endpoint.secret]
         if (
             endpoint.previous_secret
@@ -109,6 +148,10 @@ async def claim(
             # Never sign with a wrong secret: the attempt fails, says why, and retries on schedule.
             secrets, key_error = [], str(exc)
             logger.error("webhook endpoint %s: %s", endpoint.id, exc)
+        except Exception as exc:
+            # A stored secret no key reads (corrupted): this delivery fails alone, the batch goes on.
+            secrets, key_error = [], f"the signing secret could not be read ({type(exc).__name__})"
+            logger.error("webhook endpoint %s: %s", endpoint.id, key_error)
         claimed.append(
             Claimed(
                 delivery.id,
@@ -141,6 +184,8 @@ class Outcome:
     error: str | None
     response_body: str | None
     retry_after: timedelta | None
+    # The delivery can never be sent (its URL cannot be built into a request): dead at once.
+    permanent: bool = False
 
     @property
     def succeeded(self) -> bool:
@@ -162,12 +207,31 @@ def webhook_client(settings: Settings, ssl_context: ssl.SSLContext | None = None
     )
 
 
+def _elapsed_ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
 async def send(client: httpx.AsyncClient, settings: Settings, claimed: Claimed) -> Outcome:
+    """Send one delivery. Never raises (but for cancellation): whatever goes wrong preparing or sending
+    it is this delivery's failed attempt, so it can never end the round, the worker or the client. The
+    error names the exception's type only: its message may quote the URL (query strings) or data."""
     started = time.perf_counter()
+    try:
+        return await _send(client, settings, claimed, started)
+    except httpx.InvalidURL:
+        return Outcome(None, _elapsed_ms(started), "refused: must be a valid URL", None, None, permanent=True)
+    except Exception as exc:
+        logger.warning("delivery %s not sent: %s", claimed.delivery_id, type(exc).__name__)
+        return Outcome(None, _elapsed_ms(started), f"not sent: {type(exc).__name__}", None, None)
+
+
+async def _send(client: httpx.AsyncClient, settings: Settings, claimed: Claimed, started: float) -> Outcome:
     if claimed.key_error is not None:
         return Outcome(None, 0, f"not sent: {claimed.key_error}", None, None)
     try:
         target = await pinned_target(claimed.url, settings)
+    except MalformedUrl as exc:
+        return Outcome(None, 0, f"refused: {exc}", None, None, permanent=True)
     except UnsafeUrl as exc:
         return Outcome(None, 0, f"refused: {exc}", None, None)
     body = body_of(claimed)
@@ -187,9 +251,8 @@ async def send(client: httpx.AsyncClient, settings: Settings, claimed: Claimed) 
             target.url, content=body.encode(), headers=headers, extensions=extensions
         )
     except httpx.HTTPError as exc:
-        latency = int((time.perf_counter() - started) * 1000)
-        return Outcome(None, latency, f"{type(exc).__name__}", None, None)
-    latency = int((time.perf_counter() - started) * 1000)
+        return Outcome(None, _elapsed_ms(started), f"{type(exc).__name__}", None, None)
+    latency = _elapsed_ms(started)
     text = response.content[:RESPONSE_KEEP_BYTES].decode("utf-8", errors="replace")
     return Outcome(
         response.status_code, latency, None, text, _retry_after(response.headers.get("retry-after"))
@@ -236,20 +299,21 @@ async def record(
             attempted_at=now,
             status_code=outcome.status_code,
             latency_ms=outcome.latency_ms,
-            error=outcome.error,
+            error=_bounded(outcome.error),
             response_body=outcome.response_body,
         )
     )
     delivery.attempts += 1
     delivery.last_status_code = outcome.status_code
-    delivery.last_error = outcome.error
+    delivery.last_error = _bounded(outcome.error)
     delivery.lease_expires_at = None
     delivery.updated_at = now
     if outcome.succeeded:
         delivery.status = "succeeded"
         endpoint.failing_since = None
     else:
-        when = next_attempt(delivery.schedule_step, now, outcome.retry_after, rng)
+        step, retry_after = delivery.schedule_step, outcome.retry_after
+        when = None if outcome.permanent else next_attempt(step, now, retry_after, rng)
         delivery.schedule_step += 1
         if when is None:
             delivery.status = "dead"
@@ -257,12 +321,19 @@ async def record(
             delivery.status = "failed"
             delivery.next_attempt_at = when
         endpoint.failing_since = endpoint.failing_since or now
-        if outcome.status_code == 410:
+        if outcome.permanent:
+            _disable(endpoint, f"its URL cannot be sent to ({outcome.error})", now)
+        elif outcome.status_code == 410:
             _disable(endpoint, "the receiver answered 410 Gone", now)
         elif now - endpoint.failing_since >= timedelta(days=settings.webhook_disable_after_days):
             _disable(endpoint, f"every delivery failed for {settings.webhook_disable_after_days} days", now)
     session.add_all([delivery, endpoint])
     await session.flush()
+
+
+def _bounded(error: str | None) -> str | None:
+    """An error fits its column (500): a longer one must not make the outcome unrecordable."""
+    return None if error is None else error[:500]
 
 
 def _disable(endpoint: WebhookEndpoint, reason: str, now: datetime) -> None:
@@ -273,10 +344,32 @@ def _disable(endpoint: WebhookEndpoint, reason: str, now: datetime) -> None:
     endpoint.updated_at = now
 
 
+async def _deliver(
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    http: httpx.AsyncClient,
+    claimed: Claimed,
+    rng: random.Random,
+) -> None:
+    """Send one claimed delivery and record its outcome. Never raises (but for cancellation): a
+    recording that fails leaves this delivery's lease to run out, so it is sent again (same
+    webhook-id), and no other delivery's outcome is lost with it."""
+    outcome = await send(http, settings, claimed)
+    try:
+        async with session_scope(factory) as session:
+            await record(session, settings, claimed, outcome, utcnow(), rng)
+    except Exception as exc:
+        logger.error("delivery %s: its outcome was not recorded: %s", claimed.delivery_id, type(exc).__name__)
+        return
+    level = logging.INFO if outcome.succeeded else logging.WARNING
+    logger.log(level, "delivery %s: %s", claimed.delivery_id, outcome.status_code or outcome.error)
+
+
 async def deliver_due(
     factory: async_sessionmaker[AsyncSession], settings: Settings, client: httpx.AsyncClient | None = None
 ) -> int:
-    """One round: claim what is due, send it (concurrently), record each outcome. Returns how many."""
+    """One round: claim what is due, send it (concurrently), record each outcome, and return how many
+    once all are recorded."""
     rng = random.Random()  # noqa: S311 - jitter, not security
     async with session_scope(factory) as session:
         batch = await claim(session, settings, utcnow())
@@ -288,11 +381,7 @@ async def deliver_due(
 
     async def one(claimed: Claimed) -> None:
         async with limiter:
-            outcome = await send(http, settings, claimed)
-        async with session_scope(factory) as session:
-            await record(session, settings, claimed, outcome, utcnow(), rng)
-        level = logging.INFO if outcome.succeeded else logging.WARNING
-        logger.log(level, "delivery %s: %s", claimed.delivery_id, outcome.status_code or outcome.error)
+            await _deliver(factory, settings, http, claimed, rng)
 
     try:
         await asyncio.gather(*(one(c) for c in batch))
@@ -302,11 +391,55 @@ async def deliver_due(
     return len(batch)
 
 
-async def delivery_job(factory: async_sessionmaker[AsyncSession], settings: Settings) -> int:
-    handled = 0
-    # Keep going while there is work, so a burst drains without waiting a poll interval per batch.
-    while (count := await deliver_due(factory, settings)) > 0:
-        handled += count
-        if count < CLAIM_BATCH:
-            break
-    return handled
+class DeliveryJob:
+    """The worker's delivery job, one per worker. Each send runs as a task of its own, and a run
+    returns as soon as nothing more is due, while sends are still in flight: a receiver that answers
+    slowly (or not at all, until the timeout) holds one of SEND_CONCURRENCY slots, never the claim
+    of the next urgent alert. A run waits only while every slot is taken."""
+
+    def __init__(self, concurrency: int = SEND_CONCURRENCY) -> None:
+        self.concurrency = concurrency
+        self.in_flight: set[asyncio.Task[None]] = set()
+        self.client: httpx.AsyncClient | None = None
+        self.rng = random.Random()  # noqa: S311 - jitter, not security
+
+    async def __call__(self, factory: async_sessionmaker[AsyncSession], settings: Settings) -> int:
+        handled = 0
+        while True:
+            free = self.concurrency - len(self.in_flight)
+            if free <= 0:
+                await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            limit = min(free, CLAIM_BATCH)
+            async with session_scope(factory) as session:
+                batch = await claim(session, settings, utcnow(), limit)
+            if batch and (self.client is None or self.client.is_closed):
+                self.client = webhook_client(settings)
+            for claimed in batch:
+                assert self.client is not None
+                task = asyncio.create_task(self._deliver(factory, settings, self.client, claimed))
+                self.in_flight.add(task)
+                task.add_done_callback(self.in_flight.discard)
+            handled += len(batch)
+            if len(batch) < limit:
+                return handled
+
+    async def _deliver(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        http: httpx.AsyncClient,
+        claimed: Claimed,
+    ) -> None:
+        await _deliver(factory, settings, http, claimed, self.rng)
+        # Its slot is free: claim again now, not at the next poll, in case a delivery was held back.
+        wakeup.wake_here()
+
+    async def drain(self) -> None:
+        """When the worker stops: let every send in flight finish and be recorded (each is bounded by
+        the send timeout), then close the client."""
+        if self.in_flight:
+            await asyncio.gather(*self.in_flight, return_exceptions=True)
+        if self.client is not None:
+            await self.client.aclose()
+            self.client = None

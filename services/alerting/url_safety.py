@@ -6,7 +6,9 @@ name that answers differently a second later (DNS rebinding) cannot lead the con
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -32,15 +34,68 @@ class PinnedTarget:
     server_name: str | None  # None when the URL names an address, not a host
 
 
+class MalformedUrl(UnsafeUrl):
+    """A URL no request can be built from, whatever the network answers: refused when saved, and a
+    delivery found holding one (saved before this check) is dead at once instead of retried."""
+
+
+MAX_URL_LENGTH = 2000
+# A host name's labels once IDNA-encoded (underscores too: some internal names carry them).
+_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+_PORT = re.compile(r"[0-9]{1,5}")
+
+
+def _port_text(netloc: str) -> str | None:
+    """The port as written after the host (None when there is none), without trusting int()."""
+    hostport = netloc.rpartition("@")[2]
+    if hostport.startswith("["):
+        rest = hostport.partition("]")[2]
+        return rest[1:] if rest.startswith(":") else (rest or None)
+    return hostport.partition(":")[2] if ":" in hostport else None
+
+
 def check_url_form(url: str, settings: Settings) -> str:
-    parts = urlsplit(url)
+    """The URL's form alone: raises MalformedUrl when no request can be built from it."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # unbalanced or misused brackets: "https://[::1/", "https://[1.2.3.4]/"
+        raise MalformedUrl("must be a valid URL") from exc
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise UnsafeUrl("must be an absolute https URL")
+        raise MalformedUrl("must be an absolute https URL")
+    port = _port_text(parts.netloc)
+    if port is not None and (not _PORT.fullmatch(port) or not 1 <= int(port) <= 65535):
+        raise MalformedUrl("the port must be a number from 1 to 65535")
+    if parts.username or parts.password:
+        raise MalformedUrl("must not carry credentials")
     if parts.scheme == "http" and not settings.webhook_allow_http:
         raise UnsafeUrl("must use https")
-    if parts.username or parts.password:
-        raise UnsafeUrl("must not carry credentials")
     return parts.hostname
+
+
+def check_url_text(url: str) -> None:
+    """What we refuse to store though a client might send it somehow (when an endpoint is saved)."""
+    if len(url) > MAX_URL_LENGTH:
+        raise MalformedUrl(f"must be at most {MAX_URL_LENGTH} characters")
+    if any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp") for ch in url):
+        raise MalformedUrl("must not contain spaces or control characters")
+    # Never sent on the wire: the receiver would be called at another URL than the one saved.
+    if "#" in url:
+        raise MalformedUrl("must not have a fragment (#)")
+
+
+def _check_host_syntax(parsed: httpx.URL) -> None:
+    host = parsed.raw_host.decode("ascii")
+    if ":" in host:  # written in brackets: an IPv6 address, without a zone (meaningless to a receiver)
+        try:
+            if "%" in host:
+                raise ValueError("a zone")
+            ipaddress.IPv6Address(host)
+        except ValueError as exc:
+            raise MalformedUrl("the host must be a name or an IP address") from exc
+        return
+    name = host[:-1] if host.endswith(".") else host
+    if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in name.split(".")):
+        raise MalformedUrl("the host must be a name or an IP address")
 
 
 # NAT64 (RFC 6052): the well-known prefix carries the IPv4 address it translates to in its last 32
@@ -103,15 +158,17 @@ def _parsed(url: str, settings: Settings) -> httpx.URL:
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
-        raise UnsafeUrl("must be a valid URL") from exc
+        raise MalformedUrl("must be a valid URL") from exc
     if not parsed.raw_host:
-        raise UnsafeUrl("must be an absolute https URL")
+        raise MalformedUrl("must be an absolute https URL")
     return parsed
 
 
 async def check_url(url: str, settings: Settings) -> None:
     """Raises UnsafeUrl for a URL we must not call (when an endpoint is saved)."""
+    check_url_text(url)
     parsed = _parsed(url, settings)
+    _check_host_syntax(parsed)
     if settings.webhook_allow_private_networks:
         return
     _check_addresses(await resolve(parsed.raw_host.decode("ascii")))

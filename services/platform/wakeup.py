@@ -45,6 +45,13 @@ def after_commit(session: AsyncSession) -> None:
             callback()
 
 
+def wake_here() -> None:
+    """Wake this process's workers now, for work that nothing committed: a finished send frees a
+    slot for a delivery held back (every slot taken, or its endpoint's share in flight)."""
+    for callback in list(_listeners):
+        callback()
+
+
 @contextlib.asynccontextmanager
 async def postgres_listener(engine: AsyncEngine, callback: Callable[[], None]) -> AsyncIterator[None]:
     """LISTEN on a connection of its own for as long as the block runs (PostgreSQL only)."""

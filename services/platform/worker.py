@@ -32,6 +32,8 @@ class RegisteredJob:
     interval_seconds: float
     # Runs at once when new work is committed (webhook delivery), not only at its interval.
     wakeable: bool = True
+    # Called once when the worker stops, for work a run left going on (webhook sends still in flight).
+    drain: Callable[[], Awaitable[None]] | None = None
 
 
 class WakeUp:
@@ -90,12 +92,16 @@ class Worker:
     async def _job_loop(self, job: RegisteredJob) -> None:
         # A wake-up that comes while the job runs stays set, so the job runs again at once.
         woken = self.wake.listener() if job.wakeable else self.stopping
-        while not self.stopping.is_set():
-            await self._run_once(job)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), timeout=job.interval_seconds)
-            if woken is not self.stopping:
-                woken.clear()
+        try:
+            while not self.stopping.is_set():
+                await self._run_once(job)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), timeout=job.interval_seconds)
+                if woken is not self.stopping:
+                    woken.clear()
+        finally:
+            if job.drain is not None:
+                await job.drain()
 
     async def _run_once(self, job: RegisteredJob) -> None:
         try:
