@@ -209,9 +209,8 @@ class PlanWriter:
         requests = [wrk.PlanRequest("GET", path, n + 1 if signed_in else 0) for n in range(len(patients))]
         return wrk.write_plan(self.directory, name, self._patient_tokens(patients), requests)
 
-    def panel(self) -> wrk.Plan:
-        """The first provider's panel (their `patients_per_provider` patients)."""
+    def panel(self, limit: int) -> wrk.Plan:
+        """The first page of the first provider's panel, `limit` patients (500: all of theirs)."""
         provider = self.people.providers[0]
-        return wrk.write_plan(
-            self.directory, "panel", [self.tokens[provider.user_id]], [wrk.PlanRequest("GET", "/v1/panel", 1)]
-        )
+        request = wrk.PlanRequest("GET", f"/v1/panel?limit={limit}", 1)
+        return wrk.write_plan(self.directory, f"panel_{limit}", [self.tokens[provider.user_id]], [request])

@@ -89,9 +89,12 @@ def _history_ratio(rows: dict[str, Row]) -> float | None:
     return None
 
 
-def _panel(rows: dict[str, Row]) -> tuple[str, bool | None]:
-    p95 = rows["panel"].p95
-    return "p95 <= 250 ms", None if p95 is None else p95 <= 250
+def _p95_at_most(key: str, ms: float) -> Check:
+    def check(rows: dict[str, Row]) -> tuple[str, bool | None]:
+        p95 = rows[key].p95
+        return f"p95 <= {ms:g} ms", None if p95 is None else p95 <= ms
+
+    return check
 
 
 def _alerts(key: str) -> Check:
@@ -115,7 +118,8 @@ CHECKS: dict[str, Check] = {
     "sync": _sync,
     "summary_1y": _summary("summary_1y"),
     "summary_3y": _summary("summary_3y"),
-    "panel": _panel,
+    "panel": _p95_at_most("panel", 250),
+    "panel_page": _p95_at_most("panel_page", 50),
     "alerts": _alerts("alerts"),
     "rss": _rss,
 }

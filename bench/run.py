@@ -393,8 +393,13 @@ class Bench:
                 **read,
             )
             await self.scenario(
-                "panel", f"panel, {config.patients_per_provider} patients", api, plans["panel"], **read
+                "panel",
+                f"panel, all {config.patients_per_provider} patients (limit={config.patients_per_provider})",
+                api,
+                plans["panel"],
+                **read,
             )
+            await self.scenario("panel_page", "panel, a page of 50", api, plans["panel_page"], **read)
             if config.single_connection_reads:
                 await self.scenario(
                     "summary_1y_1c",
@@ -527,7 +532,8 @@ class Bench:
                 "doses": writer.doses("doses", DOSE_DAYS),
                 "check_ins": writer.check_ins(CHECK_IN_DAYS),
                 "summaries": writer.summaries("summaries"),
-                "panel": writer.panel(),
+                "panel": writer.panel(config.patients_per_provider),
+                "panel_page": writer.panel(50),
                 "healthz": writer.gets("healthz", "/healthz", signed_in=False),
                 "me": writer.gets("me", "/v1/me"),
             }
@@ -574,6 +580,7 @@ class Bench:
             "summary_1y_1c",
             "summary_3y_1c",
             "panel",
+            "panel_page",
             "panel_1c",
             "alerts",
             "alerts_load",
