@@ -6,6 +6,7 @@ it accepts a signed-in phone's: signature, expiry, family not revoked, user acti
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 
@@ -19,7 +20,11 @@ TOKEN_MINUTES = 24 * 60
 def settings_from(env: dict[str, str]) -> Settings:
     """The settings a server started with `env` has (for the bench's own in-process use)."""
     prefix = "SYMPTRACK_"
-    return Settings(**{k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)})
+    values: dict[str, object] = {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)}
+    # The environment spells lists as JSON; keyword arguments take them as lists.
+    if isinstance(keys := values.get("webhook_secret_keys"), str):
+        values["webhook_secret_keys"] = json.loads(keys)
+    return Settings(**values)  # type: ignore[arg-type]
 
 
 def mint(settings: Settings, user_id: uuid.UUID, family_id: uuid.UUID, now: datetime) -> str:
