@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from services.accounts.passwords import verify_password
@@ -46,6 +47,8 @@ def test_migrate_creates_the_schema(empty_database_url: str) -> None:
     assert symptrack(empty_database_url, "migrate").returncode == 0
 
 
+# The command is under test; the services it calls are tested on both databases elsewhere.
+@pytest.mark.one_database
 def test_create_admin_creates_organization_and_admin(database_url: str) -> None:
     result = symptrack(
         database_url,
@@ -83,6 +86,8 @@ def test_create_admin_creates_organization_and_admin(database_url: str) -> None:
     assert rows(database_url, "SELECT count(*) FROM organization") == [(1,)]
 
 
+# The command is under test; the services it calls are tested on both databases elsewhere.
+@pytest.mark.one_database
 def test_create_admin_refuses_a_taken_email_and_a_short_password(database_url: str) -> None:
     args = ["create-admin", "--email", "ops@clinic.example", "--organization", "North Clinic"]
     assert symptrack(database_url, *args, "--password", "a-long-password").returncode == 0
@@ -106,6 +111,8 @@ def test_create_admin_refuses_a_taken_email_and_a_short_password(database_url: s
     assert rows(database_url, "SELECT count(*) FROM user_account") == [(1,)]
 
 
+# SQLite: the database `make run` loads the demo into; the services it calls are tested on both.
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_demo_loads_once_and_says_how_to_sign_in(database_url: str) -> None:
     first = symptrack(database_url, "demo")
     assert first.returncode == 0, first.stderr
