@@ -23,6 +23,7 @@ from tests.databases import (
     settings_for,
 )
 from tests.log_guard import ParameterDumpGuard
+from tests.receiver import Receiver
 from tests.world import World, build_world
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -148,3 +149,11 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def world(app: FastAPI) -> World:
     return await build_world(app)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on loopback that verifies every request with standardwebhooks."""
+    server = Receiver().start()
+    yield server
+    server.stop()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,13 +72,6 @@ def settings(database_url: str, request: pytest.FixtureRequest) -> Settings:
     overrides: dict[str, object] = getattr(request, "param", {})
     values: dict[str, object] = {"webhook_allow_http": True, "webhook_allow_private_networks": True}
     return settings_for(database_url, **{**values, **overrides})
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 async def _endpoint(client: httpx.AsyncClient, world: World, receiver: Receiver, url: str) -> str:

@@ -9,7 +9,6 @@ import base64
 import os
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -45,13 +44,6 @@ def settings(database_url: str) -> Settings:
         webhook_allow_private_networks=True,
         webhook_secret_keys=[KEY_1],
     )
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 def _stored(database_url: str) -> list[tuple[str, str | None]]:

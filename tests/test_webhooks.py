@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
@@ -25,13 +25,6 @@ from tests.world import World, build_world
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return settings_for(database_url, webhook_allow_http=True, webhook_allow_private_networks=True)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 async def _endpoint(client: httpx.AsyncClient, world: World, receiver: Receiver, **fields: object) -> dict:

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -41,13 +40,6 @@ def settings(database_url: str) -> Settings:
         webhook_allow_private_networks=True,
         webhook_secret_keys=[WEBHOOK_SECRET_KEY],
     )
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 def _start_worker(database_url: str, log: Path, lease_seconds: int = 60) -> subprocess.Popen[bytes]:
