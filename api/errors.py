@@ -11,9 +11,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.limits import API_CSP, SECURITY_HEADERS
+from api.limits import API_CSP, SECURITY_HEADERS, TrackingSend
 from services.errors import DomainError, TooManyRequests, ValidationFailed, status_title
 from services.platform.tracebacks import log_exception
 
@@ -158,19 +158,12 @@ class UnhandledErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = TrackingSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception as exc:
             _log_unhandled(exc)
-            if started:
+            if tracked.started:
                 # The answer is cut short; the server closes this connection, as it must.
                 return
             response = _internal_error()

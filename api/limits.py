@@ -60,6 +60,20 @@ async def _send_413(send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class TrackingSend:
+    """Passes the app's messages on, remembering whether the response has started (after that, an
+    error can no longer be answered: the connection must be cut)."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
 class BodyLimitMiddleware:
     """Refuses bodies over the limit: at once when Content-Length says so, else while reading."""
 
@@ -76,7 +90,7 @@ class BodyLimitMiddleware:
             await _send_413(send)
             return
         seen = 0
-        started = False
+        tracked = TrackingSend(send)
 
         async def counting_receive() -> Message:
             nonlocal seen
@@ -87,16 +101,10 @@ class BodyLimitMiddleware:
                     raise _TooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, counting_receive, tracked)
         except _TooLarge:
-            if not started:
+            if not tracked.started:
                 await _send_413(send)
 
 
