@@ -103,13 +103,6 @@ async def delete_check_ins(session: AsyncSession, ids: Iterable[uuid.UUID]) -> N
         await session.execute(delete(CheckIn).where(col(CheckIn.id).in_(wanted)))
 
 
-async def ids_taken(
-    session: AsyncSession, model: type[Dose] | type[SymptomReport] | type[AnxietyScore], ids: list[uuid.UUID]
-) -> set[uuid.UUID]:
-    """Which of these ids another entry of this kind already has."""
-    return set((await stored_hashes(session, model, ids)).keys())
-
-
 async def check_in_parts(session: AsyncSession, check_in_id: uuid.UUID) -> dict[type[SQLModel], list[Any]]:
     parts: dict[type[SQLModel], list[Any]] = {}
     for model in PART_MODELS:
