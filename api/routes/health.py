@@ -6,7 +6,7 @@ import asyncio
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from api.deps import EngineDep, SettingsDep
 from services.platform.health import Readiness, check_readiness
@@ -17,10 +17,25 @@ READINESS_TIMEOUT_SECONDS = 5.0
 
 
 class Health(BaseModel):
+    """The process answers."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
     status: str
 
 
 class ReadinessAnswer(BaseModel):
+    """Whether this process can serve: each check's result."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"status": "ok", "checks": {"database": "ok", "migrations": "ok"}},
+                {"status": "unavailable", "checks": {"database": "timeout", "migrations": "unknown"}},
+            ]
+        }
+    )
+
     status: str
     checks: dict[str, str]
 
