@@ -16,6 +16,7 @@ from pydantic.json_schema import models_json_schema
 
 from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA_REF, Problem, ProblemFieldError
 from api.rate_limit import EXEMPT
+from models.exports import FhirBundle, FhirBundleEntry
 
 _PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA_REF}}
 
@@ -93,8 +94,9 @@ def install_openapi(app: FastAPI) -> None:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        # Models of bodies FastAPI does not make itself: problems, and the FHIR export's Bundle.
         _, problem_defs = models_json_schema(
-            [(Problem, "validation")], ref_template="#/components/schemas/{model}"
+            [(Problem, "validation"), (FhirBundle, "validation")], ref_template="#/components/schemas/{model}"
         )
         schemas.update(problem_defs.get("$defs", {}))
         # FastAPI documents its own 422 body; ours is a problem like every other error.
@@ -159,7 +161,8 @@ def document_models(app: FastAPI) -> dict[str, type[BaseModel]]:
     fields = get_fields_from_routes(list(app.routes))
     names = get_model_name_map(get_flat_models_from_fields(fields, known_models=set()))
     models = {name: model for model, name in names.items() if issubclass(model, BaseModel)}
-    return {**models, "Problem": Problem, "ProblemFieldError": ProblemFieldError}
+    extra: list[type[BaseModel]] = [Problem, ProblemFieldError, FhirBundle, FhirBundleEntry]
+    return {**models, **{model.__name__: model for model in extra}}
 
 
 def _restore_examples(schemas: dict[str, Any], models: dict[str, type[BaseModel]]) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
+import models.examples as ex
 from api.deps import CallerDep, CursorParam, Limit, PatientInScope, SessionDep
 from api.errors import problem_responses
 from api.routes.patients import patient_router
@@ -21,6 +22,27 @@ from services.reports import exports, summaries
 from services.reports import panel as panel_rows
 
 router = APIRouter(prefix="/v1", tags=["summaries"])
+
+# The exports stream their own media types; the document says which, and what they hold.
+_CSV_EXAMPLE = (
+    ",".join(exports.CSV_COLUMNS) + "\r\n"
+    f"dose,{ex.DOSE_ID},2026-05-04,2026-05-04T12:05:00Z,,false,gabapentin,300,taken,2026-05-04T12:00:00Z"
+    + "," * 13
+    + "\r\n"
+)
+CSV_CONTENT = {
+    "text/csv": {
+        "schema": {
+            "type": "string",
+            "description": "RFC 4180 CSV, UTF-8, CRLF line ends: a header line, then one row per entry "
+            "(dose, anxiety, symptom, check_in). A note that starts like a spreadsheet formula is "
+            "prefixed with a quote.",
+            "examples": [_CSV_EXAMPLE],
+        }
+    }
+}
+FHIR_MEDIA_TYPE = "application/fhir+json"
+FHIR_CONTENT = {FHIR_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/FhirBundle"}}}
 From = Annotated[
     date | None, Query(alias="from", description="First local date (default: 29 days before `to`)")
 ]
@@ -57,7 +79,7 @@ async def panel(
     "/export.csv",
     summary="A patient's entries as CSV, one row per entry (provider, admin)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "CSV, streamed"}, **problem_responses(403)},
+    responses={200: {"content": CSV_CONTENT, "description": "CSV, streamed"}, **problem_responses(403)},
     tags=["summaries"],
 )
 async def export_csv(
@@ -85,7 +107,7 @@ async def export_csv(
     summary="A patient's record as a FHIR R4 Bundle of type collection (provider, admin)",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"application/fhir+json": {}}, "description": "FHIR R4 Bundle, streamed"},
+        200: {"content": FHIR_CONTENT, "description": "FHIR R4 Bundle, streamed"},
         **problem_responses(403),
     },
     tags=["summaries"],
@@ -102,4 +124,4 @@ async def export_fhir(
     patient, user = scoped
     start, end = summaries.window(patient, date_from, date_to, utcnow())
     body = exports.fhir_export(request.app.state.session_factory, patient, user, start, end)
-    return StreamingResponse(body, media_type="application/fhir+json")
+    return StreamingResponse(body, media_type=FHIR_MEDIA_TYPE)
