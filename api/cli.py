@@ -223,6 +223,8 @@ def demo(webhook_url: str | None) -> None:
 
 
 def _register_demo_webhook(settings: Settings, url: str) -> None:
+    from urllib.parse import urlsplit
+
     from services.demo.alerts import register_demo_endpoint
     from services.errors import DomainError
 
@@ -238,11 +240,12 @@ def _register_demo_webhook(settings: Settings, url: str) -> None:
             )
         raise click.ClickException(f"--webhook-url {url}: {exc}{hint}") from exc
     state = "registered" if endpoint.created else "already registered"
+    port = f" --port {urlsplit(url).port}" if urlsplit(url).port else ""
     click.echo(
         f"\nWebhook endpoint {state} for the demo organization: {endpoint.url}\n"
         f"  events    {', '.join(endpoint.events)} (severity {endpoint.min_severity} and above)\n"
         f"  secret    {endpoint.secret}\n"
-        f"Watch its alerts arrive: symptrack listen --secret {endpoint.secret}"
+        f"Watch its alerts arrive: symptrack listen{port} --secret {endpoint.secret}"
     )
 
 
