@@ -307,10 +307,15 @@ def _demo_webhook_secret(url: str) -> str:
     settings = _settings()
     if settings.environment == "production":
         raise click.ClickException("--demo reads the demo organization's endpoint: refused in production")
-    endpoint = _in_session(settings, lambda session: demo_endpoint(session, settings, url))
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        endpoint = _in_session(settings, lambda session: demo_endpoint(session, settings, url))
+    except DBAPIError:  # not migrated yet, or not reachable; the driver's text may quote SQL
+        endpoint = None
     if endpoint is None:
         raise click.ClickException(
-            f"the demo organization has no webhook endpoint at {url}: "
+            f"the demo organization has no webhook endpoint at {url} in this database: "
             f"run `symptrack demo --webhook-url {url}` first (`make run-alerts` does)"
         )
     return endpoint.secret
