@@ -1,5 +1,6 @@
 """Every model of the OpenAPI document says what it is and shows an example, and every example is
-valid against its own model (so examples can't rot as models change); every operation has a summary."""
+valid against its own model (so examples can't rot as models change); every operation has a summary
+and a description."""
 
 from __future__ import annotations
 
@@ -56,9 +57,11 @@ def test_a_response_example_round_trips_as_the_api_writes_it() -> None:
     assert answered["from"] == example["from"] and answered["to"] == example["to"]
 
 
-def test_every_operation_has_a_summary() -> None:
+def test_every_operation_has_a_summary_and_a_description() -> None:
     for path, item in DOCUMENT["paths"].items():
         for method, operation in item.items():
             summary = operation.get("summary", "")
             # FastAPI's fallback is the function name in title case ("Record Route"): not a summary.
             assert summary and summary != summary.title(), (method, path, summary)
+            # The route's docstring (or `description=`): what the summary leaves out.
+            assert len(operation.get("description", "")) > 20, (method, path)

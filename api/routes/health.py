@@ -42,6 +42,7 @@ class ReadinessAnswer(BaseModel):
 
 @router.get("/healthz", summary="The process is alive", response_model=Health)
 async def healthz() -> Health:
+    """Answers 200 while the process runs; it reads nothing. For liveness probes."""
     return Health(status="ok")
 
 
@@ -52,6 +53,8 @@ async def healthz() -> Health:
     responses={503: {"model": ReadinessAnswer, "description": "Not ready"}},
 )
 async def readyz(engine: EngineDep, settings: SettingsDep) -> JSONResponse:
+    """200 when the database answers and its schema is at the latest migration, else 503 with
+    the failing check. For readiness probes and load balancers."""
     try:
         readiness = await asyncio.wait_for(check_readiness(engine, settings), READINESS_TIMEOUT_SECONDS)
     except TimeoutError:

@@ -60,6 +60,8 @@ To = Annotated[date | None, Query(alias="to", description="Last local date, incl
 async def summary(
     scoped: PatientInScope, caller: CallerDep, session: SessionDep, date_from: From = None, date_to: To = None
 ) -> PatientSummary:
+    """Regimen, adherence, milligrams per local day, GAD-7 and ratings, side effects with their grades,
+    open flags and check-ins over `from`..`to` (local dates; default the last 30 days)."""
     return await summaries.patient_summary(session, caller, scoped[0], date_from, date_to, utcnow())
 
 
@@ -72,6 +74,8 @@ async def summary(
 async def panel(
     caller: CallerDep, session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None
 ) -> Page[PanelRow]:
+    """For triage: open flags by severity, last check-in, 7-day adherence, last GAD-7 band and worst
+    grade of the last 7 days, one row per patient. Pages stay stable while flags change."""
     return await panel_rows.panel_page(session, caller, utcnow(), limit, cursor)
 
 
@@ -90,6 +94,8 @@ async def export_csv(
     date_from: From = None,
     date_to: To = None,
 ) -> StreamingResponse:
+    """Every entry over `from`..`to` (local dates), one row each, streamed as `text/csv` with a
+    header line. Entries marked entered-in-error are included and say so."""
     require_role(caller, Role.provider, Role.admin)
     patient = scoped[0]
     start, end = summaries.window(patient, date_from, date_to, utcnow())
@@ -120,6 +126,9 @@ async def export_fhir(
     date_from: From = None,
     date_to: To = None,
 ) -> StreamingResponse:
+    """A FHIR R4 Bundle of type collection, streamed as `application/fhir+json`: the Patient, a
+    MedicationRequest per regimen, a MedicationAdministration per dose, an Observation per GAD-7,
+    rating and side-effect report, a Flag per open flag."""
     require_role(caller, Role.provider, Role.admin)
     patient, user = scoped
     start, end = summaries.window(patient, date_from, date_to, utcnow())
