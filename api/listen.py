@@ -88,7 +88,7 @@ def make_server(host: str, port: int, webhook: Webhook, echo: Echo) -> Threading
             headers = {name.lower(): value for name, value in self.headers.items()}
             status, lines = receive(webhook, body, headers)
             with lock:
-                echo("\n".join(lines))
+                echo("\n".join(lines) + "\n")  # a blank line ends each delivery's lines
             # Printed before answering: when the sender has its answer, the lines are out.
             self._answer(status)
 

@@ -68,18 +68,12 @@ class Listener:
         raise AssertionError(f"no such line; the listener printed {seen}")
 
     def block(self, first: Callable[[str], bool]) -> list[str]:
-        """The lines of one delivery, from the line `first` picks to the next delivery's (exclusive).
-        Each delivery's lines are printed before it is answered, so they are all out by then."""
+        """The lines of one delivery: from the line `first` picks to the blank line that ends it.
+        They are printed before the delivery is answered, so they are all out by then."""
         lines = [self.line_matching(first)]
-        while True:
-            try:
-                line = self.lines.get(timeout=0.2 if lines[-1].startswith("  ") else 5)
-            except queue.Empty:
-                return lines
-            if not line.startswith("  "):
-                self.lines.queue.appendleft(line)  # the next delivery's head: leave it
-                return lines
+        while line := self.line_matching(lambda _line: True):
             lines.append(line)
+        return lines
 
     def stop(self) -> str:
         self.process.terminate()
