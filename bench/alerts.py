@@ -152,6 +152,17 @@ class Admin:
         for endpoint in wrong:
             await self.set_enabled([str(endpoint["id"])], str(endpoint["id"]) == keep)
 
+    async def attempted(self, endpoint_id: str) -> int:
+        """How many of the endpoint's (latest 500) deliveries were tried at least once."""
+        async with httpx.AsyncClient(base_url=self.url, timeout=30) as client:
+            listed = await client.get(
+                f"/v1/webhook-endpoints/{endpoint_id}/deliveries",
+                params={"limit": 500},
+                headers={"Authorization": f"Bearer {self.token}"},
+            )
+            listed.raise_for_status()
+        return sum(1 for delivery in listed.json()["items"] if delivery["attempts"] > 0)
+
 
 async def sign_in(url: str, email: str, password: str) -> Admin:
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
@@ -176,6 +187,8 @@ async def subscribe(admin: Admin) -> tuple[Receiver, str]:
 class FanOut:
     good_paths: list[str]  # the receiver's paths the good endpoints point at
     endpoint_ids: list[str]  # all of them: good, unreachable and slow
+    unreachable_id: str
+    slow_path: str
 
 
 async def fan_out(admin: Admin, receiver: Receiver) -> FanOut:
@@ -189,6 +202,6 @@ async def fan_out(admin: Admin, receiver: Receiver) -> FanOut:
         endpoint_id, receiver.routes[path].secret = await admin.register(endpoint_url)
         ids.append(endpoint_id)
     unreachable, _ = await admin.register(f"http://127.0.0.1:{free_port()}/unreachable")
-    slow_url = receiver.add_path("/slow", delay=SLOW_SECONDS)
-    slow, receiver.routes["/slow"].secret = await admin.register(slow_url)
-    return FanOut(good, [*ids, unreachable, slow])
+    slow_path = "/slow"
+    slow, receiver.routes[slow_path].secret = await admin.register(receiver.add_path(slow_path, SLOW_SECONDS))
+    return FanOut(good, [*ids, unreachable, slow], unreachable, slow_path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,6 +18,13 @@ from typing import Any
 from standardwebhooks import Webhook
 
 DEFAULT_PATH = "/alerts"
+
+
+class _Server(ThreadingHTTPServer):
+    # The worker opens a connection per send (no keep-alive), a dozen at once for one alert: with
+    # socketserver's backlog of 5 the kernel drops the rest of the SYNs, each retried a second later.
+    request_queue_size = 128
+    daemon_threads = True
 
 
 @dataclass
@@ -32,6 +40,7 @@ class Receiver:
         # (path, patient id) -> time.perf_counter() of the first verified webhook
         self.verified_at: dict[tuple[str, str], float] = {}
         self.refused = 0
+        self.requests: Counter[str] = Counter()  # path -> requests received, verified or not
         # Set when stopping: slow paths answer at once, so no send waits out their delay.
         self.released = threading.Event()
         self.server: ThreadingHTTPServer | None = None
@@ -45,6 +54,8 @@ class Receiver:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 path = self.path.partition("?")[0]
                 route = receiver.routes.get(path)
+                with receiver.lock:
+                    receiver.requests[path] += 1
                 status = 204
                 try:
                     if route is None or route.secret is None:
@@ -66,8 +77,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True, name="receiver").start()
         return self
 

@@ -544,7 +544,11 @@ class Bench:
             api.url, receiver, patients, tokens, seconds=self.config.duration_seconds, paths=fan.good_paths
         )
         p50, p99 = (report.ms(alerts.percentile(result.each_ms, p)) for p in (50, 99))
-        note = f"until all {len(fan.good_paths)} verified it; each good receipt: p50 {p50}, p99 {p99}"
+        note = (
+            f"until all {len(fan.good_paths)} verified it; each good receipt: p50 {p50}, p99 {p99}; "
+            f"sends to the slow one: {receiver.requests[fan.slow_path]}, "
+            f"alerts tried on the unreachable one: {await admin.attempted(fan.unreachable_id)}"
+        )
         self._alert_row("alerts_endpoints", FAN_OUT_NAME, result, note=note)
 
     def _apart_name(self) -> str:
