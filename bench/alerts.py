@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -58,11 +59,12 @@ async def send_alerts(
     seconds: float,
     pause: float = PAUSE_SECONDS,
     paths: list[str] | None = None,
+    alive: Callable[[], bool] = lambda: True,
 ) -> AlertResult:
     """One alert at a time, each sent once the last one's webhook arrived (alerts are rare: a queue
     of our own making would measure the queue) at every one of `paths` (by default the receiver's
     one endpoint). Stops after `seconds` or when `patients` run out. `tokens` maps a patient id to
-    their access token."""
+    their access token. An alert is lost at once when `alive()` turns false (the sender died)."""
     paths = paths or [DEFAULT_PATH]
     result = AlertResult()
     started = time.perf_counter()
@@ -85,7 +87,7 @@ async def send_alerts(
             if not any(flag["severity"] == "urgent" for flag in flags):
                 result.refused_requests += 1
                 continue
-            arrived = await _arrivals(receiver, pid, paths, sent + RECEIPT_TIMEOUT_SECONDS)
+            arrived = await _arrivals(receiver, pid, paths, sent + RECEIPT_TIMEOUT_SECONDS, alive)
             if arrived is None:
                 result.lost += 1
             else:
@@ -98,9 +100,9 @@ async def send_alerts(
 
 
 async def _arrivals(
-    receiver: Receiver, patient_id: str, paths: list[str], deadline: float
+    receiver: Receiver, patient_id: str, paths: list[str], deadline: float, alive: Callable[[], bool]
 ) -> list[float] | None:
-    while time.perf_counter() < deadline:
+    while time.perf_counter() < deadline and alive():
         arrived = receiver.arrivals(patient_id, paths)
         if arrived is not None:
             return arrived

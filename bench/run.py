@@ -202,7 +202,7 @@ class Bench:
         """Sync through bench.syncload (see there why not wrk): each request a new patient's backlog."""
         config = self.config
         bodies = (
-            (writer.tokens[p.user_id], fill_ids({"entries": writer.sync_body(p, entries)}))
+            (writer.tokens[p.user_id], {"entries": fill_ids(writer.sync_body(p, entries))})
             for p in itertools.cycle(writer.people.patients)
         )
         meter = CpuMeter(api.pid)
@@ -568,15 +568,21 @@ class Bench:
         seconds = self.config.duration_seconds
         api = self.start_api(database, worker_apart=True)
         worker = self.start_worker(database)
+
+        def alive() -> bool:
+            return worker.process.poll() is None
+
         try:
-            first = await alerts.send_alerts(api.url, receiver, warm, tokens, seconds=seconds)
-            if not first.latencies_ms or worker.process.poll() is not None:
+            first = await alerts.send_alerts(api.url, receiver, warm, tokens, seconds=seconds, alive=alive)
+            if not first.latencies_ms or not alive():
                 raise RuntimeError(f"the worker delivered no alert; see {worker.log_path}")
             worker_cpu = CpuMeter(worker.pid)
             load = asyncio.to_thread(self._wrk, api, dose_plan, seconds, self.config.connections)
             result, background = await asyncio.gather(
-                alerts.send_alerts(api.url, receiver, patients, tokens, seconds=seconds), load
+                alerts.send_alerts(api.url, receiver, patients, tokens, seconds=seconds, alive=alive), load
             )
+            if not alive():
+                raise RuntimeError(f"the worker exited; see {worker.log_path}")
             share = worker_cpu.share(background.seconds, 0)
             self._alert_row(
                 "alerts_load_apart",
