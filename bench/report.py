@@ -44,7 +44,7 @@ def _doses(rows: dict[str, Row]) -> tuple[str, bool | None]:
     to_floor = _ratio(ours.rate, floor.rate if floor else None)
     to_tutorial = _ratio(ours.rate, tutorial.rate if tutorial else None)
     text = (
-        f">= 0.35x floor ({_x(to_floor)}), >= 3x tutorial ({_x(to_tutorial)}), p99 <= 50 ms ({_ms(ours.p99)})"
+        f">= 0.35x floor ({_x(to_floor)}), >= 3x tutorial ({_x(to_tutorial)}), p99 <= 50 ms ({ms(ours.p99)})"
     )
     if to_floor is None or to_tutorial is None or ours.p99 is None:
         return text, None
@@ -121,6 +121,9 @@ CHECKS: dict[str, Check] = {
     "panel": _p95_at_most("panel", 250),
     "panel_page": _p95_at_most("panel_page", 50),
     "alerts": _alerts("alerts"),
+    "alerts_load": _alerts("alerts_load"),
+    "alerts_load_apart": _alerts("alerts_load_apart"),
+    "alerts_endpoints": _alerts("alerts_endpoints"),
     "rss": _rss,
 }
 
@@ -139,7 +142,7 @@ def _x(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
-def _ms(value: float | None) -> str:
+def ms(value: float | None) -> str:
     return "-" if value is None else (f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms")
 
 
