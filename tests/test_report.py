@@ -14,6 +14,8 @@ Open flags: severe_symptom (dizziness, from the report of 03-09) and anxiety_sev
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date
 from html.parser import HTMLParser
 
@@ -116,6 +118,17 @@ async def test_the_page_holds_the_hand_worked_numbers_and_the_summarys(
     assert "side-effect report of 2026-03-09" in open_flags
     assert "anxiety score of 2026-03-09 (entered in error)" in open_flags
     assert "anxiety score of 2026-03-07" in open_flags
+    # The charts: inline SVG, each named and described for screen readers, on the window's 4 days.
+    charts = ("doses", "dose-slots", "gad7", "rating", "side-effects", "flags")
+    for chart in charts:
+        assert page.text(f"{chart}-title") and page.text(f"{chart}-desc"), chart
+    svgs = [value for tag, name, value in page.attributes if tag == "svg" and name == "aria-labelledby"]
+    assert svgs == [f"{chart}-title {chart}-desc" for chart in charts]
+    assert "12 (moderate) on 2026-03-07; 8 (mild) on 2026-03-10" in page.text("gad7-desc")
+    assert (
+        page.text("dose-slots-desc") == "Of 10 scheduled doses, 4 missed on 3 days and 1 taken late on 1 day."
+    )
+    assert "Dizziness: reported on 2 days, worst grade 2" in page.text("side-effects-desc")
     # Nothing for a browser to fetch, and no script.
     assert "<script" not in response.text and "http://" not in response.text
     assert "https://" not in response.text
@@ -140,3 +153,9 @@ async def test_who_reads_the_report_and_its_window(client: httpx.AsyncClient, wo
         assert wrong.status_code == 422, window
         assert wrong.headers["content-type"] == "application/problem+json"
         assert wrong.json()["errors"][0]["loc"][:2] == ["query", "from"]
+
+
+def test_the_app_loads_without_the_charting_library() -> None:
+    """leather is imported when a report is drawn, not with the app: other requests never pay for it."""
+    code = "import sys, api.app, api.routes.summaries; sys.exit('leather' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False, timeout=60).returncode == 0
