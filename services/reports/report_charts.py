@@ -118,7 +118,16 @@ def _doses(data: ReportData, days: Any) -> Chart:
         + f"; maximum {_ranges([d.max_mg for d in doses if d.max_mg is not None])} mg a day."
     )
     rows = [
-        (d.day, f"{d.taken_mg:g}", f"{d.scheduled_mg:g}" if d.max_mg is not None else "", d.max_mg or "")
+        (
+            d.day,
+            f"{d.taken_mg:g}",
+            f"{d.scheduled_mg:g}" if d.max_mg is not None else "",
+            d.max_mg or "",
+            d.due,
+            d.taken,
+            d.missed,
+            d.late,
+        )
         for d in doses
         if d.taken_mg or d.max_mg is not None
     ]
@@ -128,7 +137,7 @@ def _doses(data: ReportData, days: Any) -> Chart:
         shapes.svg(found, WIDTH, 190, "Daily mg taken against the schedule and the maximum", desc, "doses"),
         "Grey bars: mg taken that day. Dashed line: mg the regimen schedules. Dotted line: the maximum "
         "(the regimen's or the label's for the creatinine clearance, the lower).",
-        Table(("Date", "mg taken", "mg scheduled", "maximum mg"), rows),
+        Table(("Date", "mg taken", "mg scheduled", "maximum mg", "due", "taken", "missed", "late"), rows),
     )
 
 
@@ -144,9 +153,10 @@ def _dose_slots(data: ReportData, days: Any) -> Chart:
 
     cells = []
     for n, d in enumerate(data.doses, 1):
-        if d.due:
-            cells.append((n, 1, "#262626" if d.missed else "#fff", str(d.missed) if d.missed else "", "#fff"))
-            cells.append((n, 2, "#8c8c8c" if d.late else "#fff", str(d.late) if d.late else "", "#fff"))
+        if d.missed:
+            cells.append((n, 1, "#262626", str(d.missed), "#fff"))
+        if d.late:
+            cells.append((n, 2, "#8c8c8c", str(d.late), "#fff"))
     found = shapes.chart(
         days, shapes.RowScale(["missed", "late"]), lambda v, i, c: _pad(("missed", "late")[int(v) - 1]), None
     )
@@ -161,14 +171,12 @@ def _dose_slots(data: ReportData, days: Any) -> Chart:
         f"{_days(sum(1 for d in data.doses if d.missed))} and {late} taken late on "
         f"{_days(sum(1 for d in data.doses if d.late))}."
     )
-    rows = [(d.day, d.due, d.taken, d.missed, d.late) for d in data.doses if d.due]
     return Chart(
         "dose-slots",
         "Scheduled doses missed and late",
         shapes.svg(found, WIDTH, 2 * ROW + STRIP_FRAME, "Missed and late doses per day", desc, "dose-slots"),
-        "A framed cell marks a day with doses due; the number written in it counts the doses missed "
-        "(dark) or taken more than 60 minutes from their time (grey).",
-        Table(("Date", "due", "taken", "missed", "late"), rows),
+        "The number in a cell counts the scheduled doses missed (dark, top row) or taken more than 60 "
+        "minutes from their time (grey, bottom row); no cell, none. The daily mg table holds them too.",
     )
 
 

@@ -199,6 +199,9 @@ async def _dose_days(
     found = []
     for day in days:
         in_force = [r for r in regimens if r.start_date <= day and (r.end_date is None or day <= r.end_date)]
+        if not in_force:  # nothing scheduled: nothing due, nothing late
+            found.append(DoseDay(day, 0.0, None, mg.get(day, 0.0), 0, 0, 0))
+            continue
         counted = summaries.adherence(schedules, [day], timezone, now, taken, taken_at)
         # on_time_percent is on_time / due, rounded to 0.1 %: with at most 24 slots a day it rounds back
         # to the exact count.
