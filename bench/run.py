@@ -60,6 +60,8 @@ from bench.report import Row
 from bench.tokens import TOKEN_MINUTES, mint, settings_from
 
 ADMIN_EMAIL = f"admin@{population.EMAIL_DOMAIN}"
+# Rate limits on (every request counted) but never reached by the bench's load.
+RATE_LIMIT_ON = str(10**9)
 
 
 def history(days: int) -> str:
@@ -106,11 +108,18 @@ class Bench:
             SYMPTRACK_DATABASE_URL=database.app_url,
             SYMPTRACK_DB_POOL_SIZE=str(self.config.connections),
             SYMPTRACK_DB_MAX_OVERFLOW=str(self.config.connections),
-            SYMPTRACK_LOG_LEVEL="warning",
+            # The conditions: the default log level (an access log line per request) and rate
+            # limits on, counted in memory; sized so that one address carrying every phone is never
+            # refused (BENCH_RATE_LIMIT_*=0 turns them off).
+            SYMPTRACK_LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "info"),
             SYMPTRACK_ACCESS_TOKEN_MINUTES=str(TOKEN_MINUTES),
             # All load comes from one address and a few tokens: limits sized for people would refuse it.
-            SYMPTRACK_RATE_LIMIT_PER_TOKEN_PER_MINUTE=os.environ.get("BENCH_RATE_LIMIT_PER_TOKEN", "0"),
-            SYMPTRACK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE=os.environ.get("BENCH_RATE_LIMIT_PER_ADDRESS", "0"),
+            SYMPTRACK_RATE_LIMIT_PER_TOKEN_PER_MINUTE=os.environ.get(
+                "BENCH_RATE_LIMIT_PER_TOKEN", RATE_LIMIT_ON
+            ),
+            SYMPTRACK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE=os.environ.get(
+                "BENCH_RATE_LIMIT_PER_ADDRESS", RATE_LIMIT_ON
+            ),
         )
         if worker:
             env.update(SYMPTRACK_WEBHOOK_ALLOW_HTTP="true", SYMPTRACK_WEBHOOK_ALLOW_PRIVATE_NETWORKS="true")
