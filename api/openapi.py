@@ -55,6 +55,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/v1/sync"): "sync_entries",
     ("GET", "/v1/patients/{patient_id}/flags"): "list_patient_flags",
     ("GET", "/v1/patients/{patient_id}/summary"): "get_patient_summary",
+    ("GET", "/v1/patients/{patient_id}/report"): "get_patient_report",
     ("GET", "/v1/patients/{patient_id}/export.csv"): "export_patient_csv",
     ("GET", "/v1/patients/{patient_id}/fhir"): "export_patient_fhir",
     ("GET", "/v1/panel"): "get_panel",

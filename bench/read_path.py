@@ -1,4 +1,5 @@
-"""Service time of the read path at one connection: a 90-day summary and a page of the panel.
+"""Service time of the read path at one connection: a 90-day summary, the report page of the same
+window (its data and its HTML with charts), and a page of the panel.
 
     python -m bench.datagen --patients 500 --days 365      # prints SYMPTRACK_DATABASE_URL=...
     SYMPTRACK_DATABASE_URL=... python -m bench.read_path --runs 30
@@ -27,7 +28,7 @@ from models.accounts import Patient, Role, User
 from models.base import utcnow
 from services.accounts.access import Caller
 from services.localtime import local_date
-from services.reports import panel, summaries
+from services.reports import panel, report_data, report_page, summaries
 
 
 async def _timed(
@@ -70,10 +71,18 @@ async def run(url: str, runs: int, days: int, panel_limit: int) -> None:
     async def summary(session: AsyncSession) -> object:
         return await summaries.patient_summary(session, staff, patient, start, end, now)
 
+    async def report(session: AsyncSession) -> object:
+        data = await report_data.report_data(session, staff, patient, start, end, now)
+        return report_page.render(data, "bench")
+
     async def panel_page(session: AsyncSession) -> object:
         return await panel.panel_page(session, staff, now, panel_limit, None)
 
-    for label, work in ((f"summary, {days} days", summary), (f"panel, {panel_limit} rows", panel_page)):
+    for label, work in (
+        (f"summary, {days} days", summary),
+        (f"report, {days} days", report),
+        (f"panel, {panel_limit} rows", panel_page),
+    ):
         await _timed(engine, 3, work)  # warm up: statement caches, zone data
         median, p95, statements = await _timed(engine, runs, work)
         timing = f"median {median * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms"

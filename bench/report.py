@@ -112,12 +112,29 @@ def _rss(rows: dict[str, Row]) -> tuple[str, bool | None]:
     return "<= 250 MB", None if peak is None else peak <= 250
 
 
+def _report(key: str, summary_key: str) -> Check:
+    """The report page costs at most twice the JSON summary of the same window (issue 18): at one
+    connection by the medians (service time), under load by the throughputs."""
+
+    def check(rows: dict[str, Row]) -> tuple[str, bool | None]:
+        row, summary = rows[key], _get(rows, summary_key)
+        if summary is None:
+            return "<= 2x the summary", None
+        one_connection = key.endswith("_1c")
+        ratio = _ratio(row.p50, summary.p50) if one_connection else _ratio(summary.rate, row.rate)
+        return f"<= 2x the summary ({_x(ratio)})", None if ratio is None else ratio <= 2
+
+    return check
+
+
 CHECKS: dict[str, Check] = {
     "doses": _doses,
     "check_ins": _check_ins,
     "sync": _sync,
     "summary_1y": _summary("summary_1y"),
     "summary_3y": _summary("summary_3y"),
+    "report_1y": _report("report_1y", "summary_1y"),
+    "report_1y_1c": _report("report_1y_1c", "summary_1y_1c"),
     "panel": _p95_at_most("panel", 250),
     "panel_page": _p95_at_most("panel_page", 50),
     "alerts": _alerts("alerts"),

@@ -379,6 +379,9 @@ class Bench:
             ),
             querycount.Probe("GET me", "GET", "/v1/me", mine, [None, None]),
             querycount.Probe("GET summary (90 days)", "GET", summary, theirs, [None, None]),
+            querycount.Probe(
+                "GET report (90 days)", "GET", summary.replace("/summary?", "/report?"), theirs, [None, None]
+            ),
             querycount.Probe("GET panel", "GET", "/v1/panel", theirs, [None, None]),
         ]
         for counted in await querycount.count(settings_from(self.server_env(database)), probes):
@@ -418,6 +421,14 @@ class Bench:
                 plans["summaries"],
                 **read,
             )
+            # The printable page of the same window: its cost beside the JSON's (at most 2x, issue 18).
+            await self.scenario(
+                "report_1y",
+                f"90-day report page, {history(config.short_days)} of history",
+                api,
+                plans["reports"],
+                **read,
+            )
             await self.scenario(
                 "panel",
                 f"panel, all {config.patients_per_provider} patients (limit={config.patients_per_provider})",
@@ -432,6 +443,13 @@ class Bench:
                     f"90-day summary, {history(config.short_days)}, 1 connection",
                     api,
                     plans["summaries"],
+                    **one,
+                )
+                await self.scenario(
+                    "report_1y_1c",
+                    f"90-day report page, {history(config.short_days)}, 1 connection",
+                    api,
+                    plans["reports"],
                     **one,
                 )
                 await self.scenario("panel_1c", "panel, 1 connection", api, plans["panel"], **one)
@@ -681,6 +699,7 @@ class Bench:
             "doses": writer.doses("doses", DOSE_DAYS),
             "check_ins": writer.check_ins(CHECK_IN_DAYS),
             "summaries": writer.summaries("summaries"),
+            "reports": writer.summaries("reports", resource="report"),
             "panel": writer.panel(config.patients_per_provider),
             "panel_page": writer.panel(50),
             "healthz": writer.gets("healthz", "/healthz", signed_in=False),
@@ -716,6 +735,8 @@ class Bench:
             "summary_3y",
             "summary_1y_1c",
             "summary_3y_1c",
+            "report_1y",
+            "report_1y_1c",
             "panel",
             "panel_page",
             "panel_1c",

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 
 import models.examples as ex
 from api.deps import CallerDep, CursorParam, Limit, PatientInScope, SessionDep
@@ -18,7 +18,7 @@ from models.common import Page
 from models.summaries import PanelRow, PatientSummary
 from services.accounts.access import require_role
 from services.pagination import DEFAULT_LIMIT
-from services.reports import exports, summaries
+from services.reports import exports, report_data, report_page, summaries
 from services.reports import panel as panel_rows
 
 router = APIRouter(prefix="/v1", tags=["summaries"])
@@ -63,6 +63,40 @@ async def summary(
     """Regimen, adherence, milligrams per local day, GAD-7 and ratings, side effects with their grades,
     open flags and check-ins over `from`..`to` (local dates; default the last 30 days)."""
     return await summaries.patient_summary(session, caller, scoped[0], date_from, date_to, utcnow())
+
+
+ReportFrom = Annotated[
+    date | None, Query(alias="from", description="First local date (default: 89 days before `to`)")
+]
+
+
+@patient_router.get(
+    "/report",
+    summary="A printable HTML report of a patient's window of local days (provider, admin, the patient)",
+    response_class=HTMLResponse,
+    responses={
+        200: {
+            "content": {"text/html": {"schema": {"type": "string"}}},
+            "description": "A self-contained HTML page: the summary's numbers and charts, no script, "
+            "nothing loaded from elsewhere",
+        },
+        **problem_responses(422),
+    },
+    tags=["summaries"],
+)
+async def report(
+    scoped: PatientInScope,
+    caller: CallerDep,
+    session: SessionDep,
+    date_from: ReportFrom = None,
+    date_to: To = None,
+) -> HTMLResponse:
+    patient, user = scoped
+    data = await report_data.report_data(session, caller, patient, date_from, date_to, utcnow())
+    return HTMLResponse(
+        report_page.render(data, user.name),
+        headers={"content-security-policy": report_page.CONTENT_SECURITY_POLICY},
+    )
 
 
 @router.get(
