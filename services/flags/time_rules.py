@@ -42,15 +42,14 @@ async def evaluate_time_rules(
     after: uuid.UUID | None = None
     while True:
         async with session_scope(factory) as session:
+            in_force = or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= horizon)
+            # Both sides start after the last batch, so each batch reads its own stretch of the two
+            # indexes (without the regimen's bound, every batch rescanned it from the start).
+            if after is not None:
+                in_force = in_force & (col(Regimen.patient_id) > after)
             statement = (
                 select(Patient)
-                .where(
-                    col(Patient.id).in_(
-                        select(col(Regimen.patient_id)).where(
-                            or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= horizon)
-                        )
-                    )
-                )
+                .where(col(Patient.id).in_(select(col(Regimen.patient_id)).where(in_force)))
                 .order_by(col(Patient.id))
                 .limit(BATCH)
             )
