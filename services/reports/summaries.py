@@ -7,13 +7,16 @@ days of the window to lay the regimen's schedule over them.
 
 from __future__ import annotations
 
+import functools
+import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, distinct, func, or_, select
+from sqlalchemy import String, and_, bindparam, cast, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -64,7 +67,7 @@ def _days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=n) for n in range((end - start).days + 1)]
 
 
-def _percent(part: int, whole: int) -> float | None:
+def percent(part: int, whole: int) -> float | None:
     return round(100 * part / whole, 1) if whole else None
 
 
@@ -137,8 +140,23 @@ class Schedule:
             times.append(time(hour, minute))
         return cls(start_date, end_date, tuple(times))
 
+    @classmethod
+    def of_text(cls, start_date: date, end_date: date | None, schedule: str) -> Schedule:
+        """From the schedule's stored JSON text (as read by `SCHEDULE_TEXT`)."""
+        return cls(start_date, end_date, _times_of(schedule))
+
     def covers(self, day: date) -> bool:
         return self.start_date <= day and (self.end_date is None or day <= self.end_date)
+
+
+@functools.lru_cache(maxsize=4096)
+def _times_of(schedule: str) -> tuple[time, ...]:
+    """Schedules repeat across patients (a clinic prescribes a few): each distinct text is parsed once."""
+    return Schedule.of(date.min, None, json.loads(schedule)).times
+
+
+# A regimen's schedule as its JSON text: `Schedule.of_text` parses each distinct one once per process.
+SCHEDULE_TEXT = cast(col(Regimen.schedule), String)
 
 
 # For the panel: the schedules of a page of patients, as plain rows (no ORM objects to build).
@@ -163,6 +181,40 @@ async def schedules_in(
     return found
 
 
+class Clock:
+    """A patient's wall clock at `now`: whether a slot's time has come, fast on the usual days and
+    exact (zone-aware instants, DST-safe) on the days a clock change lies near."""
+
+    def __init__(self, timezone: str, now: datetime) -> None:
+        self.timezone = timezone
+        self.now = now
+        zone = ZoneInfo(timezone)
+        local_now = now.astimezone(zone)
+        self.today = local_now.date()
+        self.wall_now = local_now.time()
+        # No clock change since yesterday began: a wall-clock time of yesterday or today has come iff
+        # it is not after the wall clock now (one offset throughout, so the order is the instants').
+        since = datetime.combine(self.today - timedelta(days=1), time.min, tzinfo=zone)
+        self.steady = since.utcoffset() == local_now.utcoffset()
+
+    def due(self, day: date, times: list[time]) -> int:
+        """How many of the day's slot times have come by now."""
+        if day > self.today + timedelta(days=1):
+            return 0
+        if day < self.today - timedelta(days=1):
+            return len(times)
+        if self.steady and day < self.today:
+            return len(times)
+        if self.steady and day == self.today:
+            return sum(1 for wall_clock in times if wall_clock <= self.wall_now)
+        return sum(1 for t in times if local_instant(day, t, self.timezone) <= self.now)
+
+
+def times_on(schedules: list[Schedule], day: date) -> list[time]:
+    """The wall-clock times of the regimens in force on a day."""
+    return [wall_clock for schedule in schedules if schedule.covers(day) for wall_clock in schedule.times]
+
+
 def adherence(
     schedules: list[Schedule],
     days: list[date],
@@ -173,48 +225,57 @@ def adherence(
 ) -> Adherence:
     """A scheduled dose is taken when a taken dose falls on its local day (one dose for one slot), and
     on time when a taken dose is within 60 minutes of its time. Only scheduled doses whose time has come
-    count. A day well before today has all its times come, a day well after none: instants (zone-aware,
-    DST-safe) are built only around today, and for the on-time comparison (`taken_at`, when given) on
-    days with taken doses."""
-    today = local_date(now, timezone)
+    count (`Clock.due`). Instants (zone-aware, DST-safe) are built only for the on-time comparison
+    (`taken_at`, when given), on days with taken doses."""
+    clock = Clock(timezone, now)
+    near = clock.today - timedelta(days=1)
     scheduled = taken_count = on_time = 0
     for day in days:
-        if day > today + timedelta(days=1):
+        if day > clock.today + timedelta(days=1):
             continue
-        times = [
-            wall_clock for schedule in schedules if schedule.covers(day) for wall_clock in schedule.times
-        ]
+        times = times_on(schedules, day)
         if not times:
             continue
-        instants: list[datetime] | None = None
-        if day >= today - timedelta(days=1):  # near today: which times have come, by the instant
-            instants = [at for at in (local_instant(day, t, timezone) for t in times) if at <= now]
-        due = len(times) if instants is None else len(instants)
+        due = clock.due(day, times)
         doses = taken.get(day, (0, 0.0))[0]
         scheduled += due
         taken_count += min(due, doses)
         if taken_at is not None and due and doses:
-            if instants is None:
-                instants = [local_instant(day, t, timezone) for t in times]
-            on_time += _on_time(instants, taken_at.get(day, []))
+            slots = [local_instant(day, t, timezone) for t in times]
+            if day >= near:  # near today: only the slots whose time has come
+                slots = [at for at in slots if at <= now]
+            on_time += _on_time([_micros(at) for at in slots], [_micros(at) for at in taken_at.get(day, [])])
     return Adherence(
         scheduled=scheduled,
         taken=taken_count,
-        percent=_percent(taken_count, scheduled),
-        on_time_percent=_percent(on_time, scheduled) if taken_at is not None else None,
+        percent=percent(taken_count, scheduled),
+        on_time_percent=percent(on_time, scheduled) if taken_at is not None else None,
     )
 
 
-def _on_time(slots: list[datetime], doses: list[datetime]) -> int:
-    """Slots in time order, each matched to the nearest unused dose within 60 minutes."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_ON_TIME_MICROS = ON_TIME // _MICROSECOND
+
+
+def _micros(instant: datetime) -> int:
+    """An instant as whole microseconds since the epoch: exact, and cheap to compare."""
+    return (instant - _EPOCH) // _MICROSECOND
+
+
+def _on_time(slots: list[int], doses: list[int]) -> int:
+    """Slots in time order, each matched to the nearest unused dose within 60 minutes (the earlier
+    dose on a tie)."""
     unused = sorted(doses)
     matched = 0
     for slot in sorted(slots):
-        match = min(
-            (d for d in unused if abs(d - slot) <= ON_TIME), key=lambda d: abs(d - slot), default=None
-        )
-        if match is not None:
-            unused.remove(match)
+        best, best_gap = -1, _ON_TIME_MICROS + 1
+        for n, dose in enumerate(unused):
+            gap = abs(dose - slot)
+            if gap < best_gap:
+                best, best_gap = n, gap
+        if best >= 0:
+            del unused[best]
             matched += 1
     return matched
 
@@ -286,7 +347,7 @@ async def patient_summary(
         ),
         symptoms=symptoms,
         open_flags=flags.get(patient.id, FlagCounts()),
-        check_ins=CheckInSummary(days=check_in_days, percent=_percent(check_in_days, len(days)) or 0.0),
+        check_ins=CheckInSummary(days=check_in_days, percent=percent(check_in_days, len(days)) or 0.0),
     )
 
 
