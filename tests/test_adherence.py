@@ -17,7 +17,7 @@ from services.accounts import users as accounts
 from services.accounts.auth import start_session
 from services.database import session_scope
 from services.localtime import local_instant
-from services.reports.summaries import Clock
+from services.reports.summaries import Clock, micros
 from tests.flag_helpers import post
 from tests.world import Person, World
 
@@ -136,3 +136,16 @@ def test_the_clock_counts_the_slots_whose_instant_has_come(name: str) -> None:
                 else:  # well before today every slot has come, well after none
                     expected = len(times) if back > 0 else 0
                 assert clock.due(day, times) == expected, (now, day)
+
+
+@pytest.mark.parametrize(
+    "name", ["America/New_York", "Australia/Lord_Howe", "America/Santiago", "Asia/Kolkata"]
+)
+def test_the_clocks_slot_instants_are_the_zone_aware_ones_every_day_of_a_year(name: str) -> None:
+    times = [time(0, 0), time(0, 30), time(1, 30), time(2, 15), time(3, 0), time(12, 0), time(23, 30)]
+    clock = Clock(name, datetime(2026, 6, 1, tzinfo=UTC))
+    day = date(2026, 1, 1)
+    while day.year == 2026:
+        exact = [micros(local_instant(day, t, name)) for t in times]
+        assert clock.slot_micros(day, times) == exact, day
+        day += timedelta(days=1)
