@@ -184,6 +184,16 @@ def _days() -> Any:
     return union_all(*rows).cte("days")
 
 
+# A regimen's slots a day: its schedule holds one "time" key per slot (and no other "time": the
+# schedule's entries forbid other keys, and their values are clock times and numbers). Counting the key
+# in the stored text costs a tenth of parsing the JSON (json_array_length) on PostgreSQL.
+_TIME_KEY = '"time"'
+_SLOTS = (
+    func.length(SCHEDULE_TEXT, type_=Integer)
+    - func.length(func.replace(SCHEDULE_TEXT, _TIME_KEY, ""), type_=Integer)
+) // len(_TIME_KEY)
+
+
 def _aggregates(dialect: str) -> Any:
     """Per patient of the page, over its 7 local days, in one statement: the last check-in and GAD-7
     band (index walks), the worst grade, and adherence as counts: on days before yesterday, the
@@ -215,7 +225,7 @@ def _aggregates(dialect: str) -> Any:
             col(Regimen.patient_id).label("patient_id"),
             col(Regimen.start_date).label("start_date"),
             col(Regimen.end_date).label("end_date"),
-            func.json_array_length(col(Regimen.schedule)).label("slots"),
+            _SLOTS.label("slots"),
         )
         .where(
             in_page(col(Regimen.patient_id)),
