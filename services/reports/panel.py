@@ -46,7 +46,7 @@ from models.summaries import FlagCounts, PanelRow
 from services.accounts import audit
 from services.accounts.access import Caller, readable_patients, require_role
 from services.errors import FieldError, ValidationFailed
-from services.localtime import local_date, utc
+from services.localtime import utc
 from services.pagination import b64_json_decode, b64_json_encode
 from services.reports.summaries import (
     PANEL_DAYS,
@@ -338,7 +338,8 @@ async def _rows(
         return []
     dialect = session.get_bind().dialect.name
     connection = await session.connection()
-    today = {patient_id: local_date(now, timezone) for patient_id, timezone, *_ in patients}
+    clocks = {timezone: Clock(timezone, now) for timezone in {timezone for _, timezone, *_ in patients}}
+    today = {patient_id: clocks[timezone].today for patient_id, timezone, *_ in patients}
     groups: dict[date, list[uuid.UUID]] = defaultdict(list)
     for patient_id, day in today.items():
         groups[day].append(patient_id)
@@ -362,13 +363,14 @@ async def _rows(
         if end_date is None or end_date >= start_date:
             near[patient_id].append(Schedule.of_text(start_date, end_date, schedule))
 
-    clocks: dict[str, Clock] = {}
     rows = []
     for patient_id, timezone, name, open_flags in patients:
-        _, last_check_in, last_band, worst, scheduled, taken, *near_taken = found[patient_id]
+        _, last_check_in, last_band, worst, *counts = found[patient_id]
+        # Sums of counts are NUMERIC on PostgreSQL (Decimal in Python): counted here as ints.
+        scheduled, taken, *near_taken = map(int, counts)
         schedules = near.get(patient_id)
         if schedules:
-            clock = clocks.get(timezone) or clocks.setdefault(timezone, Clock(timezone, now))
+            clock = clocks[timezone]
             for back, doses in zip(range(NEAR_DAYS - 1, -1, -1), near_taken, strict=True):
                 day = clock.today - timedelta(days=back)
                 due = clock.due(day, times_on(schedules, day))
