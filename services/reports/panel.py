@@ -11,6 +11,7 @@ once less. The cursor names no patient data: the boundary's name is looked up by
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -26,7 +27,6 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
-    literal,
     literal_column,
     or_,
     select,
@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models.accounts import Patient, Role, User
+from models.base import UTCDateTime
 from models.common import Page
 from models.entries import AnxietyScore, CheckIn, Dose, SymptomReport
 from models.flags import Flag, FlagStatus
@@ -94,13 +95,13 @@ class PanelCursor:
             ) from exc
 
 
-def _open_flags(caller: Caller, as_of: datetime) -> Any:
+def _open_flags(caller: Caller) -> Any:
     """Per patient of the caller's organization: open flags by severity, now and as of `as_of`."""
 
     def count(severity: str, *, snapshot: bool) -> Any:
         wanted = col(Flag.severity) == severity
         if snapshot:
-            wanted = and_(wanted, col(Flag.created_at) <= as_of)
+            wanted = and_(wanted, col(Flag.created_at) <= bindparam("as_of", type_=UTCDateTime()))
         return func.sum(case((wanted, 1), else_=0)).label(f"{severity}_{'key' if snapshot else 'now'}")
 
     return (
@@ -115,13 +116,12 @@ def _open_flags(caller: Caller, as_of: datetime) -> Any:
     )
 
 
-async def panel_page(
-    session: AsyncSession, caller: Caller, now: datetime, limit: int, cursor: str | None
-) -> Page[PanelRow]:
-    require_role(caller, Role.provider, Role.admin)
-    after = PanelCursor.decode(cursor)
-    as_of = after.as_of if after else now
-    flags = _open_flags(caller, as_of)
+@functools.lru_cache(maxsize=256)
+def _page_statement(caller: Caller, after: bool) -> Any:
+    """The page's patients in keyset order, for one caller (their scope is part of the statement):
+    built once per caller and kept, since building and keying it cost more than running it. What
+    changes from page to page is bound: `as_of`, `limit` and, after the first page, the boundary."""
+    flags = _open_flags(caller)
     key_counts = [func.coalesce(getattr(flags.c, f"{s}_key"), 0) for s in SEVERITIES]
     now_counts = [func.coalesce(getattr(flags.c, f"{s}_now"), 0) for s in SEVERITIES]
     sort_key = (*(-n for n in key_counts), func.lower(col(User.name)), col(Patient.id))
@@ -131,22 +131,37 @@ async def panel_page(
         .join(User, col(User.id) == col(Patient.user_id))
         .outerjoin(flags, flags.c.patient_id == col(Patient.id))
     )
-    if after is not None:
+    if after:
         # The boundary's name from its id; a patient gone since sorts first among equals, so rows are
         # shown again rather than skipped.
+        after_id = bindparam("after_id", type_=Uuid())
         boundary_name = (
             select(func.lower(col(User.name)))
             .join(Patient, col(Patient.user_id) == col(User.id))
-            .where(col(Patient.id) == after.id)
+            .where(col(Patient.id) == after_id)
             .scalar_subquery()
         )
         boundary = (
-            *(literal(-n, Integer) for n in after.counts),
+            *(-bindparam(f"after_{s}", type_=Integer) for s in SEVERITIES),
             func.coalesce(boundary_name, ""),
-            literal(after.id, Uuid()),
+            after_id,
         )
         statement = statement.where(tuple_(*sort_key) > tuple_(*boundary))
-    rows = list((await session.execute(statement.order_by(*sort_key).limit(limit + 1))).all())
+    return statement.order_by(*sort_key).limit(bindparam("limit", type_=Integer))
+
+
+async def panel_page(
+    session: AsyncSession, caller: Caller, now: datetime, limit: int, cursor: str | None
+) -> Page[PanelRow]:
+    require_role(caller, Role.provider, Role.admin)
+    after = PanelCursor.decode(cursor)
+    as_of = after.as_of if after else now
+    params: dict[str, Any] = {"as_of": as_of, "limit": limit + 1}
+    if after is not None:
+        params.update({f"after_{s}": n for s, n in zip(SEVERITIES, after.counts, strict=True)})
+        params["after_id"] = after.id
+    statement = _page_statement(caller, after is not None)
+    rows = list((await (await session.connection()).execute(statement, params)).all())
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
