@@ -1,8 +1,10 @@
 """Summaries: one patient over a window of local days (the panel, in panel.py, shares the helpers).
 
-Counts and sums are computed in SQL over the window only (indexes on (patient_id, local_date)), so the
-cost follows the window asked for, not the length of the patient's history. Python only walks the
-days of the window to lay the regimen's schedule over them.
+Everything is read over the window only (indexes on (patient_id, local_date)), so the cost follows
+the window asked for, not the length of the patient's history: counts and the last grades in SQL, the
+taken doses as plain Core rows. Python walks the window's days to lay the regimen's schedule over
+them; zone-aware instants are built only for the on-time comparison, and by offset arithmetic on the
+days without a clock change (`Clock`).
 """
 
 from __future__ import annotations
@@ -72,10 +74,6 @@ def percent(part: int, whole: int) -> float | None:
 
 def live(model: Any) -> Any:
     return col(model.entered_in_error_at).is_(None)
-
-
-def _ids() -> Any:
-    return bindparam("ids", expanding=True)
 
 
 @dataclass(frozen=True)
