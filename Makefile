@@ -9,7 +9,7 @@ PORT ?= 8000
 # Test processes; the suite is sized for 2 cores.
 JOBS ?= auto
 
-.PHONY: install run test lint format migrate demo clean
+.PHONY: install run run-alerts listen test lint format migrate demo clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,22 @@ run: install
 	$(BIN)/symptrack migrate
 	$(BIN)/symptrack demo
 	$(BIN)/symptrack serve --host $(HOST) --port $(PORT)
+
+## Try alerts locally (README "Try an alert locally"): `make run-alerts` is `make run` with the demo
+## organization's urgent flags sent to http://127.0.0.1:$(LISTEN_PORT)/, where `make listen` (another
+## terminal) verifies and prints them. An http URL on loopback is refused unless these two are set:
+## here, for these targets only. Never set them in production.
+LISTEN_PORT ?= 8787
+LOCAL_WEBHOOKS := SYMPTRACK_WEBHOOK_ALLOW_HTTP=true SYMPTRACK_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true
+
+run-alerts: install
+	$(BIN)/symptrack migrate
+	$(LOCAL_WEBHOOKS) $(BIN)/symptrack demo --webhook-url http://127.0.0.1:$(LISTEN_PORT)/
+	$(LOCAL_WEBHOOKS) $(BIN)/symptrack serve --host $(HOST) --port $(PORT)
+
+## The receiver for `make run-alerts` (after it has started): the endpoint's secret comes from the database.
+listen: install
+	$(BIN)/symptrack listen --port $(LISTEN_PORT) --demo
 
 ## Every test; database tests on SQLite, and on PostgreSQL too (required when CI=true).
 test: install

@@ -32,6 +32,7 @@ from api.routes import (
     sync,
     webhooks,
 )
+from api.write_gate import BulkSlots, WriteGate
 from services.accounts import caller_cache
 from services.database import create_engine, create_session_factory
 from services.jobs import all_jobs
@@ -101,7 +102,10 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    # Outermost first: ids and timing see everything, the body limit guards the rest.
+    # Each one added wraps the ones before it: the last is outermost (ids and timing see everything).
+    # Innermost, the bulk writes' slots: what a limit refused never takes one.
+    app.state.bulk_slots = BulkSlots(settings.bulk_write_slots)
+    app.add_middleware(WriteGate, slots=app.state.bulk_slots)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RateLimitMiddleware)

@@ -1,4 +1,4 @@
-"""The `symptrack` command: serve, worker, migrate, create-admin, demo, rotate-webhook-keys."""
+"""The `symptrack` command: serve, worker, migrate, create-admin, demo, listen, rotate-webhook-keys."""
 
 from __future__ import annotations
 
@@ -193,7 +193,14 @@ def create_admin(email: str, password: str, organization: str, name: str) -> Non
 
 
 @main.command()
-def demo() -> None:
+@click.option(
+    "--webhook-url",
+    help="Also register a webhook endpoint for the demo organization at this URL (urgent flags, "
+    "created and escalated), e.g. a `symptrack listen` receiver at http://127.0.0.1:8787/, and print "
+    "its secret. A local http URL needs SYMPTRACK_WEBHOOK_ALLOW_HTTP and "
+    "SYMPTRACK_WEBHOOK_ALLOW_PRIVATE_NETWORKS set to true, here and for `serve` (`make run-alerts`).",
+)
+def demo(webhook_url: str | None) -> None:
     """Load a demo organization with staff and patients (once; a second run changes nothing)."""
     from services.demo.loader import demo_steps, load_demo
 
@@ -211,6 +218,107 @@ def demo() -> None:
         f"  patient   {summary.patient_emails[0]} (and {len(summary.patient_emails) - 1} more)\n"
         f"  password  {summary.password} (for every demo account)"
     )
+    if webhook_url:
+        _register_demo_webhook(settings, webhook_url)
+
+
+def _register_demo_webhook(settings: Settings, url: str) -> None:
+    from urllib.parse import urlsplit
+
+    from services.demo.alerts import register_demo_endpoint
+    from services.errors import DomainError
+
+    try:
+        endpoint = _in_session(settings, lambda session: register_demo_endpoint(session, settings, url))
+    except DomainError as exc:
+        hint = ""
+        if not (settings.webhook_allow_http and settings.webhook_allow_private_networks):
+            hint = (
+                ". For a receiver on this machine, set SYMPTRACK_WEBHOOK_ALLOW_HTTP=true and "
+                "SYMPTRACK_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true for `symptrack demo` and `symptrack serve` "
+                "(`make run-alerts` does)"
+            )
+        raise click.ClickException(f"--webhook-url {url}: {exc}{hint}") from exc
+    state = "registered" if endpoint.created else "already registered"
+    port = f" --port {urlsplit(url).port}" if urlsplit(url).port else ""
+    click.echo(
+        f"\nWebhook endpoint {state} for the demo organization: {endpoint.url}\n"
+        f"  events    {', '.join(endpoint.events)} (severity {endpoint.min_severity} and above)\n"
+        f"  secret    {endpoint.secret}\n"
+        f"Watch its alerts arrive: symptrack listen{port} --secret {endpoint.secret}"
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--port", default=8787, show_default=True, type=click.IntRange(0, 65535), help="0: any free port"
+)
+@click.option(
+    "--secret",
+    envvar="SYMPTRACK_LISTEN_SECRET",
+    help="The endpoint's whsec_... signing secret (or SYMPTRACK_LISTEN_SECRET).",
+)
+@click.option(
+    "--demo",
+    "from_demo",
+    is_flag=True,
+    help="Take the secret of the demo organization's endpoint at http://HOST:PORT/ from the database "
+    "(registered by `symptrack demo --webhook-url`).",
+)
+def listen(host: str, port: int, secret: str | None, from_demo: bool) -> None:
+    """Receive webhook deliveries here: verify each signature and print what arrived (Ctrl-C stops)."""
+    from api.listen import make_server, webhook_for
+
+    if from_demo:
+        secret = _demo_webhook_secret(f"http://{host}:{port}/")
+    if not secret:
+        raise click.UsageError("give --secret whsec_... (or SYMPTRACK_LISTEN_SECRET), or --demo")
+    try:
+        webhook = webhook_for(secret)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--secret") from exc
+
+    def echo(text: str) -> None:
+        click.echo(text)
+        sys.stdout.flush()  # at once, also into a pipe
+
+    try:
+        server = make_server(host, port, webhook, echo)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    echo(f"Listening on http://{host}:{server.server_address[1]}/ for signed webhook deliveries")
+    signal.signal(signal.SIGTERM, _stop)  # `kill` stops it as Ctrl-C does
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        echo("Stopped.")
+    finally:
+        server.server_close()
+
+
+def _stop(_signal: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _demo_webhook_secret(url: str) -> str:
+    from services.demo.alerts import demo_endpoint
+
+    settings = _settings()
+    if settings.environment == "production":
+        raise click.ClickException("--demo reads the demo organization's endpoint: refused in production")
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        endpoint = _in_session(settings, lambda session: demo_endpoint(session, settings, url))
+    except DBAPIError:  # not migrated yet, or not reachable; the driver's text may quote SQL
+        endpoint = None
+    if endpoint is None:
+        raise click.ClickException(
+            f"the demo organization has no webhook endpoint at {url} in this database: "
+            f"run `symptrack demo --webhook-url {url}` first (`make run-alerts` does)"
+        )
+    return endpoint.secret
 
 
 @main.command("rotate-webhook-keys")

@@ -27,12 +27,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:  # async: a sync one goes to the thread pool
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> AsyncEngine:
+async def get_engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.app.state.engine
     return engine
 
@@ -94,17 +94,20 @@ async def get_patient_in_scope(
         after_rollback(session, write)
 
     try:
-        found = await patient_in_scope(session, caller, patient_id)
+        # A PATCH changes the patient: it reads its own copy, not the one kept with a patient caller.
+        found = await patient_in_scope(session, caller, patient_id, to_change=request.method == "PATCH")
     except NotFound:
         audit_failure(parse_patient_ref(caller, patient_id), "denied", 404)
         raise
+    audit.defer(session, caller, action, [found[0].id])
     try:
         yield found
     except Exception as exc:
+        audit.take_deferred(session)  # it rolls back with the rest
         status = _status_of(exc)
         audit_failure(found[0].id, "forbidden" if status == 403 else "error", status)
         raise
-    await audit.record(session, caller, action, [found[0].id])
+    await audit.write_deferred(session)
 
 
 PatientInScope = Annotated[tuple[Patient, User], Depends(get_patient_in_scope, scope="function")]

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -23,12 +23,42 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
 class ProblemFieldError(BaseModel):
+    """One field that was refused: where (`loc`, e.g. ["body", "dose_mg"]) and why."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"loc": ["body", "dose_mg"], "msg": "Input should be less than or equal to 3600"}]
+        }
+    )
+
     loc: list[str | int]
     msg: str
 
 
 class Problem(BaseModel):
-    """The body of every error answer."""
+    """The body of every error answer (RFC 9457 problem details)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "urn:symptrack:problem:validation-error",
+                    "title": "Unprocessable Content",
+                    "status": 422,
+                    "detail": "body.dose_mg: Input should be less than or equal to 3600",
+                    "errors": [
+                        {"loc": ["body", "dose_mg"], "msg": "Input should be less than or equal to 3600"}
+                    ],
+                },
+                {
+                    "type": "urn:symptrack:problem:conflict",
+                    "title": "Conflict",
+                    "status": 409,
+                    "detail": "An entry with this id already exists with different content.",
+                },
+            ]
+        }
+    )
 
     type: str = "about:blank"
     title: str

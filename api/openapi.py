@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
+from fastapi.openapi.utils import (  # type: ignore[attr-defined]  # FastAPI's own helpers, re-exported
+    get_fields_from_routes,
+    get_flat_models_from_fields,
+    get_model_name_map,
+    get_openapi,
+)
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA_REF, Problem
+from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA_REF, Problem, ProblemFieldError
 from api.rate_limit import EXEMPT
+from models.exports import FhirBundle, FhirBundleEntry
 
 _PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA_REF}}
 
@@ -48,6 +55,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/v1/sync"): "sync_entries",
     ("GET", "/v1/patients/{patient_id}/flags"): "list_patient_flags",
     ("GET", "/v1/patients/{patient_id}/summary"): "get_patient_summary",
+    ("GET", "/v1/patients/{patient_id}/report"): "get_patient_report",
     ("GET", "/v1/patients/{patient_id}/export.csv"): "export_patient_csv",
     ("GET", "/v1/patients/{patient_id}/fhir"): "export_patient_fhir",
     ("GET", "/v1/panel"): "get_panel",
@@ -68,6 +76,17 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
 }
 
 
+# Form bodies, which FastAPI names after the function and path ("Body_sign_in_v1_auth_token_post"):
+# a name, a description and an example of their own, as the JSON bodies' models have.
+FORM_BODIES: dict[str, tuple[str, str, dict[str, str]]] = {
+    "sign_in": (
+        "SignInForm",
+        "An OAuth2 password form (application/x-www-form-urlencoded), not JSON: `username` is the email.",
+        {"username": "alex.rivera@example.org", "password": "long-passphrase-42"},
+    ),
+}
+
+
 def install_openapi(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -76,8 +95,9 @@ def install_openapi(app: FastAPI) -> None:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        # Models of bodies FastAPI does not make itself: problems, and the FHIR export's Bundle.
         _, problem_defs = models_json_schema(
-            [(Problem, "validation")], ref_template="#/components/schemas/{model}"
+            [(Problem, "validation"), (FhirBundle, "validation")], ref_template="#/components/schemas/{model}"
         )
         schemas.update(problem_defs.get("$defs", {}))
         # FastAPI documents its own 422 body; ours is a problem like every other error.
@@ -94,6 +114,8 @@ def install_openapi(app: FastAPI) -> None:
                 responses.setdefault(
                     "500", {"description": "Internal server error", "content": _PROBLEM_CONTENT}
                 )
+        _name_form_bodies(schema)
+        _restore_examples(schemas, document_models(app))
         app.openapi_schema = schema
         return schema
 
@@ -118,3 +140,40 @@ def _document_edge_problems(path: str, operation: dict[str, Any], responses: dic
         responses.setdefault(
             "503", {"description": "Service Unavailable (the database)", "content": _PROBLEM_CONTENT}
         )
+
+
+def _name_form_bodies(schema: dict[str, Any]) -> None:
+    schemas = schema["components"]["schemas"]
+    for path_item in schema["paths"].values():
+        for operation in path_item.values():
+            if operation["operationId"] not in FORM_BODIES:
+                continue
+            name, description, example = FORM_BODIES[operation["operationId"]]
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                old = media["schema"]["$ref"].rsplit("/", 1)[-1]
+                body = schemas.pop(old, None) or schemas[name]
+                schemas[name] = {**body, "title": name, "description": description, "examples": [example]}
+                media["schema"]["$ref"] = f"#/components/schemas/{name}"
+
+
+def document_models(app: FastAPI) -> dict[str, type[BaseModel]]:
+    """The models of the document, by the name FastAPI gives them there (Page[DosePublic] ->
+    Page_DosePublic_), found the way FastAPI finds them."""
+    fields = get_fields_from_routes(list(app.routes))
+    names = get_model_name_map(get_flat_models_from_fields(fields, known_models=set()))
+    models = {name: model for model, name in names.items() if issubclass(model, BaseModel)}
+    extra: list[type[BaseModel]] = [Problem, ProblemFieldError, FhirBundle, FhirBundleEntry]
+    return {**models, **{model.__name__: model for model in extra}}
+
+
+def _restore_examples(schemas: dict[str, Any], models: dict[str, type[BaseModel]]) -> None:
+    """The examples as the models hold them. FastAPI writes the document without null values, which
+    leaves an example without its required nullable fields (`"note": null`): invalid for its model."""
+    for name, model in models.items():
+        for mode, key in (
+            ("validation", name),
+            ("validation", f"{name}-Input"),
+            ("serialization", f"{name}-Output"),
+        ):
+            if key in schemas and "examples" in schemas[key]:
+                schemas[key]["examples"] = model.model_json_schema(mode=mode)["examples"]  # type: ignore[arg-type]

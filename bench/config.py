@@ -28,6 +28,16 @@ def _flag(name: str, default: bool) -> bool:
     return os.environ.get(name, "1" if default else "0").strip().lower() in ("1", "true", "yes", "on")
 
 
+ONLY = ("", "alerts")
+
+
+def _only(value: str) -> str:
+    value = value.strip().lower()
+    if value not in ONLY:
+        raise SystemExit(f"BENCH_ONLY={value!r}: expected one of {', '.join(repr(v) for v in ONLY)}")
+    return value
+
+
 @dataclass(frozen=True)
 class BenchConfig:
     # The server everything runs against; the run creates and drops its own database there.
@@ -49,6 +59,12 @@ class BenchConfig:
     # Alerts go one at a time, each after the last one arrived, for at most `duration_seconds`.
     alerts: int = 200
     alert_under_load: bool = True
+    # 12 endpoints of which 2 bad (unreachable, slow): until all 10 good ones have the alert.
+    alert_endpoints: bool = True
+    # The loaded alert run again with the delivery worker in a process of its own.
+    alert_worker_apart: bool = True
+    # "alerts": only what the alert runs need (data, then the alert scenarios); "" runs everything.
+    only: str = ""
     # Also measure the summary and panel at one connection: service time without queueing.
     single_connection_reads: bool = True
     profile: bool = True
@@ -81,6 +97,9 @@ class BenchConfig:
             sync_connections=_int("BENCH_SYNC_CONNECTIONS", cls.sync_connections),
             alerts=_int("BENCH_ALERTS", cls.alerts),
             alert_under_load=_flag("BENCH_ALERT_UNDER_LOAD", cls.alert_under_load),
+            alert_endpoints=_flag("BENCH_ALERT_ENDPOINTS", cls.alert_endpoints),
+            alert_worker_apart=_flag("BENCH_ALERT_WORKER_APART", cls.alert_worker_apart),
+            only=_only(os.environ.get("BENCH_ONLY", cls.only)),
             single_connection_reads=_flag("BENCH_SINGLE_CONNECTION_READS", cls.single_connection_reads),
             profile=_flag("BENCH_PROFILE", cls.profile),
             profile_seconds=_float("BENCH_PROFILE_SECONDS", cls.profile_seconds),

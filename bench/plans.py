@@ -192,14 +192,15 @@ class PlanWriter:
         today = patient.today(self.now)
         return sync_entries(patient, [today - timedelta(days=back) for back in SYNC_DAYS.each()], entries)
 
-    def summaries(self, name: str, window_days: int = 90) -> wrk.Plan:
-        """Each patient's summary over the last `window_days` local days, asked by their provider."""
+    def summaries(self, name: str, window_days: int = 90, resource: str = "summary") -> wrk.Plan:
+        """Each patient's summary (or, with resource="report", the printable report) over the last
+        `window_days` local days, asked by their provider."""
         provider_tokens = [self.tokens[p.user_id] for p in self.people.providers]
         requests = []
         for p in self.people.patients:
             today = p.today(self.now)
             start = today - timedelta(days=window_days - 1)
-            path = f"/v1/patients/{p.patient_id}/summary?from={start.isoformat()}&to={today.isoformat()}"
+            path = f"/v1/patients/{p.patient_id}/{resource}?from={start.isoformat()}&to={today.isoformat()}"
             requests.append(wrk.PlanRequest("GET", path, p.provider_index + 1))
         return wrk.write_plan(self.directory, name, provider_tokens, requests)
 

@@ -1,4 +1,5 @@
-"""Service time of the read path at one connection: a 90-day summary and a page of the panel.
+"""Service time of the read path at one connection: a 90-day summary, the report page of the same
+window (its data and its HTML with charts), and a page of the panel.
 
     python -m bench.datagen --patients 500 --days 365      # prints SYMPTRACK_DATABASE_URL=...
     SYMPTRACK_DATABASE_URL=... python -m bench.read_path --runs 30
@@ -32,7 +33,7 @@ from models.accounts import Patient, Role, User
 from models.base import utcnow
 from services.accounts.access import Caller
 from services.localtime import local_date
-from services.reports import panel, summaries
+from services.reports import panel, report_data, report_page, summaries
 
 
 async def _timed(
@@ -90,13 +91,20 @@ async def run(url: str, runs: int, days: int, panel_limits: list[int], profile: 
     async def summary(session: AsyncSession) -> object:
         return await summaries.patient_summary(session, staff, patient, start, end, now)
 
+    async def report(session: AsyncSession) -> object:
+        data = await report_data.report_data(session, staff, patient, start, end, now)
+        return report_page.render(data, "bench")
+
     def panel_page(limit: int) -> Callable[[AsyncSession], Awaitable[object]]:
         async def page(session: AsyncSession) -> object:
             return await panel.panel_page(session, staff, now, limit, None)
 
         return page
 
-    scenarios = [(f"summary, {days} days", summary)]
+    scenarios: list[tuple[str, Callable[[AsyncSession], Awaitable[object]]]] = [
+        (f"summary, {days} days", summary),
+        (f"report, {days} days", report),
+    ]
     scenarios += [(f"panel, {limit} rows", panel_page(limit)) for limit in panel_limits]
     profiles = []
     for label, work in scenarios:

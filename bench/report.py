@@ -44,7 +44,7 @@ def _doses(rows: dict[str, Row]) -> tuple[str, bool | None]:
     to_floor = _ratio(ours.rate, floor.rate if floor else None)
     to_tutorial = _ratio(ours.rate, tutorial.rate if tutorial else None)
     text = (
-        f">= 0.35x floor ({_x(to_floor)}), >= 3x tutorial ({_x(to_tutorial)}), p99 <= 50 ms ({_ms(ours.p99)})"
+        f">= 0.35x floor ({_x(to_floor)}), >= 3x tutorial ({_x(to_tutorial)}), p99 <= 50 ms ({ms(ours.p99)})"
     )
     if to_floor is None or to_tutorial is None or ours.p99 is None:
         return text, None
@@ -112,15 +112,35 @@ def _rss(rows: dict[str, Row]) -> tuple[str, bool | None]:
     return "<= 250 MB", None if peak is None else peak <= 250
 
 
+def _report(key: str, summary_key: str) -> Check:
+    """The report page costs at most twice the JSON summary of the same window (issue 18): at one
+    connection by the medians (service time), under load by the throughputs."""
+
+    def check(rows: dict[str, Row]) -> tuple[str, bool | None]:
+        row, summary = rows[key], _get(rows, summary_key)
+        if summary is None:
+            return "<= 2x the summary", None
+        one_connection = key.endswith("_1c")
+        ratio = _ratio(row.p50, summary.p50) if one_connection else _ratio(summary.rate, row.rate)
+        return f"<= 2x the summary ({_x(ratio)})", None if ratio is None else ratio <= 2
+
+    return check
+
+
 CHECKS: dict[str, Check] = {
     "doses": _doses,
     "check_ins": _check_ins,
     "sync": _sync,
     "summary_1y": _summary("summary_1y"),
     "summary_3y": _summary("summary_3y"),
+    "report_1y": _report("report_1y", "summary_1y"),
+    "report_1y_1c": _report("report_1y_1c", "summary_1y_1c"),
     "panel": _p95_at_most("panel", 250),
     "panel_page": _p95_at_most("panel_page", 50),
     "alerts": _alerts("alerts"),
+    "alerts_load": _alerts("alerts_load"),
+    "alerts_load_apart": _alerts("alerts_load_apart"),
+    "alerts_endpoints": _alerts("alerts_endpoints"),
     "rss": _rss,
 }
 
@@ -139,7 +159,7 @@ def _x(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
-def _ms(value: float | None) -> str:
+def ms(value: float | None) -> str:
     return "-" if value is None else (f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms")
 
 

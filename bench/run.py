@@ -7,10 +7,13 @@
 3. `symptrack serve --no-worker`: the framework and auth floors, doses, check-ins, sync, the 90-day
    summary and the panel; py-spy profiles of doses, check-ins, the summary and the panel.
 4. Two more years of history, loaded while that API keeps running: the summary again.
-5. `symptrack serve` with its delivery worker and a verifying receiver: alert latency.
+5. `symptrack serve` with its delivery worker and a verifying receiver: alert latency, quiet, while
+   32 connections post doses, and to 12 endpoints of which 2 are bad (unreachable, slow); then
+   `symptrack serve --no-worker` beside `symptrack worker`: alert latency while doses post again.
 6. The database is dropped; the table is printed and written to bench/results/.
 
 Every load comes from wrk, closed loop, after a warm-up; the server is left to go idle between runs.
+BENCH_ONLY=alerts: steps 1 (but the evidence) and 5 only.
 """
 
 from __future__ import annotations
@@ -54,12 +57,18 @@ from bench.plans import (
     dose_body,
     sync_entries,
 )
-from bench.population import Population
+from bench.population import BenchPatient, Population
 from bench.procs import CpuMeter, wait_idle
+from bench.receiver import Receiver
 from bench.report import Row
 from bench.tokens import TOKEN_MINUTES, mint, settings_from
 
 ADMIN_EMAIL = f"admin@{population.EMAIL_DOMAIN}"
+# Rate limits on (every request counted) but never reached by the bench's load.
+RATE_LIMIT_ON = str(10**9)
+FAN_OUT_NAME = (
+    f"alert to {alerts.GOOD_ENDPOINTS} good of {alerts.GOOD_ENDPOINTS + 2} endpoints (1 unreachable, 1 slow)"
+)
 
 
 def history(days: int) -> str:
@@ -106,11 +115,18 @@ class Bench:
             SYMPTRACK_DATABASE_URL=database.app_url,
             SYMPTRACK_DB_POOL_SIZE=str(self.config.connections),
             SYMPTRACK_DB_MAX_OVERFLOW=str(self.config.connections),
-            SYMPTRACK_LOG_LEVEL="warning",
+            # The issue's conditions: the default log level (an access log line per request) and rate
+            # limits on, counted in memory; sized so that one address carrying every phone is never
+            # refused (BENCH_RATE_LIMIT_*=0 turns them off).
+            SYMPTRACK_LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "info"),
             SYMPTRACK_ACCESS_TOKEN_MINUTES=str(TOKEN_MINUTES),
             # All load comes from one address and a few tokens: limits sized for people would refuse it.
-            SYMPTRACK_RATE_LIMIT_PER_TOKEN_PER_MINUTE=os.environ.get("BENCH_RATE_LIMIT_PER_TOKEN", "0"),
-            SYMPTRACK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE=os.environ.get("BENCH_RATE_LIMIT_PER_ADDRESS", "0"),
+            SYMPTRACK_RATE_LIMIT_PER_TOKEN_PER_MINUTE=os.environ.get(
+                "BENCH_RATE_LIMIT_PER_TOKEN", RATE_LIMIT_ON
+            ),
+            SYMPTRACK_RATE_LIMIT_PER_ADDRESS_PER_MINUTE=os.environ.get(
+                "BENCH_RATE_LIMIT_PER_ADDRESS", RATE_LIMIT_ON
+            ),
         )
         if worker:
             env.update(SYMPTRACK_WEBHOOK_ALLOW_HTTP="true", SYMPTRACK_WEBHOOK_ALLOW_PRIVATE_NETWORKS="true")
@@ -195,7 +211,7 @@ class Bench:
         """Sync through bench.syncload (see there why not wrk): each request a new patient's backlog."""
         config = self.config
         bodies = (
-            (writer.tokens[p.user_id], fill_ids({"entries": writer.sync_body(p, entries)}))
+            (writer.tokens[p.user_id], {"entries": fill_ids(writer.sync_body(p, entries))})
             for p in itertools.cycle(writer.people.patients)
         )
         meter = CpuMeter(api.pid)
@@ -241,13 +257,23 @@ class Bench:
 
     # ---- servers -------------------------------------------------------------------------------
 
-    def start_api(self, database: pg.BenchDatabase, *, worker: bool = False) -> server.Server:
+    def start_api(
+        self, database: pg.BenchDatabase, *, worker: bool = False, worker_apart: bool = False
+    ) -> server.Server:
+        """`worker`: the delivery worker in the API process. `worker_apart`: none in it, but the
+        settings a worker needs (for `start_worker` beside it)."""
         port = server.free_port()
         argv = [*pg.symptrack_command(self.config), "serve", "--host", "127.0.0.1", "--port", str(port)]
         if not worker:
             argv.append("--no-worker")
-        env = self.server_env(database, worker=worker)
-        return server.start("api-worker" if worker else "api", argv, env, port, self.logs)
+        env = self.server_env(database, worker=worker or worker_apart)
+        name = "api-worker" if worker else "api-worker-apart" if worker_apart else "api"
+        return server.start(name, argv, env, port, self.logs)
+
+    def start_worker(self, database: pg.BenchDatabase) -> server.Server:
+        """`symptrack worker`, a process of its own, with the settings the API has with its worker."""
+        argv = [*pg.symptrack_command(self.config), "worker"]
+        return server.spawn("worker", argv, self.server_env(database, worker=True), self.logs)
 
     async def baselines(self, database: pg.BenchDatabase, plan: wrk.Plan) -> None:
         for key, name, url in (
@@ -353,6 +379,9 @@ class Bench:
             ),
             querycount.Probe("GET me", "GET", "/v1/me", mine, [None, None]),
             querycount.Probe("GET summary (90 days)", "GET", summary, theirs, [None, None]),
+            querycount.Probe(
+                "GET report (90 days)", "GET", summary.replace("/summary?", "/report?"), theirs, [None, None]
+            ),
             querycount.Probe("GET panel", "GET", "/v1/panel", theirs, [None, None]),
         ]
         for counted in await querycount.count(settings_from(self.server_env(database)), probes):
@@ -392,6 +421,14 @@ class Bench:
                 plans["summaries"],
                 **read,
             )
+            # The printable page of the same window: its cost beside the JSON's (at most 2x, issue 18).
+            await self.scenario(
+                "report_1y",
+                f"90-day report page, {history(config.short_days)} of history",
+                api,
+                plans["reports"],
+                **read,
+            )
             await self.scenario(
                 "panel",
                 f"panel, all {config.patients_per_provider} patients (limit={config.patients_per_provider})",
@@ -406,6 +443,13 @@ class Bench:
                     f"90-day summary, {history(config.short_days)}, 1 connection",
                     api,
                     plans["summaries"],
+                    **one,
+                )
+                await self.scenario(
+                    "report_1y_1c",
+                    f"90-day report page, {history(config.short_days)}, 1 connection",
+                    api,
+                    plans["reports"],
                     **one,
                 )
                 await self.scenario("panel_1c", "panel, 1 connection", api, plans["panel"], **one)
@@ -442,13 +486,30 @@ class Bench:
     async def alert_latency(
         self, database: pg.BenchDatabase, people: Population, tokens: dict[str, str], dose_plan: wrk.Plan
     ) -> None:
+        """Alerts with the worker in the API process: quiet, under dose load, to 12 endpoints of which
+        2 bad; then under dose load with the worker in a process of its own. Each run has its own
+        patients (one urgent flag per patient), taken from the back: the other scenarios start from
+        the front."""
+        config = self.config
+        fan_out = config.alert_endpoints
+        apart = config.alert_under_load and config.alert_worker_apart
+        runs = 1 + config.alert_under_load + fan_out + apart
+        count = min(config.alerts, (len(people.patients) - 2) // runs)
+        pool = iter(reversed(people.patients))
+
+        def take(n: int) -> list[BenchPatient]:
+            return list(itertools.islice(pool, n))
+
+        first, steady = take(1), take(count)
+        loaded = take(count) if config.alert_under_load else []
+        fanned = take(count) if fan_out else []
+        warm, loaded_apart = (take(1), take(count)) if apart else ([], [])
+        seconds = config.duration_seconds
         api = self.start_api(database, worker=True)
-        receiver = await alerts.subscribe(api.url, ADMIN_EMAIL, population.PASSWORD)
+        receiver: Receiver | None = None
         try:
-            count = min(self.config.alerts, (len(people.patients) - 1) // 2)
-            pool = list(reversed(people.patients))  # the other scenarios start from the front
-            first, steady, loaded = pool[:1], pool[1 : 1 + count], pool[1 + count : 1 + 2 * count]
-            seconds = self.config.duration_seconds
+            admin = await alerts.sign_in(api.url, ADMIN_EMAIL, population.PASSWORD)
+            receiver, endpoint_id = await alerts.subscribe(admin)
             # The worker starts with a pass of the periodic time rules over every patient; an alert sent
             # now waits for it. Shown apart: the worst case, not the steady state.
             result = await alerts.send_alerts(api.url, receiver, first, tokens, seconds=seconds)
@@ -460,25 +521,108 @@ class Bench:
             )
             result = await alerts.send_alerts(api.url, receiver, steady, tokens, seconds=seconds)
             self._alert_row("alerts", "alert: urgent check-in to verified webhook", result)
-            if self.config.alert_under_load and loaded:
-                load = asyncio.to_thread(self._wrk, api, dose_plan, seconds, self.config.connections)
+            if loaded:
+                load = asyncio.to_thread(self._wrk, api, dose_plan, seconds, config.connections)
                 result, background = await asyncio.gather(
                     alerts.send_alerts(api.url, receiver, loaded, tokens, seconds=seconds), load
                 )
                 self._alert_row(
                     "alerts_load",
-                    f"alert while {self.config.connections} connections post doses",
+                    f"alert while {config.connections} connections post doses",
                     result,
                     note=f"dose load meanwhile: {background.rate:,.0f} req/s",
                 )
+            if fanned:
+                async with self.guard("alerts_endpoints", FAN_OUT_NAME):
+                    try:
+                        await self.alert_fan_out(api, admin, receiver, endpoint_id, fanned, tokens)
+                    finally:
+                        # Back to the one endpoint, for the run with the worker apart.
+                        receiver.release()
+                        await admin.enable_only(endpoint_id)
+            self.peak_rss["API with worker"] = api.peak_rss_mb()
+            if loaded_apart:
+                api.stop()
+                async with self.guard("alerts_load_apart", self._apart_name()):
+                    await self.alert_worker_apart(database, receiver, warm, loaded_apart, tokens, dose_plan)
             if receiver.refused:
                 self.notes.append(
                     f"The receiver refused {receiver.refused} requests that failed verification."
                 )
-            self.peak_rss["API with worker"] = api.peak_rss_mb()
         finally:
             api.stop()
-            receiver.stop()
+            if receiver is not None:
+                receiver.stop()
+
+    async def alert_fan_out(
+        self,
+        api: server.Server,
+        admin: alerts.Admin,
+        receiver: Receiver,
+        endpoint_id: str,
+        patients: list[BenchPatient],
+        tokens: dict[str, str],
+    ) -> None:
+        """The organization's 12 endpoints (its first one disabled meanwhile), 2 of them bad: each
+        alert's latency is until all 10 good ones verified it."""
+        await admin.set_enabled([endpoint_id], False)
+        fan = await alerts.fan_out(admin, receiver)
+        result = await alerts.send_alerts(
+            api.url, receiver, patients, tokens, seconds=self.config.duration_seconds, paths=fan.good_paths
+        )
+        p50, p99 = (report.ms(alerts.percentile(result.each_ms, p)) for p in (50, 99))
+        note = (
+            f"until all {len(fan.good_paths)} verified it; each good receipt: p50 {p50}, p99 {p99}; "
+            f"sends to the slow one: {receiver.requests[fan.slow_path]}, "
+            f"alerts tried on the unreachable one: {await admin.attempted(fan.unreachable_id)}"
+        )
+        self._alert_row("alerts_endpoints", FAN_OUT_NAME, result, note=note)
+
+    def _apart_name(self) -> str:
+        return f"alert while {self.config.connections} connections post doses, worker in its own process"
+
+    async def alert_worker_apart(
+        self,
+        database: pg.BenchDatabase,
+        receiver: Receiver,
+        warm: list[BenchPatient],
+        patients: list[BenchPatient],
+        tokens: dict[str, str],
+        dose_plan: wrk.Plan,
+    ) -> None:
+        """`symptrack serve --no-worker` and `symptrack worker` beside it: the same dose load, the same
+        receiver. A first alert waits for the worker to be up and through its start pass, not measured."""
+        seconds = self.config.duration_seconds
+        api = self.start_api(database, worker_apart=True)
+        worker = self.start_worker(database)
+
+        def alive() -> bool:
+            return worker.process.poll() is None
+
+        try:
+            first = await alerts.send_alerts(api.url, receiver, warm, tokens, seconds=seconds, alive=alive)
+            if not first.latencies_ms or not alive():
+                raise RuntimeError(f"the worker delivered no alert; see {worker.log_path}")
+            worker_cpu = CpuMeter(worker.pid)
+            load = asyncio.to_thread(self._wrk, api, dose_plan, seconds, self.config.connections)
+            result, background = await asyncio.gather(
+                alerts.send_alerts(api.url, receiver, patients, tokens, seconds=seconds, alive=alive), load
+            )
+            if not alive():
+                raise RuntimeError(f"the worker exited; see {worker.log_path}")
+            share = worker_cpu.share(background.seconds, 0)
+            self._alert_row(
+                "alerts_load_apart",
+                self._apart_name(),
+                result,
+                note=f"dose load meanwhile: {background.rate:,.0f} req/s; worker CPU {share.server:.0f}%; "
+                f"first alert, worker starting: {report.ms(first.percentile(50))}",
+            )
+            self.peak_rss["API, worker apart"] = api.peak_rss_mb()
+            self.peak_rss["worker"] = worker.peak_rss_mb()
+        finally:
+            worker.stop()
+            api.stop()
 
     def _alert_row(self, key: str, name: str, result: alerts.AlertResult, note: str = "") -> None:
         answered = result.percentile(50, answered=True)
@@ -504,14 +648,13 @@ class Bench:
     async def run(self) -> None:
         config = self.config
         wrk.require_wrk()
-        if config.profile and profile.py_spy() is None:
+        if config.profile and not config.only and profile.py_spy() is None:
             raise SystemExit("py-spy is not installed: pip install -e '.[bench]' (or BENCH_PROFILE=0)")
         self.results.mkdir(parents=True, exist_ok=True)
         plans_dir = self.results / "plans"
         info = machine.describe(await pg.server_version(config))
         database = await pg.create(config)
         say(f"database {database.name}")
-        api: server.Server | None = None
         try:
             with self.timed("migrate"):
                 pg.migrate(config, database, self.server_env(database))
@@ -521,37 +664,17 @@ class Bench:
             now = datetime.now(UTC)
             tokens = {u.user_id: mint(settings, u.user_id, u.family_id, now) for u in people.providers}
             tokens |= {p.user_id: mint(settings, p.user_id, p.family_id, now) for p in people.patients}
-            await self.count_queries(database, people, tokens)
-            await self.explain(database, people, f"{config.short_days} days of history")
-            costs = await statement_cost.measure(settings, database.url, people.patients[0].user_id)
-            self.statement_costs = statement_cost.markdown(costs)
             writer = PlanWriter(plans_dir, people, tokens, people.created_at)
-            with self.timed("baselines"):
-                await self.baselines(database, writer.doses("baseline_doses", BASELINE_DAYS, path_by_id=True))
-            plans = {
-                "doses": writer.doses("doses", DOSE_DAYS),
-                "check_ins": writer.check_ins(CHECK_IN_DAYS),
-                "summaries": writer.summaries("summaries"),
-                "panel": writer.panel(config.patients_per_provider),
-                "panel_page": writer.panel(50),
-                "healthz": writer.gets("healthz", "/healthz", signed_in=False),
-                "me": writer.gets("me", "/v1/me"),
-            }
-            api = self.start_api(database)
-            await self.api_scenarios(api, writer, plans)
-            await self.load_more_years(database, people)
-            await self.explain(database, people, f"{config.long_days} days of history")
-            await self.three_years(api, plans)
-            self.peak_rss["API"] = api.peak_rss_mb()
-            api.stop()
-            api = None
+            if config.only == "alerts":
+                self.notes.append("BENCH_ONLY=alerts: only the alert scenarios ran")
+                dose_plan = writer.doses("doses", DOSE_DAYS)
+            else:
+                dose_plan = await self.all_but_alerts(database, people, tokens, writer)
             patient_tokens = {str(p.patient_id): tokens[p.user_id] for p in people.patients}
             with self.timed("alerts"):
                 async with self.guard("alerts", "alert: urgent check-in to verified webhook"):
-                    await self.alert_latency(database, people, patient_tokens, plans["doses"])
+                    await self.alert_latency(database, people, patient_tokens, dose_plan)
         finally:
-            if api is not None:
-                api.stop()
             if config.keep_database:
                 say(f"kept database {database.name}")
             else:
@@ -559,6 +682,39 @@ class Bench:
             for plan in plans_dir.glob("*.plan"):
                 plan.unlink()
         self.finish(info)
+
+    async def all_but_alerts(
+        self, database: pg.BenchDatabase, people: Population, tokens: dict[uuid.UUID, str], writer: PlanWriter
+    ) -> wrk.Plan:
+        """The evidence, the baselines and the API scenarios; returns the dose plan (the alerts use it)."""
+        config = self.config
+        settings = settings_from(self.server_env(database))
+        await self.count_queries(database, people, tokens)
+        await self.explain(database, people, f"{config.short_days} days of history")
+        costs = await statement_cost.measure(settings, database.url, people.patients[0].user_id)
+        self.statement_costs = statement_cost.markdown(costs)
+        with self.timed("baselines"):
+            await self.baselines(database, writer.doses("baseline_doses", BASELINE_DAYS, path_by_id=True))
+        plans = {
+            "doses": writer.doses("doses", DOSE_DAYS),
+            "check_ins": writer.check_ins(CHECK_IN_DAYS),
+            "summaries": writer.summaries("summaries"),
+            "reports": writer.summaries("reports", resource="report"),
+            "panel": writer.panel(config.patients_per_provider),
+            "panel_page": writer.panel(50),
+            "healthz": writer.gets("healthz", "/healthz", signed_in=False),
+            "me": writer.gets("me", "/v1/me"),
+        }
+        api = self.start_api(database)
+        try:
+            await self.api_scenarios(api, writer, plans)
+            await self.load_more_years(database, people)
+            await self.explain(database, people, f"{config.long_days} days of history")
+            await self.three_years(api, plans)
+            self.peak_rss["API"] = api.peak_rss_mb()
+        finally:
+            api.stop()
+        return plans["doses"]
 
     def finish(self, info: dict[str, str]) -> None:
         if self.peak_rss:
@@ -579,11 +735,15 @@ class Bench:
             "summary_3y",
             "summary_1y_1c",
             "summary_3y_1c",
+            "report_1y",
+            "report_1y_1c",
             "panel",
             "panel_page",
             "panel_1c",
             "alerts",
             "alerts_load",
+            "alerts_load_apart",
+            "alerts_endpoints",
             "alert_first",
             "rss",
         ]

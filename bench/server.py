@@ -51,12 +51,17 @@ class Server:
         self.log.close()
 
 
-def start(name: str, argv: list[str], env: dict[str, str], port: int, log_dir: Path) -> Server:
+def spawn(name: str, argv: list[str], env: dict[str, str], log_dir: Path, port: int = 0) -> Server:
+    """A process that serves nothing over HTTP (a delivery worker: `port` 0), or not yet waited for."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    server = Server(name, process, port, log_path, log)
+    return Server(name, process, port, log_path, log)
+
+
+def start(name: str, argv: list[str], env: dict[str, str], port: int, log_dir: Path) -> Server:
+    server = spawn(name, argv, env, log_dir, port)
     try:
         _wait_until_up(server)
     except BaseException:

@@ -8,14 +8,18 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt
 from pydantic import Field as PydanticField
+from pydantic.config import JsonDict
 from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Uuid
 from sqlmodel import Field, SQLModel
 
+import models.examples as ex
 from models.base import UTCDateTime, created_at_field, id_field, utcnow
 from models.types import Number, Text, VisibleText
 
 
 class Role(StrEnum):
+    """What a user is: an organization's admin, a provider, or a patient."""
+
     admin = "admin"
     provider = "provider"
     patient = "patient"
@@ -101,7 +105,40 @@ EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 MAX_CREATININE_CLEARANCE_ML_MIN = 250
 
 
+_PATIENT_OUT: JsonDict = {
+    "id": ex.PATIENT_ID,
+    "organization_id": ex.ORGANIZATION_ID,
+    "email": "alex.rivera@example.org",
+    "name": "Alex Rivera",
+    "timezone": ex.TIMEZONE,
+    "birth_year": 1984,
+    "takes_opioids_or_benzodiazepines": False,
+    "creatinine_clearance_ml_min": 85.0,
+    "provider_ids": [ex.PROVIDER_ID],
+    "enrolled": True,
+    "created_at": ex.EARLIER,
+    "updated_at": ex.EARLIER,
+}
+
+
 class Me(BaseModel):
+    """The signed-in user; `patient_id` is set for a patient (the id `me` stands for)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": ex.PATIENT_USER_ID,
+                    "email": "alex.rivera@example.org",
+                    "name": "Alex Rivera",
+                    "role": "patient",
+                    "organization_id": ex.ORGANIZATION_ID,
+                    "patient_id": ex.PATIENT_ID,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     email: str
     name: str
@@ -111,7 +148,20 @@ class Me(BaseModel):
 
 
 class ProviderCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A new provider of the caller's organization, who signs in with this email and password."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "dr.okafor@clinic.example",
+                    "name": "Dr. Ngozi Okafor",
+                    "password": "long-passphrase-42",
+                }
+            ]
+        },
+    )
 
     email: Text = PydanticField(pattern=EMAIL_PATTERN, max_length=320)
     name: VisibleText = PydanticField(min_length=1, max_length=200)
@@ -119,6 +169,23 @@ class ProviderCreate(BaseModel):
 
 
 class ProviderPublic(BaseModel):
+    """A provider of the organization."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": ex.PROVIDER_ID,
+                    "email": "dr.okafor@clinic.example",
+                    "name": "Dr. Ngozi Okafor",
+                    "role": "provider",
+                    "organization_id": ex.ORGANIZATION_ID,
+                    "created_at": ex.EARLIER,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     email: str
     name: str
@@ -128,7 +195,25 @@ class ProviderPublic(BaseModel):
 
 
 class PatientCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A new patient: the facts the flag rules read (opioids or benzodiazepines, creatinine clearance),
+    the time zone their local days are counted in, and their care team (`provider_ids`)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "alex.rivera@example.org",
+                    "name": "Alex Rivera",
+                    "timezone": ex.TIMEZONE,
+                    "birth_year": 1984,
+                    "provider_ids": [ex.PROVIDER_ID],
+                    "takes_opioids_or_benzodiazepines": False,
+                    "creatinine_clearance_ml_min": 85,
+                }
+            ]
+        },
+    )
 
     email: Text = PydanticField(pattern=EMAIL_PATTERN, max_length=320)
     name: VisibleText = PydanticField(min_length=1, max_length=200)
@@ -144,7 +229,12 @@ class PatientCreate(BaseModel):
 class PatientUpdate(BaseModel):
     """Fields a provider or admin may change. A patient may send only `timezone`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"takes_opioids_or_benzodiazepines": True}, {"timezone": "Europe/Paris"}]
+        },
+    )
 
     name: VisibleText | None = PydanticField(default=None, min_length=1, max_length=200)
     timezone: Text | None = PydanticField(default=None, min_length=1, max_length=64)
@@ -157,6 +247,10 @@ class PatientUpdate(BaseModel):
 
 
 class PatientPublic(BaseModel):
+    """A patient's profile."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_PATIENT_OUT]})
+
     id: uuid.UUID
     organization_id: uuid.UUID
     email: str
@@ -172,5 +266,20 @@ class PatientPublic(BaseModel):
 
 
 class PatientCreated(PatientPublic):
+    """The new patient's profile and the one-time code they enroll with (POST /v1/auth/enroll)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_PATIENT_OUT,
+                    "enrolled": False,
+                    "enrollment_code": "K7QM-3XPD-9RWT",
+                    "enrollment_code_expires_at": "2026-04-08T14:00:00Z",
+                }
+            ]
+        }
+    )
+
     enrollment_code: str = PydanticField(description="Give this to the patient; it is shown only once")
     enrollment_code_expires_at: datetime

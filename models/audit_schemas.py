@@ -5,10 +5,32 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+
+import models.examples as ex
 
 
 class AuditEventPublic(BaseModel):
+    """One read or write of a patient's data: who (user and role), which patient, what (the route
+    template), and how it ended (success, denied, forbidden or error)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": ex.AUDIT_EVENT_ID,
+                    "occurred_at": ex.CREATED_AT,
+                    "actor_user_id": ex.PROVIDER_ID,
+                    "actor_role": "provider",
+                    "patient_id": ex.PATIENT_ID,
+                    "action": "GET /v1/patients/{patient_id}/summary",
+                    "outcome": "success",
+                    "status_code": 200,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     occurred_at: datetime
     actor_user_id: uuid.UUID | None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Column, ForeignKey, String, Uuid
 from sqlmodel import Field, SQLModel
 
@@ -66,6 +66,23 @@ class EnrollmentCode(SQLModel, table=True):
 
 
 class TokenPair(BaseModel):
+    """A signed-in session: a short-lived access token (send it as `Authorization: Bearer ...`) and
+    the refresh token that gets the next pair."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl",
+                    "token_type": "bearer",
+                    "expires_in": 900,
+                    "refresh_token": "6yxauCon5JRP8ExoBBwADR3bQGvOxpfEvJCOs4bcrz4",
+                    "device_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0eXAiOiJkZXZpY2UifQ.ZGV2aWNl",
+                }
+            ]
+        }
+    )
+
     access_token: str
     token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_in: int
@@ -77,9 +94,23 @@ class TokenPair(BaseModel):
 
 
 class RefreshRequest(BaseModel):
+    """The refresh token of the current pair; it is spent by this exchange."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"refresh_token": "6yxauCon5JRP8ExoBBwADR3bQGvOxpfEvJCOs4bcrz4"}]}
+    )
+
     refresh_token: Text = Field(min_length=1, max_length=200)
 
 
 class EnrollRequest(BaseModel):
+    """A patient's one-time enrollment code (from their provider) and the password they choose."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"enrollment_code": "K7QM-3XPD-9RWT", "password": "long-passphrase-42"}]
+        }
+    )
+
     enrollment_code: Text = Field(min_length=1, max_length=64)
     password: Text = Field(min_length=1, max_length=256)

@@ -6,9 +6,11 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, JsonValue, StrictBool, StrictInt
 from pydantic import Field as PydanticField
+from pydantic.config import JsonDict
 
+import models.examples as ex
 from models.entries import MAX_NOTE_LENGTH
 from models.flags import FlagPublic
 from models.regimens import MAX_SINGLE_DOSE_MG, MIN_DOSE_MG
@@ -32,15 +34,43 @@ class DoseFields(_Strict):
     note: Text | None = Note
 
 
+_DOSE_IN: JsonDict = {"taken_at": ex.TAKEN_AT, "dose_mg": 300, "scheduled_for": ex.SCHEDULED_FOR}
+
+
 class DoseCreate(DoseFields):
+    """A dose the patient took (or skipped), with the id the phone generated: retries are safe."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"id": ex.DOSE_ID, **_DOSE_IN}]})
+
     id: uuid.UUID
 
 
 class CheckInDose(DoseFields):
+    """A dose reported as part of a check-in."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_DOSE_IN]})
+
     id: uuid.UUID | None = PydanticField(default=None, description="Optional; derived from the check-in's id")
 
 
 class AnxietyCreate(_Strict):
+    """A GAD-7 (`items`, 7 answers 0-3) or a 0-10 anxiety rating (`score`)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": ex.ANXIETY_ID,
+                    "recorded_at": ex.RECORDED_AT,
+                    "instrument": "gad7",
+                    "items": [1, 2, 1, 1, 0, 2, 1],
+                },
+                {"id": ex.ANXIETY_ID, "recorded_at": ex.RECORDED_AT, "instrument": "rating", "score": 4},
+            ]
+        },
+    )
+
     id: uuid.UUID
     recorded_at: Instant
     instrument: Literal["gad7", "rating"]
@@ -58,15 +88,46 @@ class SymptomFields(_Strict):
     note: Text | None = Note
 
 
+_SYMPTOM_IN: JsonDict = {"reported_at": ex.RECORDED_AT, "code": "dizziness", "severity": 2, "interference": 1}
+
+
 class SymptomCreate(SymptomFields):
+    """A side effect of the catalog, with the attributes its term asks for (GET /v1/catalog)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"id": ex.SYMPTOM_ID, **_SYMPTOM_IN}]})
+
     id: uuid.UUID
 
 
 class CheckInSymptom(SymptomFields):
+    """A side effect reported as part of a check-in."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_SYMPTOM_IN]})
+
     id: uuid.UUID | None = PydanticField(default=None, description="Optional; derived from the check-in's id")
 
 
 class CheckInCreate(_Strict):
+    """The daily check-in: the red-flag answers (codes from GET /v1/catalog), and optionally a
+    rating or GAD-7, doses and side effects, all stored together or not at all."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": ex.CHECK_IN_ID,
+                    "date": ex.DAY,
+                    "submitted_at": ex.RECORDED_AT,
+                    "anxiety_rating": 4,
+                    "doses": [_DOSE_IN],
+                    "symptoms": [_SYMPTOM_IN],
+                    "red_flags": {"face_swelling": True, "self_harm_thoughts": 0, "fever": False},
+                }
+            ]
+        },
+    )
+
     id: uuid.UUID
     date: Day
     submitted_at: Instant
@@ -76,6 +137,63 @@ class CheckInCreate(_Strict):
     symptoms: list[CheckInSymptom] = PydanticField(default_factory=list, max_length=50)
     red_flags: dict[Text, StrictBool | StrictInt] = PydanticField(default_factory=dict)
     note: Text | None = Note
+
+
+_ENTRY_OUT: JsonDict = {
+    "patient_id": ex.PATIENT_ID,
+    "local_date": ex.DAY,
+    "created_at": ex.CREATED_AT,
+    "entered_in_error": False,
+    "entered_in_error_at": None,
+    "flags": [],
+}
+_DOSE_OUT: JsonDict = {
+    **_ENTRY_OUT,
+    "id": ex.DOSE_ID,
+    "taken_at": "2026-05-04T12:05:00Z",
+    "dose_mg": 300.0,
+    "medication": "gabapentin",
+    "status": "taken",
+    "scheduled_for": "2026-05-04T12:00:00Z",
+    "note": None,
+    "check_in_id": None,
+}
+_ANXIETY_OUT: JsonDict = {
+    **_ENTRY_OUT,
+    "id": ex.ANXIETY_ID,
+    "recorded_at": "2026-05-05T00:30:00Z",
+    "instrument": "gad7",
+    "items": [1, 2, 1, 1, 0, 2, 1],
+    "total": 8,
+    "band": "mild",
+    "score": None,
+    "check_in_id": None,
+}
+_SYMPTOM_OUT: JsonDict = {
+    **_ENTRY_OUT,
+    "id": ex.SYMPTOM_ID,
+    "reported_at": "2026-05-05T00:30:00Z",
+    "code": "dizziness",
+    "frequency": None,
+    "severity": 2,
+    "interference": 1,
+    "present": None,
+    "grade": 1,
+    "note": None,
+    "check_in_id": None,
+}
+_CHECK_IN_OUT: JsonDict = {
+    **_ENTRY_OUT,
+    "id": ex.CHECK_IN_ID,
+    "date": ex.DAY,
+    "submitted_at": "2026-05-05T00:30:00Z",
+    "red_flags": {"face_swelling": True, "breathing_trouble": False, "self_harm_thoughts": 0},
+    "note": None,
+    "anxiety": [],
+    "doses": [],
+    "symptoms": [],
+    "flags": [ex.FLAG],
+}
 
 
 class EntryPublic(BaseModel):
@@ -91,6 +209,10 @@ class EntryPublic(BaseModel):
 
 
 class DosePublic(EntryPublic):
+    """A recorded dose."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_DOSE_OUT]})
+
     taken_at: datetime
     dose_mg: float
     medication: str
@@ -101,6 +223,10 @@ class DosePublic(EntryPublic):
 
 
 class AnxietyPublic(EntryPublic):
+    """A recorded GAD-7 (with its total and band) or 0-10 rating."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_ANXIETY_OUT]})
+
     recorded_at: datetime
     instrument: str
     items: list[int] | None
@@ -111,6 +237,10 @@ class AnxietyPublic(EntryPublic):
 
 
 class SymptomPublic(EntryPublic):
+    """A recorded side effect, with its composite grade (null for presence-only terms)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_SYMPTOM_OUT]})
+
     reported_at: datetime
     code: str
     frequency: int | None
@@ -123,6 +253,10 @@ class SymptomPublic(EntryPublic):
 
 
 class CheckInPublic(EntryPublic):
+    """A recorded check-in and the entries it holds."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_CHECK_IN_OUT]})
+
     date: Day
     submitted_at: datetime
     red_flags: dict[str, Any]
@@ -133,27 +267,86 @@ class CheckInPublic(EntryPublic):
 
 
 class CheckInAnswer(BaseModel):
+    """The stored check-in, the flags it raised, and the advice the patient should read now."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"check_in": _CHECK_IN_OUT, "flags": [ex.FLAG], "advice": ex.URGENT_ADVICE}]
+        }
+    )
+
     check_in: CheckInPublic
     flags: list[FlagPublic] = PydanticField(description="Flags this check-in raised, escalated or added to")
     advice: str | None = PydanticField(description="CLINICAL.md advice for the highest severity raised")
 
 
 class SyncRequest(BaseModel):
+    """Entries recorded offline, each an object with `type` (dose, anxiety, symptom or check_in),
+    `patient_id` (or `me`) and the fields of that kind's POST body."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "entries": [
+                        {"type": "dose", "patient_id": "me", "id": ex.DOSE_ID, **_DOSE_IN},
+                        {"type": "symptom", "patient_id": "me", "id": ex.SYMPTOM_ID, **_SYMPTOM_IN},
+                    ]
+                }
+            ]
+        }
+    )
+
     # Any JSON per entry: each is validated on its own, so one malformed entry gets its own 422.
     entries: list[Any] = PydanticField(max_length=500)
 
 
 class SyncError(BaseModel):
+    """Why one entry of a sync was refused: the problem its own POST would have answered."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Conflict",
+                    "detail": "An entry with this id already exists with different content.",
+                    "errors": None,
+                }
+            ]
+        }
+    )
+
     title: str
     detail: str
     errors: list[dict[str, Any]] | None = None
 
 
+_SYNC_RESULTS: list[JsonValue] = [
+    {"id": ex.DOSE_ID, "status": 201, "error": None},
+    {
+        "id": ex.SYMPTOM_ID,
+        "status": 409,
+        "error": {
+            "title": "Conflict",
+            "detail": "An entry with this id already exists with different content.",
+        },
+    },
+]
+
+
 class SyncResult(BaseModel):
+    """One entry's outcome, in the order sent: 201 stored, 200 an identical retry, else a problem."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": _SYNC_RESULTS[:1]})
+
     id: str | None
     status: int
     error: SyncError | None = None
 
 
 class SyncAnswer(BaseModel):
+    """A result per entry sent, in order."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"results": _SYNC_RESULTS}]})
+
     results: list[SyncResult]

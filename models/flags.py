@@ -12,11 +12,14 @@ from pydantic import Field as PydanticField
 from sqlalchemy import JSON, Column, Index, text
 from sqlmodel import Field, SQLModel
 
+import models.examples as ex
 from models.base import UTCDateTime, created_at_field, id_field, utcnow
 from models.types import Text, VisibleText
 
 
 class Severity(StrEnum):
+    """How soon a clinician must look (CLINICAL.md 4): urgent, high or routine."""
+
     urgent = "urgent"
     high = "high"
     routine = "routine"
@@ -28,6 +31,8 @@ class Severity(StrEnum):
 
 
 class FlagStatus(StrEnum):
+    """Where a flag stands: open, acknowledged by a clinician, or resolved with a note."""
+
     open = "open"
     acknowledged = "acknowledged"
     resolved = "resolved"
@@ -78,12 +83,21 @@ class Flag(SQLModel, table=True):
 
 
 class EvidencePublic(BaseModel):
+    """An entry the flag rests on."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": ex.FLAG["evidence"]})
+
     type: str
     id: uuid.UUID
     retracted: bool = PydanticField(default=False, description="The entry was later marked entered-in-error")
 
 
 class FlagPublic(BaseModel):
+    """A rule of CLINICAL.md 4 fired for a patient: which (`rule`), how urgent, why in plain words, and
+    the entries it rests on. No note or free text of the patient."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.FLAG]})
+
     id: uuid.UUID
     patient_id: uuid.UUID
     rule: str
@@ -102,12 +116,22 @@ class FlagPublic(BaseModel):
 
 
 class AcknowledgeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A clinician has seen the flag; the note is optional."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"note": "Called the patient; on the way to the ED."}]},
+    )
 
     note: Text | None = PydanticField(default=None, max_length=2000)
 
 
 class ResolveRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Close the flag; the note says what was done."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"note": "Seen in the ED: mild angioedema, gabapentin stopped."}]},
+    )
 
     note: VisibleText = PydanticField(min_length=1, max_length=2000)

@@ -6,11 +6,13 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StrictBool, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, JsonValue, StrictBool, field_validator, model_validator
 from pydantic import Field as PydanticField
+from pydantic.config import JsonDict
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
+import models.examples as ex
 from models.base import created_at_field, id_field
 from models.types import Day, Number, Text, VisibleText
 
@@ -43,15 +45,32 @@ class Regimen(SQLModel, table=True):
     created_by: uuid.UUID | None = Field(default=None, foreign_key="user_account.id", ondelete="SET NULL")
 
 
+_SCHEDULE: list[JsonValue] = [{"time": "08:00", "dose_mg": 300}, {"time": "20:00", "dose_mg": 300}]
+REGIMEN_EXAMPLE_BODY: JsonDict = {
+    "medication": "gabapentin",
+    "rxnorm": "25480",
+    "schedule": _SCHEDULE,
+    "start_date": "2026-04-01",
+    "end_date": None,
+    "max_daily_mg": 900,
+    "taper": False,
+    "indication": "anxiety",
+}
+
+
 class ScheduledDose(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A dose the prescriber ordered at a wall-clock time of the patient's day."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_SCHEDULE[0]]})
 
     time: Text = PydanticField(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, wall clock")
     dose_mg: Number = PydanticField(ge=MIN_DOSE_MG, le=MAX_SINGLE_DOSE_MG)
 
 
 class RegimenCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """What the prescriber ordered from `start_date`: the daily schedule and its maximum."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [REGIMEN_EXAMPLE_BODY]})
 
     medication: VisibleText = PydanticField(default="gabapentin", min_length=1, max_length=100)
     rxnorm: Text | None = PydanticField(default="25480", max_length=20)
@@ -78,6 +97,21 @@ class RegimenCreate(BaseModel):
 
 
 class RegimenPublic(BaseModel):
+    """A regimen; `end_date` is its last day in force (null: open-ended)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": ex.REGIMEN_ID,
+                    "patient_id": ex.PATIENT_ID,
+                    **REGIMEN_EXAMPLE_BODY,
+                    "created_at": ex.EARLIER,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     patient_id: uuid.UUID
     medication: str

@@ -5,12 +5,34 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
-from models.regimens import RegimenPublic
+import models.examples as ex
+from models.regimens import REGIMEN_EXAMPLE_BODY, RegimenPublic
+
+_ADHERENCE: JsonDict = {"scheduled": 56, "taken": 52, "percent": 92.9, "on_time_percent": 85.7}
+_DAILY_MG: JsonDict = {"date": ex.DAY, "mg": 600.0}
+_GAD7_POINT: JsonDict = {"date": ex.DAY, "recorded_at": "2026-05-05T00:30:00Z", "total": 8, "band": "mild"}
+_GAD7_SUMMARY: JsonDict = {"first": 13, "last": 8, "change": -5, "last_band": "mild", "series": [_GAD7_POINT]}
+_RATING_POINT: JsonDict = {"date": ex.DAY, "recorded_at": "2026-05-05T00:30:00Z", "score": 4}
+_RATING_SUMMARY: JsonDict = {"mean": 4.5, "series": [_RATING_POINT]}
+_SYMPTOM: JsonDict = {"code": "dizziness", "reports": 6, "days": 5, "max_grade": 2, "last_grade": 1}
+_FLAG_COUNTS: JsonDict = {"urgent": 1, "high": 0, "routine": 2}
+_CHECK_INS: JsonDict = {"days": 27, "percent": 90.0}
+_REGIMEN: JsonDict = {
+    "id": ex.REGIMEN_ID,
+    "patient_id": ex.PATIENT_ID,
+    **REGIMEN_EXAMPLE_BODY,
+    "created_at": ex.EARLIER,
+}
 
 
 class Adherence(BaseModel):
+    """Doses taken against the schedule in force, over the window."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_ADHERENCE]})
+
     scheduled: int = Field(
         description="Scheduled doses whose time has come, by the regimen in force each day"
     )
@@ -22,11 +44,19 @@ class Adherence(BaseModel):
 
 
 class DailyMg(BaseModel):
+    """Milligrams taken on one local day."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_DAILY_MG]})
+
     date: date
     mg: float
 
 
 class Gad7Point(BaseModel):
+    """One GAD-7: its total 0-21 and band (minimal, mild, moderate, severe)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_GAD7_POINT]})
+
     date: date
     recorded_at: datetime
     total: int
@@ -34,6 +64,10 @@ class Gad7Point(BaseModel):
 
 
 class Gad7Summary(BaseModel):
+    """The GAD-7s of the window: first, last, their change, and every one."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_GAD7_SUMMARY]})
+
     first: int | None
     last: int | None
     change: int | None
@@ -42,17 +76,29 @@ class Gad7Summary(BaseModel):
 
 
 class RatingPoint(BaseModel):
+    """One 0-10 anxiety rating."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_RATING_POINT]})
+
     date: date
     recorded_at: datetime
     score: int
 
 
 class RatingSummary(BaseModel):
+    """The 0-10 ratings of the window and their mean."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_RATING_SUMMARY]})
+
     mean: float | None
     series: list[RatingPoint]
 
 
 class SymptomSummary(BaseModel):
+    """One side effect over the window: reports, days reported, worst and last composite grade."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_SYMPTOM]})
+
     code: str
     reports: int
     days: int
@@ -61,20 +107,53 @@ class SymptomSummary(BaseModel):
 
 
 class FlagCounts(BaseModel):
+    """Flags not yet resolved, by severity."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_FLAG_COUNTS]})
+
     urgent: int = 0
     high: int = 0
     routine: int = 0
 
 
 class CheckInSummary(BaseModel):
+    """Days of the window with a check-in, and their share of the window in %."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_CHECK_INS]})
+
     days: int
     percent: float
 
 
 class PatientSummary(BaseModel):
+    """A patient over a window of local days (`from`, `to`): regimen, adherence, mg per day, GAD-7 and
+    ratings, side effects, open flags and check-ins."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "patient_id": ex.PATIENT_ID,
+                    "from": "2026-04-06",
+                    "to": ex.DAY,
+                    "regimen": _REGIMEN,
+                    "regimens": [_REGIMEN],
+                    "adherence": _ADHERENCE,
+                    "daily_mg": [_DAILY_MG],
+                    "gad7": _GAD7_SUMMARY,
+                    "rating": _RATING_SUMMARY,
+                    "symptoms": [_SYMPTOM],
+                    "open_flags": _FLAG_COUNTS,
+                    "check_ins": _CHECK_INS,
+                }
+            ]
+        }
+    )
+
     patient_id: uuid.UUID
-    from_date: date = Field(serialization_alias="from")
-    to_date: date = Field(serialization_alias="to")
+    # Read back as written ("from", "to") too, so the document's example is checked like the others.
+    from_date: date = Field(serialization_alias="from", validation_alias=AliasChoices("from_date", "from"))
+    to_date: date = Field(serialization_alias="to", validation_alias=AliasChoices("to_date", "to"))
     regimen: RegimenPublic | None = Field(description="The regimen in force on the last day of the window")
     regimens: list[RegimenPublic] = Field(description="Every regimen in force at some point in the window")
     adherence: Adherence
@@ -87,6 +166,25 @@ class PatientSummary(BaseModel):
 
 
 class PanelRow(BaseModel):
+    """One patient of the caller's panel: open flags, last check-in, 7-day adherence, last GAD-7 band
+    and worst grade of the last 7 days."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "patient_id": ex.PATIENT_ID,
+                    "name": "Alex Rivera",
+                    "open_flags": _FLAG_COUNTS,
+                    "last_check_in": ex.DAY,
+                    "adherence_7d": 92.9,
+                    "gad7_last_band": "mild",
+                    "worst_grade_7d": 2,
+                }
+            ]
+        }
+    )
+
     patient_id: uuid.UUID
     name: str
     open_flags: FlagCounts

@@ -8,9 +8,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, StrictBool
 from pydantic import Field as PydanticField
+from pydantic.config import JsonDict
 from sqlalchemy import JSON, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
+import models.examples as ex
 from models.base import UTCDateTime, created_at_field, id_field, utcnow
 from models.flags import Severity
 from models.types import Text as SafeText
@@ -81,8 +83,26 @@ class WebhookAttempt(SQLModel, table=True):
     response_body: str | None = Field(default=None, sa_column=Column(Text))
 
 
+_ENDPOINT_IN: JsonDict = {
+    "url": "https://alerts.clinic.example/symptrack",
+    "events": ["flag.created", "flag.escalated"],
+    "min_severity": "urgent",
+    "description": "On-call nurse pager",
+}
+_ENDPOINT_OUT: JsonDict = {
+    "id": ex.ENDPOINT_ID,
+    **_ENDPOINT_IN,
+    "enabled": True,
+    "disabled_reason": None,
+    "created_at": ex.EARLIER,
+    "updated_at": ex.EARLIER,
+}
+
+
 class EndpointCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Where the organization's flag alerts go: an https URL, the events and the least severity wanted."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_ENDPOINT_IN]})
 
     url: SafeText = PydanticField(min_length=1, max_length=2000)
     events: list[EventType] = PydanticField(default=["flag.created", "flag.escalated"], min_length=1)
@@ -91,7 +111,11 @@ class EndpointCreate(BaseModel):
 
 
 class EndpointUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """The fields to change; `enabled: true` turns a disabled endpoint back on."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"enabled": True}, {"min_severity": "high"}]}
+    )
 
     url: SafeText | None = PydanticField(default=None, min_length=1, max_length=2000)
     events: list[EventType] | None = PydanticField(default=None, min_length=1)
@@ -101,6 +125,10 @@ class EndpointUpdate(BaseModel):
 
 
 class EndpointPublic(BaseModel):
+    """A webhook endpoint (its secret is shown only when created or rotated)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_ENDPOINT_OUT]})
+
     id: uuid.UUID
     url: str
     events: list[str]
@@ -113,10 +141,38 @@ class EndpointPublic(BaseModel):
 
 
 class EndpointWithSecret(EndpointPublic):
+    """The endpoint and the secret its deliveries are signed with (Standard Webhooks)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{**_ENDPOINT_OUT, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}]
+        }
+    )
+
     secret: str = PydanticField(description="whsec_...: shown this once; store it now")
 
 
 class DeliveryPublic(BaseModel):
+    """An event's delivery to one endpoint, and how its attempts went."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": ex.DELIVERY_ID,
+                    "event_id": ex.EVENT_ID,
+                    "event_type": "flag.created",
+                    "status": "failed",
+                    "attempts": 2,
+                    "last_status_code": 503,
+                    "next_attempt_at": "2026-05-05T01:35:04Z",
+                    "last_error": None,
+                    "created_at": "2026-05-05T01:30:04Z",
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     event_id: uuid.UUID
     event_type: str
@@ -129,5 +185,11 @@ class DeliveryPublic(BaseModel):
 
 
 class PingAnswer(BaseModel):
+    """The queued webhook.ping event and its delivery (follow it at .../deliveries)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"event_id": ex.EVENT_ID, "delivery_id": ex.DELIVERY_ID}]}
+    )
+
     event_id: uuid.UUID
     delivery_id: uuid.UUID

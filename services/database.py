@@ -7,6 +7,7 @@ second writer waits instead of failing); PostgreSQL through asyncpg in productio
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -48,14 +50,44 @@ def create_engine(settings: Settings) -> AsyncEngine:
         )
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
         pool_recycle=1800,
         hide_parameters=True,
     )
+    _ping_after_idle(engine)
+    return engine
+
+
+# A pooled connection that sat unused this long is checked before use (the server may have restarted
+# or dropped it). A busy process reuses its connections within milliseconds and never pays for the
+# check: for asyncpg it is three round trips (BEGIN, a query, ROLLBACK), more than a plain dose needs.
+# A connection that dies while busy is caught by its failing statement instead (the request answers
+# 503, and SQLAlchemy then replaces every connection of the pool made before that moment).
+PING_AFTER_IDLE_SECONDS = 10.0
+_CHECKED_IN_AT = "checked_in_at"
+
+
+def _ping_after_idle(engine: AsyncEngine) -> None:
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in_at = record.info.get(_CHECKED_IN_AT)
+        if checked_in_at is None or time.monotonic() - checked_in_at < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool drops this connection and checks out another
+            raise DisconnectionError(type(exc).__name__) from None
+        if not alive:
+            raise DisconnectionError("ping failed")
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # Requests allowed per minute per access token and per client address, then 429 (0: no limit).
     rate_limit_per_token_per_minute: int = Field(default=600, ge=0)
     rate_limit_per_address_per_minute: int = Field(default=3000, ge=0)
+    # Doses and sync batches in flight at once per process; more wait their turn, so an urgent
+    # check-in does not queue behind them (api/write_gate.py). 0: no limit.
+    bulk_write_slots: int = Field(default=8, ge=0)
     # Rate-limit and sign-in counters: in Redis when set (shared by every API process), else in each
     # process's memory. Several processes (`serve --workers N`, several hosts) need Redis to share them.
     redis_url: str | None = None

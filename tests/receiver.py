@@ -27,6 +27,11 @@ class Received:
         return json.loads(self.body)  # type: ignore[no-any-return]
 
 
+class _Server(ThreadingHTTPServer):
+    # The worker opens a connection per send: the standard 5 waiting connections drop some of a burst.
+    request_queue_size = 128
+
+
 @dataclass
 class Receiver:
     """`script` answers requests in order (status codes, or callables that may sleep), then `default`.
@@ -67,7 +72,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer((self.host, port), Handler)
+        self.server = _Server((self.host, port), Handler)
         self.server.daemon_threads = True
         if self.tls is not None:
             # The handshake happens on accept; a failed one is dropped by the server loop (an OSError).

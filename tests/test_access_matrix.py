@@ -141,6 +141,7 @@ RULES: dict[tuple[str, str], Rule] = {
         allowed=STAFF, prepare=_make_flag, body=lambda: {"note": "called the patient"}
     ),
     ("GET", "/v1/patients/{patient_id}/summary"): Rule(),
+    ("GET", "/v1/patients/{patient_id}/report"): Rule(),
     ("GET", "/v1/patients/{patient_id}/export.csv"): Rule(allowed=STAFF),
     ("GET", "/v1/patients/{patient_id}/fhir"): Rule(allowed=STAFF),
     ("GET", "/v1/webhook-endpoints/{endpoint_id}"): _admin_rule(),

@@ -122,6 +122,29 @@ async def test_a_dose_for_me_costs_one_statement_less(app: FastAPI, settings: Se
     assert not any("token_family" in statement for statement in cached)
 
 
+async def test_a_patient_s_requests_need_no_scope_query_and_see_a_new_timezone_at_once(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    """The patient's own records come with the cached caller; a change to them clears it."""
+    patient, carer = world["patient_a"], world["provider_a"]
+    late_evening = "2026-03-10T23:30:00+00:00"  # 19:30 in New York, already the 11th in Tokyo
+    doses = "/v1/patients/me/doses"
+    first = await client.post(doses, json=dose(taken_at=late_evening), headers=patient.headers)
+    assert first.json()["local_date"] == "2026-03-10"
+    async with _counted(app) as statements:
+        again = await client.get("/v1/patients/me", headers=patient.headers)
+    assert again.json()["timezone"] == "America/New_York"
+    assert not any("FROM patient" in statement for statement in statements)
+
+    moved = await client.patch(
+        f"/v1/patients/{patient.patient_id}", json={"timezone": "Asia/Tokyo"}, headers=carer.headers
+    )
+    assert moved.status_code == 200
+    assert (await client.get("/v1/patients/me", headers=patient.headers)).json()["timezone"] == "Asia/Tokyo"
+    second = await client.post(doses, json=dose(taken_at=late_evening), headers=patient.headers)
+    assert second.json()["local_date"] == "2026-03-11"
+
+
 async def test_logout_ends_a_cached_session_at_once(client: httpx.AsyncClient, world: World) -> None:
     headers = world["provider_a"].headers
     assert (await client.get("/v1/me", headers=headers)).status_code == 200
@@ -228,6 +251,15 @@ def _across_processes(world: World, a: str, b: str) -> None:
     removed = httpx.patch(f"{a}{chart}", json={"provider_ids": []}, headers=admin.headers)
     assert removed.status_code == 200
     assert httpx.get(f"{b}{chart}", headers=carer.headers).status_code == 404
+
+    # A patient's own records, kept with the cached caller in B, change through A: B serves the new
+    # ones on the patient's next request.
+    assert httpx.get(f"{b}/v1/patients/me", headers=patient.headers).json()["timezone"] == "America/New_York"
+    heard = _invalidations_heard(b)
+    moved = httpx.patch(f"{a}{chart}", json={"timezone": "Asia/Tokyo"}, headers=admin.headers)
+    assert moved.status_code == 200
+    _until_heard(b, heard)
+    assert httpx.get(f"{b}/v1/patients/me", headers=patient.headers).json()["timezone"] == "Asia/Tokyo"
 
     # Logout through A: B, which knew the session, refuses its access token on the next request.
     provider = world["provider_a2"]

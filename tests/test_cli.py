@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,13 +19,18 @@ from tests.databases import settings_for
 SYMPTRACK = str(Path(sys.executable).with_name("symptrack"))
 
 
-def symptrack(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
+def environment(database_url: str, **variables: str) -> dict[str, str]:
+    return {
         **os.environ,
         "SYMPTRACK_DATABASE_URL": database_url,
         "SYMPTRACK_ENVIRONMENT": "development",
         "SYMPTRACK_SECRET_KEY": settings_for(database_url).secret_key,
+        **{f"SYMPTRACK_{name.upper()}": value for name, value in variables.items()},
     }
+
+
+def symptrack(database_url: str, *args: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    env = environment(database_url, **variables)
     return subprocess.run(
         [SYMPTRACK, *args], env=env, capture_output=True, text=True, timeout=120, check=False
     )
@@ -135,6 +142,54 @@ def test_demo_loads_once_and_says_how_to_sign_in(database_url: str) -> None:
     assert again.returncode == 0, again.stderr
     assert "already loaded" in again.stdout
     assert dict(rows(database_url, "SELECT role, count(*) FROM user_account GROUP BY role")) == counts
+    _demo_registers_a_local_webhook_endpoint_once(database_url)
+
+
+ENDPOINTS = "SELECT url, events, min_severity, enabled FROM webhook_endpoint"
+LOCAL = {"webhook_allow_http": "true", "webhook_allow_private_networks": "true"}
+
+
+def _demo_registers_a_local_webhook_endpoint_once(database_url: str) -> None:
+    """`symptrack demo --webhook-url`, on the demo loaded above (loading it is the slow part)."""
+    with socket.socket() as probe:  # a port no one listens on, for `symptrack listen --demo` below
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    # A local http URL stays refused unless the operator allowed both: the error says how.
+    refused = symptrack(database_url, "demo", "--webhook-url", url)
+    assert refused.returncode == 1
+    assert "SYMPTRACK_WEBHOOK_ALLOW_HTTP=true" in refused.stderr and "must use https" in refused.stderr
+    assert rows(database_url, ENDPOINTS) == []
+
+    first = symptrack(database_url, "demo", "--webhook-url", url, **LOCAL)
+    assert first.returncode == 0, first.stderr
+    [secret] = [word for word in first.stdout.split() if word.startswith("whsec_")][:1]
+    assert f"Webhook endpoint registered for the demo organization: {url}" in first.stdout
+    assert f"symptrack listen --port {port} --secret {secret}" in first.stdout
+    [(stored_url, events, min_severity, enabled)] = rows(database_url, ENDPOINTS)
+    assert (stored_url, min_severity, enabled) == (url, "urgent", 1)
+    assert json.loads(str(events)) == ["flag.created", "flag.escalated"]
+
+    again = symptrack(database_url, "demo", "--webhook-url", url, **LOCAL)
+    assert again.returncode == 0, again.stderr
+    assert "Webhook endpoint already registered" in again.stdout and secret in again.stdout
+    assert len(rows(database_url, ENDPOINTS)) == 1
+
+    # `symptrack listen --demo` (what `make listen` runs) finds that endpoint's secret by its URL.
+    elsewhere = symptrack(database_url, "listen", "--demo", "--port", str(port + 1 if port < 65535 else 1))
+    assert elsewhere.returncode == 1 and "symptrack demo --webhook-url" in elsewhere.stderr
+    listener = subprocess.Popen(
+        [SYMPTRACK, "listen", "--demo", "--port", str(port)],
+        env=environment(database_url),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert listener.stdout is not None
+        assert listener.stdout.readline().startswith(f"Listening on {url}")
+    finally:
+        listener.terminate()
+        listener.wait(timeout=10)
 
 
 def test_production_refuses_the_default_secret(tmp_path: Path) -> None:

@@ -104,6 +104,29 @@ async def test_admins_read_the_audit_trail(client: httpx.AsyncClient, world: Wor
     assert organization.status_code == 200 and organization.json()["items"]
 
 
+async def test_each_dose_request_leaves_one_audit_record_with_its_outcome(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """On PostgreSQL a plain dose's audit row rides in the dose's own statement; it must still be
+    there exactly once when the request succeeds, and say "error" when it fails."""
+    patient = world["patient_a"]
+    path = f"/v1/patients/{patient.patient_id}/doses"
+    first = dose()
+    assert (await client.post(path, json=first, headers=patient.headers)).status_code == 201
+    assert (await client.post(path, json=first, headers=patient.headers)).status_code == 200
+    changed = {**first, "dose_mg": 100}
+    assert (await client.post(path, json=changed, headers=patient.headers)).status_code == 409
+    too_late = dose(taken_at="2999-01-01T00:00:00+00:00")
+    assert (await client.post(path, json=too_late, headers=patient.headers)).status_code == 422
+    trail = await client.get(f"/v1/audit?patient_id={patient.patient_id}", headers=world["admin_a"].headers)
+    outcomes = [
+        (e["outcome"], e["status_code"])
+        for e in trail.json()["items"]
+        if e["action"] == "POST /v1/patients/{patient_id}/doses"
+    ]
+    assert outcomes == [("success", None), ("success", None), ("error", 409), ("error", 422)]
+
+
 async def test_nothing_personal_reaches_the_logs(
     client: httpx.AsyncClient, world: World, caplog: pytest.LogCaptureFixture
 ) -> None:

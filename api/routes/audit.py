@@ -30,4 +30,6 @@ async def audit(
     limit: Limit = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Page[AuditEventPublic]:
+    """The audit trail of the admin's organization, oldest first, optionally for one patient: every
+    read and write of a patient's data, by whom, and how it ended."""
     return await audit_trail.list_events(session, caller, patient_id, limit, cursor)

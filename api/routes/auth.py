@@ -53,6 +53,10 @@ async def sign_in(
     settings: SettingsDep,
     device_token: Annotated[str | None, Form(description=DEVICE_HELP)] = None,
 ) -> TokenPair:
+    """Takes an OAuth2 password form (application/x-www-form-urlencoded: `username` is the email,
+    `password`, and the `device_token` this device was last given), not JSON. Answers an access token
+    (send it as `Authorization: Bearer ...`), a refresh token and a device token. Repeated wrong passwords
+    answer 429 with Retry-After."""
     return await auth.sign_in(
         session,
         settings,
@@ -71,6 +75,8 @@ async def sign_in(
     responses=problem_responses(401),
 )
 async def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsDep) -> TokenPair:
+    """The refresh token is spent by this exchange: presenting a spent one again revokes the whole
+    session (every token of its sign-in)."""
     return await auth.rotate_refresh_token(session, settings, body.refresh_token)
 
 
@@ -81,6 +87,8 @@ async def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsD
     responses=problem_responses(401),
 )
 async def logout(caller: CallerDep, session: SessionDep) -> Response:
+    """Revokes the session the access token belongs to: its refresh tokens and its access tokens
+    stop working at once."""
     await auth.sign_out(session, caller)
     return Response(status_code=204)
 
@@ -94,6 +102,8 @@ async def logout(caller: CallerDep, session: SessionDep) -> Response:
 async def enroll(
     request: Request, body: EnrollRequest, session: SessionDep, settings: SettingsDep
 ) -> TokenPair:
+    """A patient sets their password with the one-time code their provider was given when the patient
+    was registered; the code works once and expires. Answers a token pair, as a sign-in does."""
     return await auth.enroll(
         session, settings, body.enrollment_code, body.password, _address(request), request.app.state.counters
     )

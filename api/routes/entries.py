@@ -39,6 +39,20 @@ From = Annotated[date | None, Query(alias="from", description="First local date,
 To = Annotated[date | None, Query(alias="to", description="Last local date, inclusive")]
 WithErrors = Annotated[bool, Query(description="Include entries marked entered-in-error")]
 
+RECORDED_ONCE = (
+    "The `id` is the phone's: the first write answers 201; an identical retry (same id, same content) "
+    "200 with the stored entry, nothing written twice; the same id with other content 409. The answer "
+    "lists the flags the entry raised or escalated (CLINICAL.md rules)."
+)
+LISTED = (
+    "Entries whose local date is within `from`..`to`, oldest first, a page at a time (pass "
+    "`next_cursor` back as `cursor`); `include_entered_in_error` shows the marked ones too."
+)
+MARKED = (
+    "Marks the entry entered-in-error: it is kept for the audit trail, shown as such, and left out "
+    "of summaries and flag rules."
+)
+
 
 def _entry_routes(
     kind: EntryKind,
@@ -48,6 +62,7 @@ def _entry_routes(
     listed_model: type[BaseModel],
     *,
     record_summary: str,
+    record_description: str,
     list_summary: str,
 ) -> None:
     recipe = kinds.RECIPES[kind]
@@ -70,6 +85,7 @@ def _entry_routes(
         record_route,
         methods=["POST"],
         summary=record_summary,
+        description=f"{record_description}\n\n{RECORDED_ONCE}",
         status_code=201,
         response_model=answer_model,
         # A retry's 200 is the same model as the first write's 201, so a client parses both.
@@ -106,6 +122,7 @@ def _entry_routes(
         list_route,
         methods=["GET"],
         summary=list_summary,
+        description=LISTED,
         response_model=Page[listed_model],  # type: ignore[valid-type]
         tags=["entries"],
         name=f"list_{kind.value}",
@@ -129,6 +146,7 @@ def _entry_routes(
         status_code=204,
         summary=f"Mark a {kind.value.replace('_', '-')} entered-in-error (kept, left out of "
         "summaries and rules)",
+        description=MARKED,
         tags=["entries"],
         name=f"delete_{kind.value}",
         responses=problem_responses(404),
@@ -142,6 +160,8 @@ _entry_routes(
     DosePublic,
     DosePublic,
     record_summary="Record a dose taken or skipped",
+    record_description="`dose_mg` from 0.01 to 3600 mg; `medication` defaults to the regimen in force "
+    "that day.",
     list_summary="A patient's doses, by local date range",
 )
 _entry_routes(
@@ -151,6 +171,8 @@ _entry_routes(
     AnxietyPublic,
     AnxietyPublic,
     record_summary="Record a GAD-7 or a 0-10 anxiety rating",
+    record_description="`instrument: gad7` with `items`, 7 answers 0-3 (the answer adds `total` and "
+    "`band`), or `instrument: rating` with `score` 0-10.",
     list_summary="A patient's anxiety scores, by local date range",
 )
 _entry_routes(
@@ -160,6 +182,8 @@ _entry_routes(
     SymptomPublic,
     SymptomPublic,
     record_summary="Report a side effect; the answer carries its composite grade",
+    record_description="`code` is a term of GET /v1/catalog, with the attributes that term is rated on; "
+    "the answer carries its composite grade 0-3 (null for presence-only terms).",
     list_summary="A patient's side-effect reports, by local date range",
 )
 _entry_routes(
@@ -169,5 +193,8 @@ _entry_routes(
     CheckInAnswer,
     CheckInPublic,
     record_summary="Submit a daily check-in: all its parts are stored, or none",
+    record_description="`red_flags` answers the catalog's red-flag questions by `code` (yes/no, or 0-3); "
+    "doses, side effects, a rating or a GAD-7 may come with it. The answer carries the flags raised and "
+    "the `advice` the patient should read now (null when nothing was raised).",
     list_summary="A patient's check-ins, by local date range",
 )

@@ -34,6 +34,8 @@ async def list_flags(
     limit: Limit = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Page[FlagPublic]:
+    """Filter by `status`, `severity` and `patient_id`. A page at a time: pass `next_cursor` back as
+    `cursor`."""
     return await flags.list_flags(
         session, caller, status=status, severity=severity, patient_id=patient_id, limit=limit, cursor=cursor
     )
@@ -43,6 +45,7 @@ async def list_flags(
     "/{flag_id}", summary="One flag", response_model=FlagPublic, responses=problem_responses(401, 404)
 )
 async def get_flag(flag_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> FlagPublic:
+    """A flag the caller may see; any other id answers 404."""
     return await flags.get_flag(session, caller, flag_id)
 
 
@@ -55,6 +58,8 @@ async def get_flag(flag_id: uuid.UUID, caller: CallerDep, session: SessionDep) -
 async def acknowledge(
     flag_id: uuid.UUID, caller: CallerDep, session: SessionDep, body: AcknowledgeRequest | None = None
 ) -> FlagPublic:
+    """Moves an open flag to acknowledged: a clinician has seen it. The note is optional. An
+    acknowledged flag stays as it is (a retry is harmless); a resolved one answers 409."""
     return await flags.acknowledge(session, caller, flag_id, body or AcknowledgeRequest())
 
 
@@ -67,6 +72,8 @@ async def acknowledge(
 async def resolve(
     flag_id: uuid.UUID, body: ResolveRequest, caller: CallerDep, session: SessionDep
 ) -> FlagPublic:
+    """Moves an open or acknowledged flag to resolved; the note says what was done. A resolved flag
+    answers 409."""
     return await flags.resolve(session, caller, flag_id, body)
 
 
@@ -84,6 +91,7 @@ async def list_patient_flags(
     limit: Limit = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Page[FlagPublic]:
+    """The patient's flags (`me` for the caller's own), filtered by `status`, a page at a time."""
     return await flags.list_flags(
         session, caller, status=status, severity=None, patient_id=scoped[0].id, limit=limit, cursor=cursor
     )

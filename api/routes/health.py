@@ -6,7 +6,7 @@ import asyncio
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from api.deps import EngineDep, SettingsDep
 from services.platform.health import Readiness, check_readiness
@@ -17,16 +17,32 @@ READINESS_TIMEOUT_SECONDS = 5.0
 
 
 class Health(BaseModel):
+    """The process answers."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
     status: str
 
 
 class ReadinessAnswer(BaseModel):
+    """Whether this process can serve: each check's result."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"status": "ok", "checks": {"database": "ok", "migrations": "ok"}},
+                {"status": "unavailable", "checks": {"database": "timeout", "migrations": "unknown"}},
+            ]
+        }
+    )
+
     status: str
     checks: dict[str, str]
 
 
 @router.get("/healthz", summary="The process is alive", response_model=Health)
 async def healthz() -> Health:
+    """Answers 200 while the process runs; it reads nothing. For liveness probes."""
     return Health(status="ok")
 
 
@@ -37,6 +53,8 @@ async def healthz() -> Health:
     responses={503: {"model": ReadinessAnswer, "description": "Not ready"}},
 )
 async def readyz(engine: EngineDep, settings: SettingsDep) -> JSONResponse:
+    """200 when the database answers and its schema is at the latest migration, else 503 with
+    the failing check. For readiness probes and load balancers."""
     try:
         readiness = await asyncio.wait_for(check_readiness(engine, settings), READINESS_TIMEOUT_SECONDS)
     except TimeoutError:

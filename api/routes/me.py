@@ -14,4 +14,6 @@ router = APIRouter(prefix="/v1", tags=["accounts"])
 
 @router.get("/me", summary="Who the caller is", response_model=Me, responses=problem_responses(401))
 async def me(caller: CallerDep) -> Me:
+    """The signed-in user, with `patient_id` for a patient: the id that `me` stands for in
+    /v1/patients/{patient_id} paths."""
     return describe_caller(caller)

@@ -73,6 +73,9 @@ async def metrics(request: Request, session: SessionDep) -> Response:
         "# HELP symptrack_auth_cache_invalidations_total Session revocations and user changes heard.",
         "# TYPE symptrack_auth_cache_invalidations_total counter",
         f"symptrack_auth_cache_invalidations_total {callers.invalidations_heard if callers else 0}",
+        "# HELP symptrack_bulk_writes_waiting Doses and sync batches waiting for a slot in this process.",
+        "# TYPE symptrack_bulk_writes_waiting gauge",
+        f"symptrack_bulk_writes_waiting {request.app.state.bulk_slots.waiting}",
         "# HELP symptrack_flags Flags by rule, severity and status.",
         "# TYPE symptrack_flags gauge",
         *(

@@ -40,6 +40,9 @@ patient_router = APIRouter(
 async def create_patient(
     body: PatientCreate, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> PatientCreated:
+    """Registers a patient of the caller's organization, on the care team of `provider_ids` (a provider
+    registering is added). The answer's `enrollment_code` is shown this once: the patient sets their
+    password with it (POST /v1/auth/enroll)."""
     return await patients.create_patient(session, settings, caller, body)
 
 
@@ -52,6 +55,7 @@ async def create_patient(
 async def list_patients(
     caller: CallerDep, session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None
 ) -> Page[PatientPublic]:
+    """A provider sees the patients on whose care team they are; an admin, the organization's."""
     return await patients.list_patients(session, caller, limit, cursor)
 
 
@@ -59,6 +63,7 @@ async def list_patients(
     "", summary="One patient (`me` for the caller's own record)", response_model=PatientPublic
 )
 async def get_patient(scoped: PatientInScope, session: SessionDep) -> PatientPublic:
+    """`me` stands for the caller's own patient record. A patient the caller may not see answers 404."""
     return await patients.get_patient(session, *scoped)
 
 
@@ -71,4 +76,6 @@ async def get_patient(scoped: PatientInScope, session: SessionDep) -> PatientPub
 async def update_patient(
     body: PatientUpdate, scoped: PatientInScope, caller: CallerDep, session: SessionDep
 ) -> PatientPublic:
+    """Only the fields sent change. Staff may change the profile and the care team; a patient may send
+    only `timezone` (their local dates follow it from then on)."""
     return await patients.update_patient(session, caller, *scoped, body)

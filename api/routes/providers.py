@@ -20,6 +20,7 @@ router = APIRouter(prefix="/v1/providers", tags=["accounts"])
     responses=problem_responses(401, 403, 409),
 )
 async def create_provider(body: ProviderCreate, caller: CallerDep, session: SessionDep) -> ProviderPublic:
+    """An admin adds a provider to their own organization. An email already in use answers 409."""
     return await patients.create_provider(session, caller, body)
 
 
@@ -30,4 +31,5 @@ async def create_provider(body: ProviderCreate, caller: CallerDep, session: Sess
     responses=problem_responses(401, 403),
 )
 async def list_providers(caller: CallerDep, session: SessionDep) -> list[ProviderPublic]:
+    """The providers of the caller's organization."""
     return await patients.list_providers(session, caller)

@@ -22,6 +22,8 @@ router = patient_router  # every route here is scoped to a patient the caller ma
 async def create_regimen(
     body: RegimenCreate, scoped: PatientInScope, caller: CallerDep, session: SessionDep
 ) -> RegimenPublic:
+    """What the prescriber ordered: the daily schedule in the patient's wall-clock time, from
+    `start_date`. A regimen in force for the same medication ends the day before this one starts."""
     return await regimens.create_regimen(session, caller, scoped[0], body)
 
 
@@ -32,4 +34,5 @@ async def create_regimen(
     tags=["regimens"],
 )
 async def list_regimens(scoped: PatientInScope, session: SessionDep) -> list[RegimenPublic]:
+    """Every regimen of the patient, past and present, oldest first."""
     return await regimens.list_regimens(session, scoped[0])

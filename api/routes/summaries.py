@@ -6,8 +6,9 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 
+import models.examples as ex
 from api.deps import CallerDep, CursorParam, Limit, PatientInScope, SessionDep
 from api.errors import problem_responses
 from api.routes.patients import patient_router
@@ -17,10 +18,31 @@ from models.common import Page
 from models.summaries import PanelRow, PatientSummary
 from services.accounts.access import require_role
 from services.pagination import DEFAULT_LIMIT
-from services.reports import exports, summaries
+from services.reports import exports, report_data, report_page, summaries
 from services.reports import panel as panel_rows
 
 router = APIRouter(prefix="/v1", tags=["summaries"])
+
+# The exports stream their own media types; the document says which, and what they hold.
+_CSV_EXAMPLE = (
+    ",".join(exports.CSV_COLUMNS) + "\r\n"
+    f"dose,{ex.DOSE_ID},2026-05-04,2026-05-04T12:05:00Z,,false,gabapentin,300,taken,2026-05-04T12:00:00Z"
+    + "," * 13
+    + "\r\n"
+)
+CSV_CONTENT = {
+    "text/csv": {
+        "schema": {
+            "type": "string",
+            "description": "RFC 4180 CSV, UTF-8, CRLF line ends: a header line, then one row per entry "
+            "(dose, anxiety, symptom, check_in). A note that starts like a spreadsheet formula is "
+            "prefixed with a quote.",
+            "examples": [_CSV_EXAMPLE],
+        }
+    }
+}
+FHIR_MEDIA_TYPE = "application/fhir+json"
+FHIR_CONTENT = {FHIR_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/FhirBundle"}}}
 From = Annotated[
     date | None, Query(alias="from", description="First local date (default: 29 days before `to`)")
 ]
@@ -38,7 +60,43 @@ To = Annotated[date | None, Query(alias="to", description="Last local date, incl
 async def summary(
     scoped: PatientInScope, caller: CallerDep, session: SessionDep, date_from: From = None, date_to: To = None
 ) -> PatientSummary:
+    """Regimen, adherence, milligrams per local day, GAD-7 and ratings, side effects with their grades,
+    open flags and check-ins over `from`..`to` (local dates; default the last 30 days)."""
     return await summaries.patient_summary(session, caller, scoped[0], date_from, date_to, utcnow())
+
+
+ReportFrom = Annotated[
+    date | None, Query(alias="from", description="First local date (default: 89 days before `to`)")
+]
+
+
+@patient_router.get(
+    "/report",
+    summary="A printable HTML report of a patient's window of local days (provider, admin, the patient)",
+    response_class=HTMLResponse,
+    responses={
+        200: {
+            "content": {"text/html": {"schema": {"type": "string"}}},
+            "description": "A self-contained HTML page: the summary's numbers and charts, no script, "
+            "nothing loaded from elsewhere",
+        },
+        **problem_responses(422),
+    },
+    tags=["summaries"],
+)
+async def report(
+    scoped: PatientInScope,
+    caller: CallerDep,
+    session: SessionDep,
+    date_from: ReportFrom = None,
+    date_to: To = None,
+) -> HTMLResponse:
+    patient, user = scoped
+    data = await report_data.report_data(session, caller, patient, date_from, date_to, utcnow())
+    return HTMLResponse(
+        report_page.render(data, user.name),
+        headers={"content-security-policy": report_page.CONTENT_SECURITY_POLICY},
+    )
 
 
 @router.get(
@@ -50,6 +108,8 @@ async def summary(
 async def panel(
     caller: CallerDep, session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None
 ) -> Page[PanelRow]:
+    """For triage: open flags by severity, last check-in, 7-day adherence, last GAD-7 band and worst
+    grade of the last 7 days, one row per patient. Pages stay stable while flags change."""
     return await panel_rows.panel_page(session, caller, utcnow(), limit, cursor)
 
 
@@ -57,7 +117,7 @@ async def panel(
     "/export.csv",
     summary="A patient's entries as CSV, one row per entry (provider, admin)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "CSV, streamed"}, **problem_responses(403)},
+    responses={200: {"content": CSV_CONTENT, "description": "CSV, streamed"}, **problem_responses(403)},
     tags=["summaries"],
 )
 async def export_csv(
@@ -68,6 +128,8 @@ async def export_csv(
     date_from: From = None,
     date_to: To = None,
 ) -> StreamingResponse:
+    """Every entry over `from`..`to` (local dates), one row each, streamed as `text/csv` with a
+    header line. Entries marked entered-in-error are included and say so."""
     require_role(caller, Role.provider, Role.admin)
     patient = scoped[0]
     start, end = summaries.window(patient, date_from, date_to, utcnow())
@@ -85,7 +147,7 @@ async def export_csv(
     summary="A patient's record as a FHIR R4 Bundle of type collection (provider, admin)",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"application/fhir+json": {}}, "description": "FHIR R4 Bundle, streamed"},
+        200: {"content": FHIR_CONTENT, "description": "FHIR R4 Bundle, streamed"},
         **problem_responses(403),
     },
     tags=["summaries"],
@@ -98,8 +160,11 @@ async def export_fhir(
     date_from: From = None,
     date_to: To = None,
 ) -> StreamingResponse:
+    """A FHIR R4 Bundle of type collection, streamed as `application/fhir+json`: the Patient, a
+    MedicationRequest per regimen, a MedicationAdministration per dose, an Observation per GAD-7,
+    rating and side-effect report, a Flag per open flag."""
     require_role(caller, Role.provider, Role.admin)
     patient, user = scoped
     start, end = summaries.window(patient, date_from, date_to, utcnow())
     body = exports.fhir_export(request.app.state.session_factory, patient, user, start, end)
-    return StreamingResponse(body, media_type="application/fhir+json")
+    return StreamingResponse(body, media_type=FHIR_MEDIA_TYPE)

@@ -21,4 +21,7 @@ router = APIRouter(prefix="/v1", tags=["entries"])
 async def sync(
     body: SyncRequest, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> SyncAnswer:
+    """Entries recorded offline, each `{type, patient_id, ...the fields of that kind's POST}`. Each is
+    recorded as its own POST would be (201, 200 for an identical retry, 409, 422, 404), and one bad
+    entry spoils none of the others: the answer has one result per entry, in order."""
     return await sync_service.sync(session, settings, caller, body.entries)

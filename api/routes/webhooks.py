@@ -35,6 +35,9 @@ BY_ID = problem_responses(401, 404)
 async def create(
     body: EndpointCreate, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> EndpointWithSecret:
+    """Where the organization's flag alerts go: an https URL on a public address (by default), the
+    events, and the least severity wanted. The answer's `secret` signs every delivery (Standard
+    Webhooks) and is shown this once."""
     return await endpoints.create_endpoint(session, settings, caller, body)
 
 
@@ -45,11 +48,13 @@ async def create(
     responses=problem_responses(401, 403),
 )
 async def list_all(caller: CallerDep, session: SessionDep) -> list[EndpointPublic]:
+    """The organization's webhook endpoints, without their secrets."""
     return await endpoints.list_endpoints(session, caller)
 
 
 @router.get("/{endpoint_id}", summary="One endpoint", response_model=EndpointPublic, responses=BY_ID)
 async def get_one(endpoint_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> EndpointPublic:
+    """One endpoint of the organization, without its secret."""
     return endpoints.to_public(await endpoints.endpoint_in_scope(session, caller, endpoint_id))
 
 
@@ -66,6 +71,8 @@ async def update(
     session: SessionDep,
     settings: SettingsDep,
 ) -> EndpointPublic:
+    """Only the fields sent change. `enabled: true` turns back on an endpoint that was disabled (by an
+    admin, a 410 Gone, or days of failures)."""
     return await endpoints.update_endpoint(session, settings, caller, endpoint_id, body)
 
 
@@ -73,6 +80,7 @@ async def update(
     "/{endpoint_id}", summary="Remove an endpoint and its deliveries", status_code=204, responses=BY_ID
 )
 async def delete(endpoint_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> Response:
+    """Removes the endpoint and its deliveries: those still pending are not sent."""
     await endpoints.delete_endpoint(session, caller, endpoint_id)
     return Response(status_code=204)
 
@@ -86,6 +94,8 @@ async def delete(endpoint_id: uuid.UUID, caller: CallerDep, session: SessionDep)
 async def rotate(
     endpoint_id: uuid.UUID, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> EndpointWithSecret:
+    """A new signing secret, shown this once. For 24 hours deliveries carry a signature with each
+    secret, so the receiver can switch over."""
     return await endpoints.rotate_secret(session, settings, caller, endpoint_id)
 
 
@@ -97,6 +107,8 @@ async def rotate(
     responses=BY_ID,
 )
 async def ping(endpoint_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> PingAnswer:
+    """Queues a `webhook.ping` event to this endpoint only: a way to check that the receiver
+    verifies and answers. Follow it at .../deliveries."""
     return await endpoints.ping(session, caller, endpoint_id)
 
 
@@ -113,6 +125,7 @@ async def deliveries(
     limit: Limit = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Page[DeliveryPublic]:
+    """Every delivery to this endpoint, oldest first: its status, attempts and last answer."""
     return await endpoints.list_deliveries(session, caller, endpoint_id, limit, cursor)
 
 
@@ -124,4 +137,6 @@ async def deliveries(
     responses=problem_responses(401, 404, 409),
 )
 async def retry(delivery_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> DeliveryPublic:
+    """Sends a dead or failed delivery again, at once, with the retry schedule starting over. A
+    delivery that succeeded or is pending answers 409."""
     return await endpoints.retry_delivery(session, caller, delivery_id)

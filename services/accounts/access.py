@@ -33,6 +33,9 @@ class Caller:
     # For GET /v1/me without a query; never in a repr (a log line must not carry them).
     email: str = field(default="", repr=False, compare=False)
     name: str = field(default="", repr=False, compare=False)
+    # A patient's own records, read with the caller and kept with it (cleared when they change), so
+    # the phone's requests need no scope query. Shared between requests: read them, never change them.
+    own_records: tuple[Patient, User] | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_staff(self) -> bool:
@@ -69,12 +72,17 @@ def parse_patient_ref(caller: Caller, ref: str) -> uuid.UUID | None:
         return None
 
 
-async def patient_in_scope(session: AsyncSession, caller: Caller, ref: str) -> tuple[Patient, User]:
-    """The patient and their user account, if the caller may see them; otherwise NotFound."""
+async def patient_in_scope(
+    session: AsyncSession, caller: Caller, ref: str, *, to_change: bool = False
+) -> tuple[Patient, User]:
+    """The patient and their user account, if the caller may see them; otherwise NotFound.
+    `to_change`: read them in this session, never the caller's shared copy, because they will change."""
     patient_id = parse_patient_ref(caller, ref)
     # A patient's scope is their own id, known with the caller: anyone else's is not found, unasked.
     if patient_id is None or (caller.role == Role.patient and patient_id != caller.patient_id):
         raise NotFound("No such patient.")
+    if caller.own_records is not None and not to_change:
+        return caller.own_records
     statement = (
         readable_patients(caller)
         .add_columns(User)

@@ -52,6 +52,34 @@ async def record(
         await session.execute(insert(AuditEvent), rows)
 
 
+# The success row of this request's access, waiting for a statement to carry it (see `defer`).
+_DEFERRED = "audit_deferred"
+
+
+def defer(
+    session: AsyncSession, caller: Caller | None, action: str, patient_ids: Iterable[uuid.UUID | None]
+) -> None:
+    """The record of a request that is expected to succeed: written by `write_deferred` when it does,
+    unless a statement of the request took it first (`take_deferred`) to save a round trip. Either way
+    it is in the request's transaction, so it commits with the request's writes or not at all."""
+    defer_rows(session, _rows(caller, action, patient_ids, "success", None))
+
+
+def defer_rows(session: AsyncSession, rows: list[dict[str, object]]) -> None:
+    session.info.setdefault(_DEFERRED, []).extend(rows)
+
+
+def take_deferred(session: AsyncSession) -> list[dict[str, object]]:
+    """The deferred rows, now the caller's to write (in this transaction)."""
+    rows: list[dict[str, object]] = session.info.pop(_DEFERRED, [])
+    return rows
+
+
+async def write_deferred(session: AsyncSession) -> None:
+    if rows := take_deferred(session):
+        await session.execute(insert(AuditEvent), rows)
+
+
 async def record_apart(
     factory: async_sessionmaker[AsyncSession],
     caller: Caller | None,

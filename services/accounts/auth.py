@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 
 import anyio
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -162,6 +162,15 @@ async def sign_out(session: AsyncSession, caller: Caller) -> None:
     await revoke_family(session, caller.family_id, "logout", utcnow())
 
 
+# Who a token is: the user, whether the session was revoked, and a patient's own record. Built once.
+_CALLER = (
+    select(User, col(TokenFamily.revoked_at), Patient)
+    .join(TokenFamily, col(TokenFamily.user_id) == col(User.id))
+    .outerjoin(Patient, col(Patient.user_id) == col(User.id))
+    .where(col(User.id) == bindparam("user_id"), col(TokenFamily.id) == bindparam("family_id"))
+)
+
+
 async def authenticate(
     session: AsyncSession, settings: Settings, token: str | None, cache: CallerCache | None = None
 ) -> Caller:
@@ -173,27 +182,24 @@ async def authenticate(
     if cache is not None and (known := cache.get(claims.family_id, claims.user_id)) is not None:
         return known
     generation = cache.generation if cache is not None else 0
-    row = (
-        await session.execute(
-            select(User, col(TokenFamily.revoked_at), col(Patient.id))
-            .join(TokenFamily, col(TokenFamily.user_id) == col(User.id))
-            .outerjoin(Patient, col(Patient.user_id) == col(User.id))
-            .where(col(User.id) == claims.user_id, col(TokenFamily.id) == claims.family_id)
-        )
-    ).first()
+    row = (await session.execute(_CALLER, {"user_id": claims.user_id, "family_id": claims.family_id})).first()
     if row is None:
         raise Unauthorized("The access token is not valid.")
-    user, revoked_at, patient_id = row
+    user, revoked_at, patient = row
     if revoked_at is not None or not user.is_active:
         raise Unauthorized("This session has ended; sign in again.")
+    # Kept beyond this request: out of its session, so its rollback can't expire them.
+    for kept in (user, patient) if patient is not None else (user,):
+        session.expunge(kept)
     caller = Caller(
         user_id=user.id,
         role=Role(user.role),
         organization_id=user.organization_id,
         family_id=claims.family_id,
-        patient_id=patient_id,
+        patient_id=patient.id if patient else None,
         email=user.email,
         name=user.name,
+        own_records=(patient, user) if patient and user.role == Role.patient else None,
     )
     if cache is not None:
         cache.put(caller, generation)

@@ -149,7 +149,9 @@ async def update_patient(
     if "name" in changes:
         user.name = changes.pop("name").strip()
         session.add(user)
-        await caller_cache.announce(session, caller_cache.USER, user.id)  # GET /v1/me shows the name
+    # Every process drops what it kept of this user (the name /v1/me shows, the patient's own records
+    # their requests are served from) once this commits.
+    await caller_cache.announce(session, caller_cache.USER, user.id)
     for field, value in changes.items():
         setattr(patient, field, value)
     patient.updated_at = utcnow()

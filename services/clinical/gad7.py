@@ -21,6 +21,32 @@ _BANDS: Final[tuple[tuple[int, str], ...]] = (
     (21, "severe"),
 )
 
+# CLINICAL.md 1, change between two GAD-7 totals: the minimal clinically important difference
+# (Toussaint et al. 2020) and the reliable change index (Bischoff et al. 2020).
+GAD7_MCID: Final = 4
+GAD7_RCI: Final = 6
+
+
+def gad7_change_meaning(change: int) -> str:
+    """What a change between two GAD-7 totals means by CLINICAL.md 1's MCID (4) and RCI (6) only: the
+    size of the change against those two points, and its direction (lower is less anxious)."""
+    size = abs(change)
+    direction = "improvement" if change < 0 else "worsening"
+    if size >= GAD7_RCI:
+        return (
+            f"reliable {direction}: at least the reliable change index ({GAD7_RCI} points) "
+            f"and the minimal clinically important difference ({GAD7_MCID})"
+        )
+    if size >= GAD7_MCID:
+        return (
+            f"clinically important {direction}: at least the minimal clinically important difference "
+            f"({GAD7_MCID} points), below the reliable change index ({GAD7_RCI})"
+        )
+    return (
+        "no clinically important change: below the minimal clinically important difference "
+        f"({GAD7_MCID} points)"
+    )
+
 
 def gad7_band(total: int) -> str:
     """The CLINICAL.md 1 band for a GAD-7 total 0-21."""

@@ -30,24 +30,29 @@ from models.flags import FlagPublic
 from services.clinical.catalog import RED_FLAGS
 from services.clinical.gad7 import score_gad7
 from services.clinical.grading import ReportProblem, complete_attributes, composite_grade
-from services.entries import store
+from services.entries import dose_statement, store
 from services.entries import views as entry_views
 from services.entries.recorder import BODY, Context, EntryRecipe, Loc, flags_raised_by, raise_if
 from services.errors import FieldError, ValidationFailed
 from services.flags import lifecycle as flags
+from services.flags.flag_history import read_dose_day
 from services.prescribing.regimens import DEFAULT_MEDICATION
 
 
 def _entry_columns(
     ctx: Context, entry_id: uuid.UUID, day: date, content_hash: str, check_in_id: uuid.UUID | None
 ) -> dict[str, Any]:
-    """The columns every entry row has: whose, which local day, what content, who wrote it."""
+    """The columns every entry row has: whose, which local day, what content, who wrote it. All given,
+    none left to a default: SQLModel computes a missing one per row, which costs more than the row."""
     return {
         "id": entry_id,
         "patient_id": ctx.patient.id,
         "local_date": day,
         "content_hash": content_hash,
+        "created_at": ctx.now,
         "created_by": ctx.caller.user_id,
+        "entered_in_error_at": None,
+        "entered_in_error_by": None,
         "check_in_id": check_in_id,
     }
 
@@ -56,17 +61,27 @@ def _entry_columns(
 
 
 async def _dose_row(
-    ctx: Context, entry_id: uuid.UUID, data: DoseFields, content_hash: str, check_in_id: uuid.UUID | None
+    ctx: Context,
+    entry_id: uuid.UUID,
+    data: DoseFields,
+    content_hash: str,
+    check_in_id: uuid.UUID | None,
+    *,
+    read_day: bool = True,
 ) -> Dose:
+    """`read_day=False`: the day not known yet is left to the insert, which reads it in its own
+    statement and fills in the medication (dose_statement). A batch knows its days before."""
     day = ctx.local_date(data.taken_at)
+    if read_day and not ctx.regimens.knows(ctx.patient.id, day):
+        await read_dose_day(ctx.session, ctx.patient.id, day, ctx.regimens, ctx.taken_before)
     medication = data.medication
-    if medication is None:
-        regimen = await ctx.regimens.on(ctx.session, ctx.patient.id, day)
+    if medication is None and ctx.regimens.knows(ctx.patient.id, day):
+        regimen = ctx.regimens.known(ctx.patient.id, day)
         medication = regimen.medication if regimen else DEFAULT_MEDICATION
     return Dose(
         **_entry_columns(ctx, entry_id, day, content_hash, check_in_id),
         taken_at=data.taken_at,
-        medication=medication,
+        medication=medication,  # type: ignore[arg-type]  # None only until dose_statement fills it
         dose_mg=data.dose_mg,
         status=data.status,
         scheduled_for=data.scheduled_for,
@@ -76,7 +91,15 @@ async def _dose_row(
 
 async def _dose_rows(ctx: Context, data: DoseCreate, content_hash: str) -> list[SQLModel]:
     raise_if(ctx.not_in_future(data.taken_at, (*BODY, "taken_at"), []))
-    return [await _dose_row(ctx, data.id, data, content_hash, None)]
+    one_statement = dose_statement.applies(ctx.session)
+    return [await _dose_row(ctx, data.id, data, content_hash, None, read_day=not one_statement)]
+
+
+async def _insert_dose(ctx: Context, row: SQLModel) -> bool:
+    """A dose alone: on PostgreSQL its day's reads, the insert and the audit row in one statement."""
+    if dose_statement.applies(ctx.session):
+        return await dose_statement.insert_dose(ctx, row)  # type: ignore[arg-type]
+    return bool(await store.insert_new(ctx.session, Dose, [row]))
 
 
 # ---- anxiety scores ---------------------------------------------------------------------------------
@@ -323,7 +346,7 @@ async def _check_in_retried(ctx: Context, stored: CheckIn) -> CheckInAnswer:
 # ---- the recipes ------------------------------------------------------------------------------------
 
 
-def _single(kind: EntryKind, model: Any, rows: Any, view: Any) -> EntryRecipe[Any, Any]:
+def _single(kind: EntryKind, model: Any, rows: Any, view: Any, insert: Any = None) -> EntryRecipe[Any, Any]:
     """A kind stored as one row, answered as its view with the flags it raised."""
 
     def answer(written: list[SQLModel], raised: list[FlagPublic]) -> Any:
@@ -336,10 +359,12 @@ def _single(kind: EntryKind, model: Any, rows: Any, view: Any) -> EntryRecipe[An
         public.flags = await flags_raised_by(ctx, {public.id})
         return public
 
-    return EntryRecipe(kind=kind, model=model, rows=rows, answer=answer, retried=retried)
+    return EntryRecipe(kind=kind, model=model, rows=rows, answer=answer, retried=retried, insert=insert)
 
 
-DOSE: EntryRecipe[DoseCreate, DosePublic] = _single(EntryKind.dose, Dose, _dose_rows, entry_views.dose)
+DOSE: EntryRecipe[DoseCreate, DosePublic] = _single(
+    EntryKind.dose, Dose, _dose_rows, entry_views.dose, insert=_insert_dose
+)
 ANXIETY: EntryRecipe[AnxietyCreate, AnxietyPublic] = _single(
     EntryKind.anxiety, AnxietyScore, _anxiety_rows, entry_views.anxiety
 )

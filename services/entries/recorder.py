@@ -30,6 +30,7 @@ from services.entries.idempotency import fingerprint
 from services.entries.store import EntryModel
 from services.errors import Conflict, FieldError, ValidationFailed
 from services.flags import lifecycle as flags
+from services.flags.flag_history import TakenBefore
 from services.localtime import local_date
 from services.prescribing.regimens import RegimensInForce
 from services.settings import Settings
@@ -49,6 +50,8 @@ class Context:
     now: datetime
     # The regimen in force per local day, fetched once for the dose's medication and the dose rule.
     regimens: RegimensInForce = field(default_factory=RegimensInForce)
+    # The doses taken on those days before this request, read with the regimen (flag_history.read_dose_day).
+    taken_before: TakenBefore = field(default_factory=dict)
 
     @property
     def latest_allowed(self) -> datetime:
@@ -91,6 +94,9 @@ class EntryRecipe(Generic[Body, Answer]):
     answer: Callable[[list[SQLModel], list[FlagPublic]], Answer]
     # The answer to a retry, from the stored entry.
     retried: Callable[[Context, Any], Awaitable[Answer]]
+    # Inserts the entry's own row unless its id is taken (True when inserted), for a kind that does
+    # more in that statement; by default `store.insert_new`.
+    insert: Callable[[Context, SQLModel], Awaitable[bool]] | None = None
 
 
 async def record(ctx: Context, recipe: EntryRecipe[Body, Answer], data: Body) -> tuple[bool, Answer]:
@@ -99,13 +105,20 @@ async def record(ctx: Context, recipe: EntryRecipe[Body, Answer], data: Body) ->
     rows = await recipe.rows(ctx, data, content_hash)
     # Insert first, read only when nothing was inserted: a retry, a conflict, or a concurrent twin that
     # won the race (it held the key until it committed).
-    if not await store.insert_new(ctx.session, recipe.model, rows[:1]):
+    inserted = (
+        await recipe.insert(ctx, rows[0])
+        if recipe.insert
+        else bool(await store.insert_new(ctx.session, recipe.model, rows[:1]))
+    )
+    if not inserted:
         stored = await store.stored_entry(ctx.session, recipe.model, entry_id, content_hash)
         return False, await recipe.retried(ctx, stored)
     if taken := await insert_parts(ctx.session, rows[1:]):
         raise Conflict(part_taken(rows[1:], taken))
     # The write-time flag rules, in this same transaction: the entry and its flags commit together.
-    raised = await flags.evaluate_new_entries(ctx.session, ctx.settings, ctx.patient, rows, ctx.regimens)
+    raised = await flags.evaluate_new_entries(
+        ctx.session, ctx.settings, ctx.patient, rows, ctx.regimens, ctx.taken_before
+    )
     return True, recipe.answer(rows, raised)
 
 

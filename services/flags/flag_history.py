@@ -7,7 +7,7 @@ with the length of the patient's history. Entered-in-error entries are never loa
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import CompoundSelect, Select, String, and_, bindparam, literal_column, or_, select, union_all
@@ -38,16 +38,41 @@ def symptom_obs(row: SymptomReport) -> SymptomObs:
     return SymptomObs(row.id, row.code, row.local_date, row.reported_at, row.grade, row.severity, row.present)
 
 
+# The doses a patient had taken on a local day before this request's entries, by day.
+TakenBefore = dict[date, list[DoseObs]]
+
+
+async def read_dose_day(
+    session: AsyncSession,
+    patient_id: uuid.UUID,
+    day: date,
+    regimens: RegimensInForce,
+    taken_before: TakenBefore,
+) -> None:
+    """Before a dose is inserted, in one statement: the regimen in force on its day (the dose's default
+    medication, the dose rule's maximum) and the doses already taken that day (the rule's total)."""
+    in_force = None
+    taken = taken_before.setdefault(day, [])
+    for row in await session.execute(_DAY_DOSES_AND_REGIMEN, {"patient_id": patient_id, "day": day}):
+        if row.part == "dose":
+            taken.append(DoseObs(row.id, day, row.mg))
+        else:
+            in_force = InForce(row.medication, row.mg)
+    regimens.remember(patient_id, day, in_force)
+
+
 async def snapshot_for(
     session: AsyncSession,
     settings: Settings,
     patient: Patient,
     new_rows: list[Any],
     regimens: RegimensInForce | None = None,
+    taken_before: TakenBefore | None = None,
 ) -> Snapshot:
-    """Only what the new entries' rules need: a plain dose reads its day's taken doses and the regimen
-    in force, in one statement."""
+    """Only what the new entries' rules need. A dose's day was read before its INSERT when it was
+    recorded alone (`read_dose_day`); a batch's days are read here, two statements for all of them."""
     regimens = regimens if regimens is not None else RegimensInForce()
+    taken_before = taken_before or {}
     check_ins = [r for r in new_rows if isinstance(r, CheckIn)]
     symptoms = [r for r in new_rows if isinstance(r, SymptomReport)]
     gad7s = [r for r in new_rows if isinstance(r, AnxietyScore) and r.instrument == "gad7"]
@@ -106,20 +131,14 @@ async def snapshot_for(
         if found is not None:
             snapshot.previous_gad7[gad7.id] = Gad7Obs(found.id, found.recorded_at, found.total or 0)
     days = sorted({d.local_date for d in doses})
-    if len(days) == 1 and not regimens.knows(patient.id, days[0]):
-        # A plain dose: its day's taken doses and the regimen in force, in one statement.
-        params = {"patient_id": patient.id, "day": days[0]}
-        for row in await session.execute(_DAY_DOSES_AND_REGIMEN, params):
-            if row.part == "dose":
-                snapshot.doses_on_days.setdefault(days[0], []).append(DoseObs(row.id, days[0], row.mg))
-            else:
-                regimens.remember(patient.id, days[0], InForce(row.medication, row.mg))
-        if not regimens.knows(patient.id, days[0]):
-            regimens.remember(patient.id, days[0], None)
-    elif days:
-        # Many days (a sync batch): the regimens of the days not known yet, then every day's doses.
-        await regimens.load(session, patient.id, days)
-        taken = await session.execute(_TAKEN_ON_DAYS, {"patient_id": patient.id, "days": days})
+    for day in days:
+        if day in taken_before:
+            earlier = [d for d in taken_before[day] if d.id not in new_ids]
+            snapshot.doses_on_days[day] = earlier + [d for d in snapshot.new_doses if d.local_date == day]
+    if unread := [day for day in days if day not in taken_before]:
+        # A batch's days: the regimens of the days not known yet, then every day's taken doses.
+        await regimens.load(session, patient.id, unread)
+        taken = await session.execute(_TAKEN_ON_DAYS, {"patient_id": patient.id, "days": unread})
         for dose_id, on, mg in taken:
             snapshot.doses_on_days.setdefault(on, []).append(DoseObs(dose_id, on, mg))
     for day in days:
@@ -129,7 +148,8 @@ async def snapshot_for(
     return snapshot
 
 
-def _day_doses() -> Select[str, uuid.UUID, float, str]:
+def day_doses() -> Select[str, uuid.UUID, float, str]:
+    """The doses taken on a local day (`patient_id`, `day`), as rows of a UNION with the regimen."""
     return select(
         literal_column("'dose'", String).label("part"),
         col(Dose.id).label("id"),
@@ -146,7 +166,7 @@ def _day_doses() -> Select[str, uuid.UUID, float, str]:
 def _day_doses_and_regimen() -> CompoundSelect[str, uuid.UUID, float, str]:
     regimen = in_force_on(bindparam("patient_id"), bindparam("day")).subquery()
     return union_all(
-        _day_doses(),
+        day_doses(),
         select(
             literal_column("'regimen'", String), regimen.c.id, regimen.c.max_daily_mg, regimen.c.medication
         ),

@@ -33,7 +33,7 @@ from services.accounts.access import Caller, readable_patient_ids, require_role
 from services.alerting import outbox
 from services.clinical.rules import ADVICE, Finding, write_time_rules
 from services.errors import Conflict, FieldError, NotFound, ValidationFailed
-from services.flags.flag_history import snapshot_for
+from services.flags.flag_history import TakenBefore, snapshot_for
 from services.localtime import utc
 from services.pagination import b64_json_decode, b64_json_encode
 from services.prescribing.regimens import RegimensInForce
@@ -78,10 +78,11 @@ async def evaluate_new_entries(
     patient: Patient,
     new_rows: list[Any],
     regimens: RegimensInForce | None = None,
+    taken_before: TakenBefore | None = None,
 ) -> list[FlagPublic]:
     """Run the write-time rules over entries just recorded (same transaction). Returns the flags they
     raised, escalated or added evidence to; the flags are read only for what a rule found."""
-    snapshot = await snapshot_for(session, settings, patient, new_rows, regimens)
+    snapshot = await snapshot_for(session, settings, patient, new_rows, regimens, taken_before)
     rules = write_time_rules(
         settings.persistent_symptom_min_days,
         settings.persistent_symptom_window_days,

@@ -9,10 +9,10 @@ concurrent runs meet on one flag.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
@@ -66,29 +66,16 @@ async def evaluate_time_rules(
 async def _evaluate_batch(
     session: AsyncSession, settings: Settings, patients: list[Patient], now: datetime
 ) -> int:
-    """The batch's inputs in three grouped queries (not three per patient), then the pure rules."""
+    """The batch's inputs in two queries (not three per patient), then the pure rules."""
     if not patients:
         return 0
     ids = [patient.id for patient in patients]
     regimens: dict[uuid.UUID, list[RegimenObs]] = {}
     for r in (await session.execute(select(Regimen).where(col(Regimen.patient_id).in_(ids)))).scalars():
         regimens.setdefault(r.patient_id, []).append(RegimenObs(r.id, r.start_date, r.end_date, r.taper))
-    last_doses = await _latest(
-        session,
-        select(col(Dose.patient_id), func.max(Dose.local_date)).where(
-            col(Dose.patient_id).in_(ids),
-            col(Dose.status) == "taken",
-            col(Dose.entered_in_error_at).is_(None),
-        ),
-        col(Dose.patient_id),
-    )
-    last_check_ins = await _latest(
-        session,
-        select(col(CheckIn.patient_id), func.max(CheckIn.local_date)).where(
-            col(CheckIn.patient_id).in_(ids), col(CheckIn.entered_in_error_at).is_(None)
-        ),
-        col(CheckIn.patient_id),
-    )
+    latest = {row.id: row for row in await session.execute(_LATEST_DOSE_AND_CHECK_IN, {"ids": ids})}
+    last_doses = {pid: row.last_dose for pid, row in latest.items() if row.last_dose is not None}
+    last_check_ins = {pid: row.last_check_in for pid, row in latest.items() if row.last_check_in is not None}
     touched = 0
     for patient in patients:
         today = local_date(now, patient.timezone)
@@ -103,10 +90,24 @@ async def _evaluate_batch(
     return touched
 
 
-async def _latest(session: AsyncSession, statement: Any, patient_id: Any) -> dict[uuid.UUID, date]:
-    """{patient id: the latest date} from a (patient_id, max(date)) statement, grouped per patient."""
-    rows = await session.execute(statement.group_by(patient_id))
-    return {row[0]: row[1] for row in rows if row[1] is not None}
+def _latest_date(model: Any, *where: Any) -> Any:
+    """A patient's latest local date in `model`, as a correlated subquery: read backwards along the
+    (patient_id, local_date) index, one row per patient, however long their history."""
+    return (
+        select(col(model.local_date))
+        .where(col(model.patient_id) == col(Patient.id), col(model.entered_in_error_at).is_(None), *where)
+        .order_by(col(model.local_date).desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+# The batch's last taken dose and last check-in per patient, in one statement. Built once.
+_LATEST_DOSE_AND_CHECK_IN = select(
+    col(Patient.id),
+    _latest_date(Dose, col(Dose.status) == "taken").label("last_dose"),
+    _latest_date(CheckIn).label("last_check_in"),
+).where(col(Patient.id).in_(bindparam("ids", expanding=True)))
 
 
 async def time_rules_job(factory: async_sessionmaker[AsyncSession], settings: Settings) -> int:

@@ -117,7 +117,6 @@ def in_force_on(patient_id: Any, day: Any) -> Select[uuid.UUID, str, float | Non
     )
 
 
-_IN_FORCE = in_force_on(bindparam("patient_id"), bindparam("day"))
 # Every regimen in force on some day of a range, the latest started first (as `in_force_on` orders).
 _COVERING = (
     select(col(Regimen.medication), col(Regimen.max_daily_mg), col(Regimen.start_date), col(Regimen.end_date))
@@ -163,9 +162,3 @@ class RegimensInForce:
             self.remember(
                 patient_id, day, InForce(regimen.medication, regimen.max_daily_mg) if regimen else None
             )
-
-    async def on(self, session: AsyncSession, patient_id: uuid.UUID, day: date) -> InForce | None:
-        if not self.knows(patient_id, day):
-            found = (await session.execute(_IN_FORCE, {"patient_id": patient_id, "day": day})).first()
-            self.remember(patient_id, day, InForce(found.medication, found.max_daily_mg) if found else None)
-        return self.known(patient_id, day)

@@ -1,0 +1,323 @@
+"""What the printable report shows: the patient's summary (summaries.patient_summary, the very numbers
+the JSON summary answers) plus what only the page needs, day by day: scheduled, missed and late doses,
+each side effect's grade, and the flags with their times and sources.
+
+The per-day dose counts come from summaries.adherence applied to one day at a time, so they add up to
+the summary's adherence exactly; nothing here recomputes a number the summary already gives.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from models.accounts import Patient
+from models.entries import AnxietyScore, CheckIn, Dose, SymptomReport
+from models.flags import Flag, FlagStatus, Severity
+from models.regimens import Regimen, RegimenPublic
+from models.summaries import PatientSummary
+from services.accounts.access import Caller
+from services.clinical.gad7 import gad7_change_meaning
+from services.clinical.rules import label_max_daily_mg
+from services.localtime import day_bounds, local_date, utc
+from services.reports import summaries
+
+DEFAULT_REPORT_DAYS = 90  # API.md: the report's default window, the last 90 local days
+
+
+@dataclass(frozen=True)
+class DoseDay:
+    """One local day of the regimen: what was scheduled (every slot of the day), what is due (slots
+    whose time has come, as adherence counts them), and how the due ones went."""
+
+    day: date
+    scheduled_mg: float
+    max_mg: float | None
+    taken_mg: float
+    due: int
+    taken: int
+    on_time: int
+
+    @property
+    def missed(self) -> int:
+        return self.due - self.taken
+
+    @property
+    def late(self) -> int:
+        """Taken on its day but not within 60 minutes of a slot's time."""
+        return self.taken - self.on_time
+
+
+@dataclass(frozen=True)
+class SymptomDay:
+    code: str
+    day: date
+    reports: int
+    grade: int | None  # the day's worst composite grade; None for presence-only terms
+    present: bool
+
+
+@dataclass(frozen=True)
+class FlagSource:
+    kind: str
+    day: date | None
+    retracted: bool
+
+
+@dataclass(frozen=True)
+class FlagMark:
+    id: uuid.UUID
+    rule: str
+    severity: Severity
+    status: FlagStatus
+    reason: str
+    symptom_code: str | None
+    raised_at: datetime  # in the patient's zone
+    sources: tuple[FlagSource, ...]
+
+    @property
+    def raised_on(self) -> date:
+        return self.raised_at.date()
+
+
+@dataclass(frozen=True)
+class GadChange:
+    first_date: date
+    last_date: date
+    first: int
+    last: int
+    change: int
+    meaning: str | None  # None with one GAD-7 only: there is no change to read
+
+
+@dataclass(frozen=True)
+class ReportData:
+    summary: PatientSummary
+    timezone: str
+    birth_year: int | None
+    generated_at: datetime  # in the patient's zone
+    days: list[date]
+    doses: list[DoseDay]
+    symptoms: dict[str, list[SymptomDay]]  # by code, in the summary's order
+    flags: list[FlagMark]  # raised in the window, or still open; oldest first
+    gad7: GadChange | None
+    label_max_mg: int
+
+    @property
+    def open_flags(self) -> list[FlagMark]:
+        rank = {Severity.urgent: 0, Severity.high: 1, Severity.routine: 2}
+        found = [f for f in self.flags if f.status == FlagStatus.open]
+        return sorted(found, key=lambda f: (rank[f.severity], f.raised_at))
+
+    @property
+    def regimen_changes(self) -> list[RegimenPublic]:
+        """Regimens that began or ended inside the window (not the one merely in force throughout)."""
+        start, end = self.summary.from_date, self.summary.to_date
+        return [
+            r
+            for r in self.summary.regimens
+            if start < r.start_date <= end or (r.end_date is not None and start <= r.end_date < end)
+        ]
+
+
+def report_window(
+    patient: Patient, date_from: date | None, date_to: date | None, now: datetime
+) -> tuple[date, date]:
+    """The report's local days: by default the last 90, today included; checked as the summary's are."""
+    end = date_to or local_date(now, patient.timezone)
+    start = date_from or end - timedelta(days=DEFAULT_REPORT_DAYS - 1)
+    return summaries.window(patient, start, end, now)
+
+
+async def report_data(
+    session: AsyncSession,
+    caller: Caller,
+    patient: Patient,
+    date_from: date | None,
+    date_to: date | None,
+    now: datetime,
+) -> ReportData:
+    start, end = report_window(patient, date_from, date_to, now)
+    summary = await summaries.patient_summary(session, caller, patient, start, end, now)
+    params = {"pid": patient.id, "start": start, "end": end}
+    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    label_max = label_max_daily_mg(patient.creatinine_clearance_ml_min)
+    return ReportData(
+        summary=summary,
+        timezone=patient.timezone,
+        birth_year=patient.birth_year,
+        generated_at=now.astimezone(ZoneInfo(patient.timezone)),
+        days=days,
+        doses=await _dose_days(session, summary, patient.timezone, days, now, params, label_max),
+        symptoms=await _symptom_days(session, summary, params),
+        flags=await _flags(session, patient, start, end),
+        gad7=_gad7_change(summary),
+        label_max_mg=label_max,
+    )
+
+
+def _in_window(model: Any) -> Any:
+    return (
+        col(model.patient_id) == bindparam("pid"),
+        col(model.local_date).between(bindparam("start"), bindparam("end")),
+        summaries.live(model),
+    )
+
+
+_TAKEN = select(col(Dose.local_date), col(Dose.taken_at)).where(
+    *_in_window(Dose), col(Dose.status) == "taken"
+)
+
+
+async def _dose_days(
+    session: AsyncSession,
+    summary: PatientSummary,
+    timezone: str,
+    days: list[date],
+    now: datetime,
+    params: dict[str, Any],
+    label_max: int,
+) -> list[DoseDay]:
+    taken_at: dict[date, list[datetime]] = defaultdict(list)
+    for day, instant in await session.execute(_TAKEN, params):
+        taken_at[day].append(utc(instant))
+    mg = {point.date: point.mg for point in summary.daily_mg}
+    taken = {day: (len(instants), mg.get(day, 0.0)) for day, instants in taken_at.items()}
+    regimens = summary.regimens
+    schedules = [
+        summaries.Schedule.of(r.start_date, r.end_date, [{"time": slot.time} for slot in r.schedule])
+        for r in regimens
+    ]
+    found = []
+    for day in days:
+        in_force = [r for r in regimens if r.start_date <= day and (r.end_date is None or day <= r.end_date)]
+        if not in_force:  # nothing scheduled: nothing due, nothing late
+            found.append(DoseDay(day, 0.0, None, mg.get(day, 0.0), 0, 0, 0))
+            continue
+        counted = summaries.adherence(schedules, [day], timezone, now, taken, taken_at)
+        # on_time_percent is on_time / due, rounded to 0.1 %: with at most 24 slots a day it rounds back
+        # to the exact count.
+        on_time = round((counted.on_time_percent or 0.0) * counted.scheduled / 100)
+        maxima = [r.max_daily_mg for r in in_force if r.max_daily_mg is not None]
+        found.append(
+            DoseDay(
+                day=day,
+                scheduled_mg=sum(s.dose_mg for r in in_force for s in r.schedule),
+                # The dose_above_max rule's ceiling: the regimen's maximum or the label's, the lower.
+                max_mg=min([*maxima, label_max]) if in_force else None,
+                taken_mg=mg.get(day, 0.0),
+                due=counted.scheduled,
+                taken=counted.taken,
+                on_time=on_time,
+            )
+        )
+    return found
+
+
+_SYMPTOM_DAYS = (
+    select(
+        col(SymptomReport.code),
+        col(SymptomReport.local_date),
+        func.count(),
+        func.max(col(SymptomReport.grade)),
+        func.max(col(SymptomReport.present)),
+    )
+    .where(*_in_window(SymptomReport))
+    .group_by(col(SymptomReport.code), col(SymptomReport.local_date))
+    .order_by(col(SymptomReport.code), col(SymptomReport.local_date))
+)
+
+
+async def _symptom_days(
+    session: AsyncSession, summary: PatientSummary, params: dict[str, Any]
+) -> dict[str, list[SymptomDay]]:
+    found: dict[str, list[SymptomDay]] = {s.code: [] for s in summary.symptoms}
+    for code, day, reports, grade, present in await session.execute(_SYMPTOM_DAYS, params):
+        found.setdefault(code, []).append(SymptomDay(code, day, int(reports), grade, bool(present)))
+    return found
+
+
+def _gad7_change(summary: PatientSummary) -> GadChange | None:
+    series = summary.gad7.series
+    if not series or summary.gad7.change is None:
+        return None
+    first, last = series[0], series[-1]
+    return GadChange(
+        first_date=first.date,
+        last_date=last.date,
+        first=first.total,
+        last=last.total,
+        change=summary.gad7.change,
+        meaning=gad7_change_meaning(summary.gad7.change) if len(series) > 1 else None,
+    )
+
+
+_FLAGS = (
+    select(Flag)
+    .where(
+        col(Flag.patient_id) == bindparam("pid"),
+        or_(
+            col(Flag.status) == FlagStatus.open.value,
+            col(Flag.created_at).between(bindparam("since"), bindparam("until")),
+        ),
+    )
+    .order_by(col(Flag.created_at), col(Flag.id))
+)
+
+# Where a flag's evidence lives, and the local day each kind of entry is on.
+_EVIDENCE_DAY: dict[str, Any] = {
+    "check_in": CheckIn,
+    "dose": Dose,
+    "anxiety": AnxietyScore,
+    "symptom": SymptomReport,
+}
+
+
+async def _flags(session: AsyncSession, patient: Patient, start: date, end: date) -> list[FlagMark]:
+    since, until = day_bounds(start, patient.timezone)[0], day_bounds(end, patient.timezone)[1]
+    rows = await session.execute(_FLAGS, {"pid": patient.id, "since": since, "until": until})
+    flags = list(rows.scalars())
+    wanted: dict[str, set[uuid.UUID]] = defaultdict(set)
+    for flag in flags:
+        for item in flag.evidence:
+            wanted[item["type"]].add(uuid.UUID(str(item["id"])))
+    days: dict[uuid.UUID, date] = {}
+    for kind, ids in wanted.items():
+        model = _EVIDENCE_DAY.get(kind)
+        if model is None:  # a regimen: the time rules' evidence, dated by its start
+            statement = select(col(Regimen.id), col(Regimen.start_date))
+            statement = statement.where(col(Regimen.patient_id) == patient.id, col(Regimen.id).in_(ids))
+        else:
+            statement = select(col(model.id), col(model.local_date))
+            statement = statement.where(col(model.patient_id) == patient.id, col(model.id).in_(ids))
+        for entry_id, day in await session.execute(statement):
+            days[entry_id] = day
+    zone = ZoneInfo(patient.timezone)
+    return [
+        FlagMark(
+            id=flag.id,
+            rule=flag.rule,
+            severity=Severity(flag.severity),
+            status=FlagStatus(flag.status),
+            reason=flag.reason,
+            symptom_code=flag.symptom_code,
+            raised_at=utc(flag.created_at).astimezone(zone),
+            sources=tuple(
+                FlagSource(
+                    kind=str(item["type"]),
+                    day=days.get(uuid.UUID(str(item["id"]))),
+                    retracted=bool(item.get("retracted", False)),
+                )
+                for item in flag.evidence
+            ),
+        )
+        for flag in flags
+    ]
