@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, or_, select, update
+from sqlalchemy import Row, Select, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -75,7 +75,8 @@ async def regimen_in_force(
     return (await session.execute(statement)).scalars().first()
 
 
-def to_public(regimen: Regimen) -> RegimenPublic:
+def to_public(regimen: Regimen | Row[*tuple[Any, ...]]) -> RegimenPublic:
+    """From the ORM object, or a Core row of the regimen table's columns (the summary reads those)."""
     return RegimenPublic(
         id=regimen.id,
         patient_id=regimen.patient_id,

@@ -11,26 +11,53 @@ once less. The cursor names no patient data: the boundary's name is looked up by
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Uuid, and_, bindparam, case, func, literal, select, tuple_
+from sqlalchemy import (
+    Date,
+    Integer,
+    Uuid,
+    and_,
+    any_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models.accounts import Patient, Role, User
+from models.base import UTCDateTime
 from models.common import Page
-from models.entries import AnxietyScore, CheckIn, SymptomReport
+from models.entries import AnxietyScore, CheckIn, Dose, SymptomReport
 from models.flags import Flag, FlagStatus
+from models.regimens import Regimen
 from models.summaries import FlagCounts, PanelRow
 from services.accounts import audit
 from services.accounts.access import Caller, readable_patients, require_role
 from services.errors import FieldError, ValidationFailed
-from services.localtime import local_date, utc
+from services.localtime import utc
 from services.pagination import b64_json_decode, b64_json_encode
-from services.reports.summaries import PANEL_DAYS, adherence, live, schedules_in, taken_per_day
+from services.reports.summaries import (
+    PANEL_DAYS,
+    SCHEDULE_TEXT,
+    Clock,
+    Schedule,
+    live,
+    percent,
+    times_on,
+)
 
 SEVERITIES = ("urgent", "high", "routine")
 MAX_COUNT = 1_000_000  # no patient has a million open flags: a bigger number is not a cursor we made
@@ -68,13 +95,13 @@ class PanelCursor:
             ) from exc
 
 
-def _open_flags(caller: Caller, as_of: datetime) -> Any:
+def _open_flags(caller: Caller) -> Any:
     """Per patient of the caller's organization: open flags by severity, now and as of `as_of`."""
 
     def count(severity: str, *, snapshot: bool) -> Any:
         wanted = col(Flag.severity) == severity
         if snapshot:
-            wanted = and_(wanted, col(Flag.created_at) <= as_of)
+            wanted = and_(wanted, col(Flag.created_at) <= bindparam("as_of", type_=UTCDateTime()))
         return func.sum(case((wanted, 1), else_=0)).label(f"{severity}_{'key' if snapshot else 'now'}")
 
     return (
@@ -89,13 +116,12 @@ def _open_flags(caller: Caller, as_of: datetime) -> Any:
     )
 
 
-async def panel_page(
-    session: AsyncSession, caller: Caller, now: datetime, limit: int, cursor: str | None
-) -> Page[PanelRow]:
-    require_role(caller, Role.provider, Role.admin)
-    after = PanelCursor.decode(cursor)
-    as_of = after.as_of if after else now
-    flags = _open_flags(caller, as_of)
+@functools.lru_cache(maxsize=256)
+def _page_statement(caller: Caller, after: bool) -> Any:
+    """The page's patients in keyset order, for one caller (their scope is part of the statement):
+    built once per caller and kept, since building and keying it cost more than running it. What
+    changes from page to page is bound: `as_of`, `limit` and, after the first page, the boundary."""
+    flags = _open_flags(caller)
     key_counts = [func.coalesce(getattr(flags.c, f"{s}_key"), 0) for s in SEVERITIES]
     now_counts = [func.coalesce(getattr(flags.c, f"{s}_now"), 0) for s in SEVERITIES]
     sort_key = (*(-n for n in key_counts), func.lower(col(User.name)), col(Patient.id))
@@ -105,22 +131,37 @@ async def panel_page(
         .join(User, col(User.id) == col(Patient.user_id))
         .outerjoin(flags, flags.c.patient_id == col(Patient.id))
     )
-    if after is not None:
+    if after:
         # The boundary's name from its id; a patient gone since sorts first among equals, so rows are
         # shown again rather than skipped.
+        after_id = bindparam("after_id", type_=Uuid())
         boundary_name = (
             select(func.lower(col(User.name)))
             .join(Patient, col(Patient.user_id) == col(User.id))
-            .where(col(Patient.id) == after.id)
+            .where(col(Patient.id) == after_id)
             .scalar_subquery()
         )
         boundary = (
-            *(literal(-n, Integer) for n in after.counts),
+            *(-bindparam(f"after_{s}", type_=Integer) for s in SEVERITIES),
             func.coalesce(boundary_name, ""),
-            literal(after.id, Uuid()),
+            after_id,
         )
         statement = statement.where(tuple_(*sort_key) > tuple_(*boundary))
-    rows = list((await session.execute(statement.order_by(*sort_key).limit(limit + 1))).all())
+    return statement.order_by(*sort_key).limit(bindparam("limit", type_=Integer))
+
+
+async def panel_page(
+    session: AsyncSession, caller: Caller, now: datetime, limit: int, cursor: str | None
+) -> Page[PanelRow]:
+    require_role(caller, Role.provider, Role.admin)
+    after = PanelCursor.decode(cursor)
+    as_of = after.as_of if after else now
+    params: dict[str, Any] = {"as_of": as_of, "limit": limit + 1}
+    if after is not None:
+        params.update({f"after_{s}": n for s, n in zip(SEVERITIES, after.counts, strict=True)})
+        params["after_id"] = after.id
+    statement = _page_statement(caller, after is not None)
+    rows = list((await (await session.connection()).execute(statement, params)).all())
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -144,67 +185,221 @@ def _latest(model: Any, column: Any, newest_first: Any, *where: Any) -> Any:
     )
 
 
-_PAGE: Any = bindparam("ids", expanding=True)
-# Statements are built once, at import (ENGINEERING.md, "Hot paths").
-_LATEST = select(
-    col(Patient.id),
-    _latest(CheckIn, col(CheckIn.local_date), col(CheckIn.local_date)),
-    _latest(
-        AnxietyScore,
-        col(AnxietyScore.band),
-        col(AnxietyScore.recorded_at),
-        col(AnxietyScore.instrument) == "gad7",
-    ),
-).where(col(Patient.id).in_(_PAGE))
-_WORST_GRADE_PER_DAY = (
-    select(col(SymptomReport.patient_id), col(SymptomReport.local_date), func.max(col(SymptomReport.grade)))
-    .where(
-        col(SymptomReport.patient_id).in_(_PAGE),
-        col(SymptomReport.local_date).between(bindparam("start"), bindparam("end")),
-        live(SymptomReport),
+NEAR_DAYS = 2  # yesterday and today: whether a dose's time has come needs its instant (summaries.due)
+_FAR = PANEL_DAYS - NEAR_DAYS
+
+
+def _days() -> Any:
+    """The 7 local days of one group of the page (patients whose today is the same), as bound
+    parameters `d0` (the first) to `d6` (today): portable, and one SQL text for every call."""
+    rows: list[Any] = [
+        select(bindparam(f"d{n}", type_=Date).label("day"), literal_column(str(n)).label("n"))
+        for n in range(PANEL_DAYS)
+    ]
+    return union_all(*rows).cte("days")
+
+
+# A regimen's slots a day: its schedule holds one "time" key per slot (and no other "time": the
+# schedule's entries forbid other keys, and their values are clock times and numbers). Counting the key
+# in the stored text costs a tenth of parsing the JSON (json_array_length) on PostgreSQL.
+_TIME_KEY = '"time"'
+_SLOTS = (
+    func.length(SCHEDULE_TEXT, type_=Integer)
+    - func.length(func.replace(SCHEDULE_TEXT, _TIME_KEY, ""), type_=Integer)
+) // len(_TIME_KEY)
+
+
+def _aggregates(dialect: str) -> Any:
+    """Per patient of the page, over its 7 local days, in one statement: the last check-in and GAD-7
+    band (index walks), the worst grade, and adherence as counts: on days before yesterday, the
+    scheduled slots (the times of the regimens in force that day) and the taken doses capped by them,
+    per day; on yesterday and today, the taken doses (their slots count only once their time has come:
+    Python decides that with zone-aware instants)."""
+    in_page = _in_page(dialect)
+    days = _days()
+    window = (bindparam("d0", type_=Date), bindparam(f"d{PANEL_DAYS - 1}", type_=Date))
+    taken = (
+        select(
+            col(Dose.patient_id).label("patient_id"),
+            col(Dose.local_date).label("day"),
+            func.count().label("n"),
+        )
+        .where(
+            in_page(col(Dose.patient_id)),
+            col(Dose.local_date).between(*window),
+            col(Dose.status) == "taken",
+            live(Dose),
+        )
+        .group_by(col(Dose.patient_id), col(Dose.local_date))
+        .cte("taken")
     )
-    .group_by(col(SymptomReport.patient_id), col(SymptomReport.local_date))
-)
+    # The regimens in force on some day before yesterday, with their number of daily slots (the
+    # schedule's JSON read once per regimen, not once per day).
+    regimens = (
+        select(
+            col(Regimen.patient_id).label("patient_id"),
+            col(Regimen.start_date).label("start_date"),
+            col(Regimen.end_date).label("end_date"),
+            _SLOTS.label("slots"),
+        )
+        .where(
+            in_page(col(Regimen.patient_id)),
+            col(Regimen.start_date) <= bindparam(f"d{_FAR - 1}", type_=Date),
+            or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= window[0]),
+            # A regimen replaced before it began (end before start) was never in force.
+            or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= col(Regimen.start_date)),
+        )
+        .subquery("regimens")
+    )
+    due = (
+        select(regimens.c.patient_id, days.c.day, func.sum(regimens.c.slots).label("slots"))
+        .join_from(
+            regimens,
+            days,
+            and_(
+                regimens.c.start_date <= days.c.day,
+                or_(regimens.c.end_date.is_(None), regimens.c.end_date >= days.c.day),
+            ),
+        )
+        .where(days.c.n < _FAR)
+        .group_by(regimens.c.patient_id, days.c.day)
+        .subquery("due")
+    )
+    n_taken = func.coalesce(taken.c.n, 0)
+    far = (
+        select(
+            due.c.patient_id,
+            func.sum(due.c.slots).label("scheduled"),
+            func.sum(case((n_taken < due.c.slots, n_taken), else_=due.c.slots)).label("taken"),
+        )
+        .select_from(
+            due.outerjoin(taken, and_(taken.c.patient_id == due.c.patient_id, taken.c.day == due.c.day))
+        )
+        .group_by(due.c.patient_id)
+        .subquery("far")
+    )
+
+    def taken_on(n: int) -> Any:
+        return func.sum(case((taken.c.day == bindparam(f"d{n}", type_=Date), taken.c.n), else_=0))
+
+    near = (
+        select(taken.c.patient_id, *(taken_on(n).label(f"near{n}") for n in range(_FAR, PANEL_DAYS)))
+        .where(taken.c.day >= bindparam(f"d{_FAR}", type_=Date))
+        .group_by(taken.c.patient_id)
+        .subquery("near")
+    )
+    worst = (
+        select(func.max(col(SymptomReport.grade)))
+        .where(
+            col(SymptomReport.patient_id) == col(Patient.id),
+            col(SymptomReport.local_date).between(*window),
+            live(SymptomReport),
+        )
+        .scalar_subquery()
+    )
+    return (
+        select(
+            col(Patient.id),
+            _latest(CheckIn, col(CheckIn.local_date), col(CheckIn.local_date)),
+            _latest(
+                AnxietyScore,
+                col(AnxietyScore.band),
+                col(AnxietyScore.recorded_at),
+                col(AnxietyScore.instrument) == "gad7",
+            ),
+            worst,
+            func.coalesce(far.c.scheduled, 0),
+            func.coalesce(far.c.taken, 0),
+            *(func.coalesce(near.c[f"near{n}"], 0) for n in range(_FAR, PANEL_DAYS)),
+        )
+        .select_from(Patient)
+        .outerjoin(far, far.c.patient_id == col(Patient.id))
+        .outerjoin(near, near.c.patient_id == col(Patient.id))
+        .where(in_page(col(Patient.id)))
+    )
+
+
+def _in_page(dialect: str) -> Any:
+    """The page's patient ids: one array parameter on PostgreSQL (one SQL text, one prepared statement,
+    for every page size), an expanding IN on SQLite."""
+    if dialect == "postgresql":
+        ids = bindparam("ids", type_=postgresql.ARRAY(Uuid()))
+        return lambda column: column == any_(ids)
+    expanding: Any = bindparam("ids", expanding=True)
+    return lambda column: column.in_(expanding)
+
+
+# Statements are built once, at import, per dialect (ENGINEERING.md, "Hot paths").
+_AGGREGATES = {dialect: _aggregates(dialect) for dialect in ("postgresql", "sqlite")}
+_NEAR_SCHEDULES = {
+    dialect: select(
+        col(Regimen.patient_id), col(Regimen.start_date), col(Regimen.end_date), SCHEDULE_TEXT
+    ).where(
+        _in_page(dialect)(col(Regimen.patient_id)),
+        col(Regimen.start_date) <= bindparam("end", type_=Date),
+        or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= bindparam("start", type_=Date)),
+    )
+    for dialect in ("postgresql", "sqlite")
+}
 
 
 async def _rows(
     session: AsyncSession, patients: list[tuple[uuid.UUID, str, str, FlagCounts]], now: datetime
 ) -> list[PanelRow]:
-    """The page's rows: each patient's last 7 local days, in four grouped queries for the page."""
+    """The page's rows: each patient's last 7 local days. One aggregate statement per local today
+    among the page's patients (one, or two when their zones straddle midnight), and one for the
+    regimens in force yesterday and today, whatever the page's size."""
     if not patients:
         return []
-    ids = [patient_id for patient_id, *_ in patients]
-    today = {patient_id: local_date(now, timezone) for patient_id, timezone, *_ in patients}
-    # A day of margin: every patient's own last 7 local days lie within these dates.
-    earliest = min(today.values()) - timedelta(days=PANEL_DAYS)
-    latest = max(today.values())
+    dialect = session.get_bind().dialect.name
+    connection = await session.connection()
+    clocks = {timezone: Clock(timezone, now) for timezone in {timezone for _, timezone, *_ in patients}}
+    today = {patient_id: clocks[timezone].today for patient_id, timezone, *_ in patients}
+    groups: dict[date, list[uuid.UUID]] = defaultdict(list)
+    for patient_id, day in today.items():
+        groups[day].append(patient_id)
 
-    last = {
-        patient_id: (check_in, band)
-        for patient_id, check_in, band in await session.execute(_LATEST, {"ids": ids})
+    found: dict[uuid.UUID, Any] = {}
+    for day, ids in groups.items():
+        params: dict[str, Any] = {"ids": ids}
+        params.update({f"d{n}": day - timedelta(days=PANEL_DAYS - 1 - n) for n in range(PANEL_DAYS)})
+        for row in (await connection.execute(_AGGREGATES[dialect], params)).all():
+            found[row[0]] = row
+    near: dict[uuid.UUID, list[Schedule]] = defaultdict(list)
+    near_window = {
+        "ids": list(today),
+        "start": min(today.values()) - timedelta(days=NEAR_DAYS - 1),
+        "end": max(today.values()),
     }
-    worst: dict[uuid.UUID, int] = {}
-    grades = await session.execute(_WORST_GRADE_PER_DAY, {"ids": ids, "start": earliest, "end": latest})
-    for patient_id, day, grade in grades:
-        first_day = today[patient_id] - timedelta(days=PANEL_DAYS - 1)
-        if grade is not None and first_day <= day <= today[patient_id]:
-            worst[patient_id] = max(worst.get(patient_id, 0), grade)
-    taken = await taken_per_day(session, ids, earliest, latest)
-    schedules = await schedules_in(session, ids, earliest, latest)
+    for patient_id, start_date, end_date, schedule in (
+        await connection.execute(_NEAR_SCHEDULES[dialect], near_window)
+    ).all():
+        # A regimen replaced before it began (end before start) was never in force.
+        if end_date is None or end_date >= start_date:
+            near[patient_id].append(Schedule.of_text(start_date, end_date, schedule))
 
     rows = []
     for patient_id, timezone, name, open_flags in patients:
-        days = [today[patient_id] - timedelta(days=n) for n in range(PANEL_DAYS - 1, -1, -1)]
-        last_check_in, last_band = last.get(patient_id, (None, None))
+        _, last_check_in, last_band, worst, *counts = found[patient_id]
+        # Sums of counts are NUMERIC on PostgreSQL (Decimal in Python): counted here as ints.
+        scheduled, taken, *near_taken = map(int, counts)
+        schedules = near.get(patient_id)
+        if schedules:
+            clock = clocks[timezone]
+            for back, doses in zip(range(NEAR_DAYS - 1, -1, -1), near_taken, strict=True):
+                day = clock.today - timedelta(days=back)
+                due = clock.due(day, times_on(schedules, day))
+                scheduled += due
+                taken += min(due, doses)
         rows.append(
             PanelRow(
                 patient_id=patient_id,
                 name=name,
                 open_flags=open_flags,
                 last_check_in=last_check_in,
-                adherence_7d=adherence(schedules[patient_id], days, timezone, now, taken[patient_id]).percent,
+                adherence_7d=percent(taken, scheduled),
                 gad7_last_band=last_band,
-                worst_grade_7d=worst.get(patient_id),
+                worst_grade_7d=worst,
             )
         )
     return rows

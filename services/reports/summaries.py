@@ -1,19 +1,23 @@
 """Summaries: one patient over a window of local days (the panel, in panel.py, shares the helpers).
 
-Counts and sums are computed in SQL over the window only (indexes on (patient_id, local_date)), so the
-cost follows the window asked for, not the length of the patient's history. Python only walks the
-days of the window to lay the regimen's schedule over them.
+Everything is read over the window only (indexes on (patient_id, local_date)), so the cost follows
+the window asked for, not the length of the patient's history: counts and the last grades in SQL, the
+taken doses as plain Core rows. Python walks the window's days to lay the regimen's schedule over
+them; zone-aware instants are built only for the on-time comparison, and by offset arithmetic on the
+days without a clock change (`Clock`).
 """
 
 from __future__ import annotations
 
-import uuid
+import functools
+import json
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, distinct, func, or_, select
+from sqlalchemy import String, and_, bindparam, cast, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -64,61 +68,12 @@ def _days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=n) for n in range((end - start).days + 1)]
 
 
-def _percent(part: int, whole: int) -> float | None:
+def percent(part: int, whole: int) -> float | None:
     return round(100 * part / whole, 1) if whole else None
 
 
 def live(model: Any) -> Any:
     return col(model.entered_in_error_at).is_(None)
-
-
-def _ids() -> Any:
-    return bindparam("ids", expanding=True)
-
-
-# Statements are built once, at import: building one costs more than running it (ENGINEERING.md).
-_REGIMENS = (
-    select(Regimen)
-    .where(
-        col(Regimen.patient_id).in_(_ids()),
-        col(Regimen.start_date) <= bindparam("end"),
-        or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= bindparam("start")),
-    )
-    .order_by(col(Regimen.start_date), col(Regimen.created_at))
-)
-
-
-async def regimens_in(
-    session: AsyncSession, patient_ids: list[uuid.UUID], start: date, end: date
-) -> list[Regimen]:
-    rows = await session.execute(_REGIMENS, {"ids": patient_ids, "start": start, "end": end})
-    # A regimen replaced before it began (end before start) was never in force.
-    return [r for r in rows.scalars() if r.end_date is None or r.end_date >= r.start_date]
-
-
-# Taken doses per patient and local day: how many, and their mg (the window's days, via the index on
-# (patient_id, local_date)).
-_TAKEN_PER_DAY = (
-    select(col(Dose.patient_id), col(Dose.local_date), func.count(), func.sum(col(Dose.dose_mg)))
-    .where(
-        col(Dose.patient_id).in_(_ids()),
-        col(Dose.local_date).between(bindparam("start"), bindparam("end")),
-        col(Dose.status) == "taken",
-        live(Dose),
-    )
-    .group_by(col(Dose.patient_id), col(Dose.local_date))
-)
-
-
-async def taken_per_day(
-    session: AsyncSession, patient_ids: list[uuid.UUID], start: date, end: date
-) -> dict[uuid.UUID, dict[date, tuple[int, float]]]:
-    """Per patient and local day: the number of taken doses and their total mg."""
-    found: dict[uuid.UUID, dict[date, tuple[int, float]]] = defaultdict(dict)
-    rows = await session.execute(_TAKEN_PER_DAY, {"ids": patient_ids, "start": start, "end": end})
-    for patient_id, day, count, mg in rows:
-        found[patient_id][day] = (int(count), float(mg or 0.0))
-    return found
 
 
 @dataclass(frozen=True)
@@ -137,30 +92,86 @@ class Schedule:
             times.append(time(hour, minute))
         return cls(start_date, end_date, tuple(times))
 
+    @classmethod
+    def of_text(cls, start_date: date, end_date: date | None, schedule: str) -> Schedule:
+        """From the schedule's stored JSON text (as read by `SCHEDULE_TEXT`)."""
+        return cls(start_date, end_date, _times_of(schedule))
+
     def covers(self, day: date) -> bool:
         return self.start_date <= day and (self.end_date is None or day <= self.end_date)
 
 
-# For the panel: the schedules of a page of patients, as plain rows (no ORM objects to build).
-_SCHEDULES = select(
-    col(Regimen.patient_id), col(Regimen.start_date), col(Regimen.end_date), col(Regimen.schedule)
-).where(
-    col(Regimen.patient_id).in_(_ids()),
-    col(Regimen.start_date) <= bindparam("end"),
-    or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= bindparam("start")),
-)
+@functools.lru_cache(maxsize=4096)
+def _times_of(schedule: str) -> tuple[time, ...]:
+    """Schedules repeat across patients (a clinic prescribes a few): each distinct text is parsed once."""
+    return Schedule.of(date.min, None, json.loads(schedule)).times
 
 
-async def schedules_in(
-    session: AsyncSession, patient_ids: list[uuid.UUID], start: date, end: date
-) -> dict[uuid.UUID, list[Schedule]]:
-    found: dict[uuid.UUID, list[Schedule]] = defaultdict(list)
-    rows = await session.execute(_SCHEDULES, {"ids": patient_ids, "start": start, "end": end})
-    for patient_id, start_date, end_date, schedule in rows:
-        # A regimen replaced before it began (end before start) was never in force.
-        if end_date is None or end_date >= start_date:
-            found[patient_id].append(Schedule.of(start_date, end_date, schedule))
-    return found
+# A regimen's schedule as its JSON text: `Schedule.of_text` parses each distinct one once per process.
+SCHEDULE_TEXT = cast(col(Regimen.schedule), String)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORDINAL = _EPOCH.date().toordinal()
+_MICROSECOND = timedelta(microseconds=1)
+_DAY_MICROS = 86_400_000_000
+_ON_TIME_MICROS = ON_TIME // _MICROSECOND
+
+
+def micros(instant: datetime) -> int:
+    """An instant as whole microseconds since the epoch: exact, and cheap to compare."""
+    return (instant - _EPOCH) // _MICROSECOND
+
+
+class Clock:
+    """A patient's wall clock at `now`: whether a slot's time has come, and the instants of a day's
+    slots, fast on days with one UTC offset throughout (nearly all) and exact (zone-aware instants,
+    DST-safe) on the days of a clock change."""
+
+    def __init__(self, timezone: str, now: datetime) -> None:
+        self.timezone = timezone
+        self.zone = ZoneInfo(timezone)
+        self.now = now
+        self.now_micros = micros(now)
+        local_now = now.astimezone(self.zone)
+        self.today = local_now.date()
+        self.wall_now = local_now.time()
+        self._offsets: dict[date, timedelta | None] = {}
+        # No clock change since yesterday began: a wall-clock time of yesterday or today has come iff
+        # it is not after the wall clock now (one offset throughout, so the order is the instants').
+        self.steady = self._offset(self.today - timedelta(days=1)) == local_now.utcoffset()
+
+    def _offset(self, day: date) -> timedelta | None:
+        """The UTC offset at the day's local midnight (before the change, if midnight is skipped)."""
+        if day not in self._offsets:
+            self._offsets[day] = datetime.combine(day, time.min, tzinfo=self.zone).utcoffset()
+        return self._offsets[day]
+
+    def due(self, day: date, times: list[time]) -> int:
+        """How many of the day's slot times have come by now."""
+        if day > self.today + timedelta(days=1):
+            return 0
+        if day < self.today - timedelta(days=1):
+            return len(times)
+        if self.steady and day < self.today:
+            return len(times)
+        if self.steady and day == self.today:
+            return sum(1 for wall_clock in times if wall_clock <= self.wall_now)
+        return sum(1 for t in times if local_instant(day, t, self.timezone) <= self.now)
+
+    def slot_micros(self, day: date, times: list[time]) -> list[int]:
+        """The instants of the day's slot times, in microseconds since the epoch."""
+        offset = self._offset(day)
+        if offset is None or offset != self._offset(day + timedelta(days=1)):
+            return [micros(local_instant(day, t, self.timezone)) for t in times]
+        # One offset all day: the instant is the wall clock less the offset.
+        midnight = (day.toordinal() - _EPOCH_ORDINAL) * _DAY_MICROS - offset // _MICROSECOND
+        return [midnight + (t.hour * 3600 + t.minute * 60 + t.second) * 1_000_000 for t in times]
+
+
+def times_on(schedules: list[Schedule], day: date) -> list[time]:
+    """The wall-clock times of the regimens in force on a day."""
+    return [wall_clock for schedule in schedules if schedule.covers(day) for wall_clock in schedule.times]
 
 
 def adherence(
@@ -173,48 +184,47 @@ def adherence(
 ) -> Adherence:
     """A scheduled dose is taken when a taken dose falls on its local day (one dose for one slot), and
     on time when a taken dose is within 60 minutes of its time. Only scheduled doses whose time has come
-    count. A day well before today has all its times come, a day well after none: instants (zone-aware,
-    DST-safe) are built only around today, and for the on-time comparison (`taken_at`, when given) on
-    days with taken doses."""
-    today = local_date(now, timezone)
+    count (`Clock.due`). Instants (zone-aware, DST-safe) are built only for the on-time comparison
+    (`taken_at`, when given), on days with taken doses."""
+    clock = Clock(timezone, now)
+    near = clock.today - timedelta(days=1)
     scheduled = taken_count = on_time = 0
     for day in days:
-        if day > today + timedelta(days=1):
+        if day > clock.today + timedelta(days=1):
             continue
-        times = [
-            wall_clock for schedule in schedules if schedule.covers(day) for wall_clock in schedule.times
-        ]
+        times = times_on(schedules, day)
         if not times:
             continue
-        instants: list[datetime] | None = None
-        if day >= today - timedelta(days=1):  # near today: which times have come, by the instant
-            instants = [at for at in (local_instant(day, t, timezone) for t in times) if at <= now]
-        due = len(times) if instants is None else len(instants)
+        due = clock.due(day, times)
         doses = taken.get(day, (0, 0.0))[0]
         scheduled += due
         taken_count += min(due, doses)
         if taken_at is not None and due and doses:
-            if instants is None:
-                instants = [local_instant(day, t, timezone) for t in times]
-            on_time += _on_time(instants, taken_at.get(day, []))
+            slots = clock.slot_micros(day, times)
+            if day >= near:  # near today: only the slots whose time has come
+                slots = [at for at in slots if at <= clock.now_micros]
+            on_time += _on_time(slots, [micros(at) for at in taken_at.get(day, [])])
     return Adherence(
         scheduled=scheduled,
         taken=taken_count,
-        percent=_percent(taken_count, scheduled),
-        on_time_percent=_percent(on_time, scheduled) if taken_at is not None else None,
+        percent=percent(taken_count, scheduled),
+        on_time_percent=percent(on_time, scheduled) if taken_at is not None else None,
     )
 
 
-def _on_time(slots: list[datetime], doses: list[datetime]) -> int:
-    """Slots in time order, each matched to the nearest unused dose within 60 minutes."""
+def _on_time(slots: list[int], doses: list[int]) -> int:
+    """Slots in time order, each matched to the nearest unused dose within 60 minutes (the earlier
+    dose on a tie)."""
     unused = sorted(doses)
     matched = 0
     for slot in sorted(slots):
-        match = min(
-            (d for d in unused if abs(d - slot) <= ON_TIME), key=lambda d: abs(d - slot), default=None
-        )
-        if match is not None:
-            unused.remove(match)
+        best, best_gap = -1, _ON_TIME_MICROS + 1
+        for n, dose in enumerate(unused):
+            gap = abs(dose - slot)
+            if gap < best_gap:
+                best, best_gap = n, gap
+        if best >= 0:
+            del unused[best]
             matched += 1
     return matched
 
@@ -229,32 +239,40 @@ async def patient_summary(
 ) -> PatientSummary:
     """`patient` comes from access.patient_in_scope: staff in scope, or the patient themself (API.md).
     Nothing in the summary is staff-only: a patient may already list their own regimens, entries and
-    flags, and the summary holds only numbers drawn from those (no notes, no names of others)."""
+    flags, and the summary holds only numbers drawn from those (no notes, no names of others).
+
+    Five Core statements over the window's days (indexes on (patient_id, local_date)): the regimens,
+    the taken doses (their count and mg per day, and their instants for the on-time comparison), the
+    anxiety series, the symptoms, and one row of counts (check-in days, open flags)."""
     start, end = window(patient, date_from, date_to, now)
     days = _days(start, end)
-    ids = [patient.id]
-    in_window = {"ids": ids, "pid": patient.id, "start": start, "end": end}
+    in_window = {"pid": patient.id, "start": start, "end": end}
+    connection = await session.connection()
 
-    regimens = await regimens_in(session, ids, start, end)
-    taken = (await taken_per_day(session, ids, start, end)).get(patient.id, {})
+    regimens = [r for r in (await connection.execute(_REGIMENS, in_window)).all() if _ever_in_force(r)]
+    taken: dict[date, tuple[int, float]] = {}
     taken_at: dict[date, list[datetime]] = defaultdict(list)
-    if regimens and taken:  # the on-time comparison needs the instants
-        for day, instant in await session.execute(_TAKEN_AT, in_window):
-            taken_at[day].append(utc(instant))
+    for day, instant, mg in (await connection.execute(_TAKEN, in_window)).all():
+        count, day_mg = taken.get(day, (0, 0.0))
+        taken[day] = (count + 1, day_mg + mg)
+        taken_at[day].append(instant)
 
     gad7: list[Gad7Point] = []
     ratings: list[RatingPoint] = []
-    for instrument, day, recorded_at, total, band, score in await session.execute(_ANXIETY, in_window):
+    for instrument, day, recorded_at, total, band, score in (
+        await connection.execute(_ANXIETY, in_window)
+    ).all():
         if instrument == "gad7":
             gad7.append(Gad7Point(date=day, recorded_at=utc(recorded_at), total=total or 0, band=band or ""))
         else:
             ratings.append(RatingPoint(date=day, recorded_at=utc(recorded_at), score=score or 0))
     symptoms = [
         SymptomSummary(code=code, reports=reports, days=n_days, max_grade=max_grade, last_grade=last_grade)
-        for code, reports, n_days, max_grade, last_grade in await session.execute(_SYMPTOMS, in_window)
+        for code, reports, n_days, max_grade, last_grade in (
+            await connection.execute(_SYMPTOMS, in_window)
+        ).all()
     ]
-    flags = await _open_flag_counts(session, ids)
-    check_in_days = int(await session.scalar(_CHECK_IN_DAYS, in_window) or 0)
+    check_in_days, urgent, high, routine = (await connection.execute(_COUNTS, in_window)).one()
     last_regimen = next(
         (r for r in reversed(regimens) if r.start_date <= end and (r.end_date is None or end <= r.end_date)),
         regimens[-1] if regimens else None,
@@ -285,9 +303,14 @@ async def patient_summary(
             mean=round(sum(r.score for r in ratings) / len(ratings), 2) if ratings else None, series=ratings
         ),
         symptoms=symptoms,
-        open_flags=flags.get(patient.id, FlagCounts()),
-        check_ins=CheckInSummary(days=check_in_days, percent=_percent(check_in_days, len(days)) or 0.0),
+        open_flags=FlagCounts(urgent=urgent, high=high, routine=routine),
+        check_ins=CheckInSummary(days=check_in_days, percent=percent(check_in_days, len(days)) or 0.0),
     )
+
+
+def _ever_in_force(regimen: Any) -> bool:
+    """A regimen replaced before it began (end before start) was never in force."""
+    return regimen.end_date is None or regimen.end_date >= regimen.start_date
 
 
 def _in_window(model: Any) -> Any:
@@ -298,7 +321,19 @@ def _in_window(model: Any) -> Any:
     )
 
 
-_TAKEN_AT = select(col(Dose.local_date), col(Dose.taken_at)).where(
+# Statements are built once, at import: building one costs more than running it (ENGINEERING.md).
+_REGIMENS = (
+    select(*Regimen.__table__.columns)  # type: ignore[attr-defined]
+    .where(
+        col(Regimen.patient_id) == bindparam("pid"),
+        col(Regimen.start_date) <= bindparam("end"),
+        or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= bindparam("start")),
+    )
+    .order_by(col(Regimen.start_date), col(Regimen.created_at))
+)
+# The window's taken doses: per day their count and mg are summed in Python from these rows, which the
+# on-time comparison needs anyway (a day's doses and slots are a handful).
+_TAKEN = select(col(Dose.local_date), col(Dose.taken_at), col(Dose.dose_mg)).where(
     _in_window(Dose), col(Dose.status) == "taken"
 )
 _ANXIETY = (
@@ -332,18 +367,22 @@ _SYMPTOMS = (
     .group_by(col(SymptomReport.code))
     .order_by(col(SymptomReport.code))
 )
-_CHECK_IN_DAYS = select(func.count(distinct(col(CheckIn.local_date)))).where(_in_window(CheckIn))
-_OPEN_FLAGS = (
-    select(col(Flag.patient_id), col(Flag.severity), func.count())
-    .where(col(Flag.patient_id).in_(_ids()), col(Flag.status) == FlagStatus.open.value)
-    .group_by(col(Flag.patient_id), col(Flag.severity))
+
+
+def _open_flags(severity: str) -> Any:
+    return (
+        select(func.count())
+        .where(
+            col(Flag.patient_id) == bindparam("pid"),
+            col(Flag.status) == FlagStatus.open.value,
+            col(Flag.severity) == severity,
+        )
+        .scalar_subquery()
+    )
+
+
+# One row: the days with a check-in in the window, and the open flags now by severity.
+_COUNTS = select(
+    select(func.count(distinct(col(CheckIn.local_date)))).where(_in_window(CheckIn)).scalar_subquery(),
+    *(_open_flags(severity) for severity in ("urgent", "high", "routine")),
 )
-
-
-async def _open_flag_counts(
-    session: AsyncSession, patient_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, FlagCounts]:
-    counts: dict[uuid.UUID, FlagCounts] = defaultdict(FlagCounts)
-    for patient_id, severity, count in await session.execute(_OPEN_FLAGS, {"ids": patient_ids}):
-        setattr(counts[patient_id], severity, count)
-    return counts
