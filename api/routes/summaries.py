@@ -91,6 +91,11 @@ async def report(
     date_from: ReportFrom = None,
     date_to: To = None,
 ) -> HTMLResponse:
+    """The patient's window (default the last 90 local days) on one printable page: daily mg against the
+    regimen, missed and late doses, GAD-7 and the 0-10 rating, a heat strip per side effect, the flags,
+    and beside them the summary's numbers. Self-contained: no script, no font, no outside request (its
+    Content-Security-Policy says so). A browser cannot send the bearer token: save it with curl and
+    open the file. The same service as the summary feeds it, so the two never disagree."""
     patient, user = scoped
     data = await report_data.report_data(session, caller, patient, date_from, date_to, utcnow())
     return HTMLResponse(

@@ -12,6 +12,9 @@ from models.audit import AuditEvent
 from models.base import utcnow
 from services.accounts.access import Caller
 
+# Core, built once: an ORM insert of a panel's 500 rows cost a quarter of the panel's time.
+_INSERT = insert(AuditEvent.__table__)  # type: ignore[attr-defined]
+
 
 def _rows(
     caller: Caller | None,
@@ -49,7 +52,7 @@ async def record(
     """In the request's own transaction: the record commits with the data it speaks of, or not at all."""
     rows = _rows(caller, action, patient_ids, outcome, status_code)
     if rows:
-        await session.execute(insert(AuditEvent), rows)
+        await session.execute(_INSERT, rows)
 
 
 # The success row of this request's access, waiting for a statement to carry it (see `defer`).
@@ -77,7 +80,7 @@ def take_deferred(session: AsyncSession) -> list[dict[str, object]]:
 
 async def write_deferred(session: AsyncSession) -> None:
     if rows := take_deferred(session):
-        await session.execute(insert(AuditEvent), rows)
+        await session.execute(_INSERT, rows)
 
 
 async def record_apart(
@@ -94,5 +97,5 @@ async def record_apart(
     if not rows:
         return
     async with factory() as session:
-        await session.execute(insert(AuditEvent), rows)
+        await session.execute(_INSERT, rows)
         await session.commit()
