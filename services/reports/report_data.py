@@ -2,8 +2,8 @@
 the JSON summary answers) plus what only the page needs, day by day: scheduled, missed and late doses,
 each side effect's grade, and the flags with their times and sources.
 
-The per-day dose counts come from summaries.adherence applied to one day at a time, so they add up to
-the summary's adherence exactly; nothing here recomputes a number the summary already gives.
+The per-day dose counts are the summary's own adherence day by day (summaries.summary_by_day), so they
+add up to the summary's adherence exactly; nothing here recomputes a number the summary already gives.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ async def report_data(
     now: datetime,
 ) -> ReportData:
     start, end = report_window(patient, date_from, date_to, now)
-    summary = await summaries.patient_summary(session, caller, patient, start, end, now)
+    summary, per_day = await summaries.summary_by_day(session, caller, patient, start, end, now)
     params = {"pid": patient.id, "start": start, "end": end}
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     label_max = label_max_daily_mg(patient.creatinine_clearance_ml_min)
@@ -156,7 +156,7 @@ async def report_data(
         birth_year=patient.birth_year,
         generated_at=now.astimezone(ZoneInfo(patient.timezone)),
         days=days,
-        doses=await _dose_days(session, summary, patient.timezone, days, now, params, label_max),
+        doses=_dose_days(summary, per_day, days, label_max),
         symptoms=await _symptom_days(session, summary, params),
         flags=await _flags(session, patient, start, end),
         gad7=_gad7_change(summary),
@@ -172,51 +172,31 @@ def _in_window(model: Any) -> Any:
     )
 
 
-_TAKEN = select(col(Dose.local_date), col(Dose.taken_at)).where(
-    *_in_window(Dose), col(Dose.status) == "taken"
-)
-
-
-async def _dose_days(
-    session: AsyncSession,
-    summary: PatientSummary,
-    timezone: str,
-    days: list[date],
-    now: datetime,
-    params: dict[str, Any],
-    label_max: int,
+def _dose_days(
+    summary: PatientSummary, per_day: list[summaries.DayAdherence], days: list[date], label_max: int
 ) -> list[DoseDay]:
-    taken_at: dict[date, list[datetime]] = defaultdict(list)
-    for day, instant in await session.execute(_TAKEN, params):
-        taken_at[day].append(utc(instant))
+    """Each day's doses, from the summary's own day-by-day adherence: they add up to its numbers."""
     mg = {point.date: point.mg for point in summary.daily_mg}
-    taken = {day: (len(instants), mg.get(day, 0.0)) for day, instants in taken_at.items()}
+    counted = {d.day: d for d in per_day}
     regimens = summary.regimens
-    schedules = [
-        summaries.Schedule.of(r.start_date, r.end_date, [{"time": slot.time} for slot in r.schedule])
-        for r in regimens
-    ]
     found = []
     for day in days:
         in_force = [r for r in regimens if r.start_date <= day and (r.end_date is None or day <= r.end_date)]
         if not in_force:  # nothing scheduled: nothing due, nothing late
             found.append(DoseDay(day, 0.0, None, mg.get(day, 0.0), 0, 0, 0))
             continue
-        counted = summaries.adherence(schedules, [day], timezone, now, taken, taken_at)
-        # on_time_percent is on_time / due, rounded to 0.1 %: with at most 24 slots a day it rounds back
-        # to the exact count.
-        on_time = round((counted.on_time_percent or 0.0) * counted.scheduled / 100)
+        today = counted.get(day, summaries.DayAdherence(day, 0, 0, 0))  # none due yet
         maxima = [r.max_daily_mg for r in in_force if r.max_daily_mg is not None]
         found.append(
             DoseDay(
                 day=day,
                 scheduled_mg=sum(s.dose_mg for r in in_force for s in r.schedule),
                 # The dose_above_max rule's ceiling: the regimen's maximum or the label's, the lower.
-                max_mg=min([*maxima, label_max]) if in_force else None,
+                max_mg=min([*maxima, label_max]),
                 taken_mg=mg.get(day, 0.0),
-                due=counted.scheduled,
-                taken=counted.taken,
-                on_time=on_time,
+                due=today.due,
+                taken=today.taken,
+                on_time=today.on_time,
             )
         )
     return found

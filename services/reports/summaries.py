@@ -174,6 +174,47 @@ def times_on(schedules: list[Schedule], day: date) -> list[time]:
     return [wall_clock for schedule in schedules if schedule.covers(day) for wall_clock in schedule.times]
 
 
+@dataclass(frozen=True)
+class DayAdherence:
+    """One local day of the regimen: the scheduled doses whose time has come, how many of them were
+    taken, and how many on time."""
+
+    day: date
+    due: int
+    taken: int
+    on_time: int
+
+
+def daily_adherence(
+    schedules: list[Schedule],
+    days: list[date],
+    timezone: str,
+    now: datetime,
+    taken: dict[date, tuple[int, float]],
+    taken_at: dict[date, list[datetime]] | None = None,
+) -> list[DayAdherence]:
+    """`adherence` day by day (the days with scheduled doses whose time has come; the report draws them)."""
+    clock = Clock(timezone, now)
+    near = clock.today - timedelta(days=1)
+    found = []
+    for day in days:
+        if day > clock.today + timedelta(days=1):
+            continue
+        times = times_on(schedules, day)
+        if not times:
+            continue
+        due = clock.due(day, times)
+        doses = taken.get(day, (0, 0.0))[0]
+        on_time = 0
+        if taken_at is not None and due and doses:
+            slots = clock.slot_micros(day, times)
+            if day >= near:  # near today: only the slots whose time has come
+                slots = [at for at in slots if at <= clock.now_micros]
+            on_time = _on_time(slots, [micros(at) for at in taken_at.get(day, [])])
+        found.append(DayAdherence(day, due, min(due, doses), on_time))
+    return found
+
+
 def adherence(
     schedules: list[Schedule],
     days: list[date],
@@ -186,29 +227,20 @@ def adherence(
     on time when a taken dose is within 60 minutes of its time. Only scheduled doses whose time has come
     count (`Clock.due`). Instants (zone-aware, DST-safe) are built only for the on-time comparison
     (`taken_at`, when given), on days with taken doses."""
-    clock = Clock(timezone, now)
-    near = clock.today - timedelta(days=1)
-    scheduled = taken_count = on_time = 0
-    for day in days:
-        if day > clock.today + timedelta(days=1):
-            continue
-        times = times_on(schedules, day)
-        if not times:
-            continue
-        due = clock.due(day, times)
-        doses = taken.get(day, (0, 0.0))[0]
-        scheduled += due
-        taken_count += min(due, doses)
-        if taken_at is not None and due and doses:
-            slots = clock.slot_micros(day, times)
-            if day >= near:  # near today: only the slots whose time has come
-                slots = [at for at in slots if at <= clock.now_micros]
-            on_time += _on_time(slots, [micros(at) for at in taken_at.get(day, [])])
+    return total_adherence(
+        daily_adherence(schedules, days, timezone, now, taken, taken_at), taken_at is not None
+    )
+
+
+def total_adherence(per_day: list[DayAdherence], with_on_time: bool) -> Adherence:
+    scheduled = sum(d.due for d in per_day)
+    taken_count = sum(d.taken for d in per_day)
+    on_time = sum(d.on_time for d in per_day)
     return Adherence(
         scheduled=scheduled,
         taken=taken_count,
         percent=percent(taken_count, scheduled),
-        on_time_percent=percent(on_time, scheduled) if taken_at is not None else None,
+        on_time_percent=percent(on_time, scheduled) if with_on_time else None,
     )
 
 
@@ -237,7 +269,21 @@ async def patient_summary(
     date_to: date | None,
     now: datetime,
 ) -> PatientSummary:
-    """`patient` comes from access.patient_in_scope: staff in scope, or the patient themself (API.md).
+    summary, _ = await summary_by_day(session, caller, patient, date_from, date_to, now)
+    return summary
+
+
+async def summary_by_day(
+    session: AsyncSession,
+    caller: Caller,
+    patient: Patient,
+    date_from: date | None,
+    date_to: date | None,
+    now: datetime,
+) -> tuple[PatientSummary, list[DayAdherence]]:
+    """The summary, and its adherence day by day (what the printable report draws: the same numbers).
+
+    `patient` comes from access.patient_in_scope: staff in scope, or the patient themself (API.md).
     Nothing in the summary is staff-only: a patient may already list their own regimens, entries and
     flags, and the summary holds only numbers drawn from those (no notes, no names of others).
 
@@ -277,20 +323,21 @@ async def patient_summary(
         (r for r in reversed(regimens) if r.start_date <= end and (r.end_date is None or end <= r.end_date)),
         regimens[-1] if regimens else None,
     )
-    return PatientSummary(
+    per_day = daily_adherence(
+        [Schedule.of(r.start_date, r.end_date, r.schedule) for r in regimens],
+        days,
+        patient.timezone,
+        now,
+        taken,
+        taken_at,
+    )
+    summary = PatientSummary(
         patient_id=patient.id,
         from_date=start,
         to_date=end,
         regimen=regimen_public(last_regimen) if last_regimen else None,
         regimens=[regimen_public(r) for r in regimens],
-        adherence=adherence(
-            [Schedule.of(r.start_date, r.end_date, r.schedule) for r in regimens],
-            days,
-            patient.timezone,
-            now,
-            taken,
-            taken_at,
-        ),
+        adherence=total_adherence(per_day, with_on_time=True),
         daily_mg=[DailyMg(date=day, mg=round(taken.get(day, (0, 0.0))[1], 3)) for day in days],
         gad7=Gad7Summary(
             first=gad7[0].total if gad7 else None,
@@ -306,6 +353,7 @@ async def patient_summary(
         open_flags=FlagCounts(urgent=urgent, high=high, routine=routine),
         check_ins=CheckInSummary(days=check_in_days, percent=percent(check_in_days, len(days)) or 0.0),
     )
+    return summary, per_day
 
 
 def _ever_in_force(regimen: Any) -> bool:
