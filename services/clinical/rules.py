@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import TypeVar
 
 from models.flags import Severity
+from services.clinical.gad7 import GAD7_MCID, GAD7_RCI
 
 # CLINICAL.md 5: what the patient is told, by the highest severity raised.
 ADVICE: dict[Severity, str] = {
@@ -269,7 +270,7 @@ def anxiety_severe(snapshot: Snapshot) -> list[Finding]:
         reasons = []
         if gad7.total >= 15:
             reasons.append(f"GAD-7 total {gad7.total} (severe).")
-        if rise is not None and rise >= 6:
+        if rise is not None and rise >= GAD7_RCI:
             reasons.append(f"GAD-7 rose by {rise} points since the previous one.")
         if reasons:
             evidence = (Ref("anxiety", gad7.id),) + ((Ref("anxiety", previous.id),) if previous else ())
@@ -281,7 +282,7 @@ def anxiety_worsening(snapshot: Snapshot) -> list[Finding]:
     findings = []
     for gad7 in snapshot.new_gad7:
         rise, previous = _gad7_rise(snapshot, gad7)
-        if rise is not None and previous is not None and 4 <= rise < 6:
+        if rise is not None and previous is not None and GAD7_MCID <= rise < GAD7_RCI:
             findings.append(
                 Finding(
                     "anxiety_worsening",
