@@ -65,11 +65,13 @@ def defer(
     """The record of a request that is expected to succeed: written by `write_deferred` when it does,
     unless a statement of the request took it first (`take_deferred`) to save a round trip. Either way
     it is in the request's transaction, so it commits with the request's writes or not at all."""
-    defer_rows(session, _rows(caller, action, patient_ids, "success", None))
+    session.info.setdefault(_DEFERRED, []).extend(_rows(caller, action, patient_ids, "success", None))
 
 
-def defer_rows(session: AsyncSession, rows: list[dict[str, object]]) -> None:
-    session.info.setdefault(_DEFERRED, []).extend(rows)
+def take_one_deferred(session: AsyncSession) -> dict[str, object] | None:
+    """The deferred row when there is exactly one (a statement carries one), now the caller's to write."""
+    pending: list[dict[str, object]] = session.info.get(_DEFERRED, [])
+    return session.info.pop(_DEFERRED)[0] if len(pending) == 1 else None
 
 
 def take_deferred(session: AsyncSession) -> list[dict[str, object]]:

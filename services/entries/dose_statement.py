@@ -23,11 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.audit import AuditEvent
 from models.entries import Dose
 from services.accounts import audit
-from services.clinical.rules import DoseObs
 from services.entries.recorder import Context
 from services.entries.store import table_of, values_of
-from services.flags.flag_history import day_doses
-from services.prescribing.regimens import DEFAULT_MEDICATION, InForce, in_force_on
+from services.flags.flag_history import day_doses, remember_dose_day
+from services.prescribing.regimens import DEFAULT_MEDICATION, in_force_on
 
 _DOSE = table_of(Dose)
 _AUDIT = table_of(AuditEvent)
@@ -91,23 +90,14 @@ async def insert_dose(ctx: Context, row: Dose) -> bool:
     """Inserts the dose unless its id is taken; True when it was inserted. Either way the regimen of its
     day and the doses taken that day before it are known to `ctx` afterwards, as the rules need them."""
     params = values_of(row) | {"day": row.local_date}
-    pending = audit.take_deferred(ctx.session)
-    if len(pending) == 1:
-        params.update({f"audit_{name}": value for name, value in pending[0].items()})
+    pending = audit.take_one_deferred(ctx.session)
+    statement = _WITHOUT_AUDIT  # none, or more than one statement can carry: written later
+    if pending is not None:
+        params.update({f"audit_{name}": value for name, value in pending.items()})
         statement = _WITH_AUDIT
-    else:
-        audit.defer_rows(ctx.session, pending)  # none, or more than one statement can carry: later
-        statement = _WITHOUT_AUDIT
-    inserted = False
-    in_force = None
-    taken = ctx.taken_before.setdefault(row.local_date, [])
-    for part in await ctx.session.execute(statement, params):
-        if part.part == "inserted":
-            inserted = True
-            row.medication = part.medication
-        elif part.part == "regimen":
-            in_force = InForce(part.medication, part.mg)
-        else:
-            taken.append(DoseObs(part.id, row.local_date, part.mg))
-    ctx.regimens.remember(ctx.patient.id, row.local_date, in_force)
-    return inserted
+    parts = list(await ctx.session.execute(statement, params))
+    inserted = next((part for part in parts if part.part == "inserted"), None)
+    if inserted is not None:
+        row.medication = inserted.medication
+    remember_dose_day(parts, ctx.patient.id, row.local_date, ctx.regimens, ctx.taken_before)
+    return inserted is not None

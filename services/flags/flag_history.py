@@ -7,6 +7,7 @@ with the length of the patient's history. Entered-in-error entries are never loa
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
@@ -51,12 +52,24 @@ async def read_dose_day(
 ) -> None:
     """Before a dose is inserted, in one statement: the regimen in force on its day (the dose's default
     medication, the dose rule's maximum) and the doses already taken that day (the rule's total)."""
+    rows = await session.execute(_DAY_DOSES_AND_REGIMEN, {"patient_id": patient_id, "day": day})
+    remember_dose_day(rows, patient_id, day, regimens, taken_before)
+
+
+def remember_dose_day(
+    rows: Iterable[Any],
+    patient_id: uuid.UUID,
+    day: date,
+    regimens: RegimensInForce,
+    taken_before: TakenBefore,
+) -> None:
+    """Keeps a dose day's `part` rows (a "regimen" row, "dose" rows: `day_doses`), ignoring others."""
     in_force = None
     taken = taken_before.setdefault(day, [])
-    for row in await session.execute(_DAY_DOSES_AND_REGIMEN, {"patient_id": patient_id, "day": day}):
+    for row in rows:
         if row.part == "dose":
             taken.append(DoseObs(row.id, day, row.mg))
-        else:
+        elif row.part == "regimen":
             in_force = InForce(row.medication, row.mg)
     regimens.remember(patient_id, day, in_force)
 
