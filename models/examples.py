@@ -46,6 +46,8 @@ FLAG: JsonDict = {
     "reason": ANAPHYLAXIS_REASON,
     "symptom_code": None,
     "evidence": [{"type": "check_in", "id": CHECK_IN_ID, "retracted": False}],
+    "observed_at": "2026-05-05T01:30:00Z",
+    "last_observed_at": "2026-05-05T01:30:00Z",
     "created_at": "2026-05-05T01:30:04Z",
     "updated_at": "2026-05-05T01:30:04Z",
     "acknowledged_at": None,
@@ -53,4 +55,5 @@ FLAG: JsonDict = {
     "resolved_at": None,
     "resolved_by": None,
     "note": None,
+    "history": [{"at": "2026-05-05T01:30:04Z", "action": "created", "reason": ANAPHYLAXIS_REASON}],
 }

@@ -51,8 +51,10 @@ class Flag(SQLModel, table=True):
             sqlite_where=text("status != 'resolved'"),
             postgresql_where=text("status != 'resolved'"),
         ),
-        Index("ix_flag_status_severity_rank_created_at", "status", "severity_rank", "created_at"),
+        Index("ix_flag_status_severity_rank_observed_at", "status", "severity_rank", "observed_at"),
         Index("ix_flag_patient_id_created_at", "patient_id", "created_at"),
+        # The unacknowledged-alert job reads only the flags whose alert is due.
+        Index("ix_flag_unacknowledged_alert_due_at", "unacknowledged_alert_due_at"),
     )
 
     id: uuid.UUID = id_field()
@@ -71,6 +73,15 @@ class Flag(SQLModel, table=True):
     episode: str | None = Field(default=None, max_length=80)
     # [{"type": "check_in", "id": "...", "retracted": false}, ...]
     evidence: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # When the evidence happened (the entries' own times), not when the server raised the flag:
+    # the first evidence and the latest (CLINICAL.md 4, "A flag's life").
+    observed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    last_observed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    # Every step of its life, oldest first: [{"at", "action", "by", "note", "reason"}, ...].
+    history: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # An urgent flag still open at this instant sends `flag.unacknowledged`; cleared when that is sent
+    # or the flag is acknowledged, set again when it is reopened.
+    unacknowledged_alert_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = created_at_field()
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -92,6 +103,31 @@ class EvidencePublic(BaseModel):
     retracted: bool = PydanticField(default=False, description="The entry was later marked entered-in-error")
 
 
+class FlagAction(StrEnum):
+    """A step in a flag's life (CLINICAL.md 4)."""
+
+    created = "created"
+    evidence_added = "evidence_added"
+    escalated = "escalated"
+    reopened = "reopened"
+    unacknowledged_alert_sent = "unacknowledged_alert_sent"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
+
+
+class FlagHistoryItem(BaseModel):
+    """One step of a flag's life: what happened, when, by whom (absent: the system) and the note a
+    clinician left with it. Steps that changed the reason keep the reason they gave."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": ex.FLAG["history"]})
+
+    at: datetime
+    action: FlagAction
+    by: uuid.UUID | None = None
+    note: str | None = None
+    reason: str | None = None
+
+
 class FlagPublic(BaseModel):
     """A rule of CLINICAL.md 4 fired for a patient: which (`rule`), how urgent, why in plain words, and
     the entries it rests on. No note or free text of the patient."""
@@ -100,19 +136,29 @@ class FlagPublic(BaseModel):
 
     id: uuid.UUID
     patient_id: uuid.UUID
+    patient_name: str | None = PydanticField(
+        default=None, description="The patient's name, for staff only (null for the patient and in webhooks)"
+    )
     rule: str
     severity: Severity
     status: FlagStatus
-    reason: str
+    reason: str = PydanticField(description="The most recent evidence, in plain words")
     symptom_code: str | None = None
     evidence: list[EvidencePublic]
+    observed_at: datetime = PydanticField(
+        description="When the first evidence happened (the entry's own time), not when the flag was raised"
+    )
+    last_observed_at: datetime = PydanticField(description="When the latest evidence happened")
     created_at: datetime
     updated_at: datetime
     acknowledged_at: datetime | None = None
     acknowledged_by: uuid.UUID | None = None
     resolved_at: datetime | None = None
     resolved_by: uuid.UUID | None = None
-    note: str | None = None
+    note: str | None = PydanticField(
+        default=None, description="The latest clinician's note; all are in `history`"
+    )
+    history: list[FlagHistoryItem] = PydanticField(default_factory=list)
 
 
 class AcknowledgeRequest(BaseModel):

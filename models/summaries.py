@@ -166,8 +166,8 @@ class PatientSummary(BaseModel):
 
 
 class PanelRow(BaseModel):
-    """One patient of the caller's panel: open flags, last check-in, 7-day adherence, last GAD-7 band
-    and worst grade of the last 7 days."""
+    """One patient of the caller's panel: active flags (open or acknowledged) and those not yet
+    acknowledged, last check-in, 7-day adherence, last GAD-7 band and worst grade of the last 7 days."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -176,6 +176,7 @@ class PanelRow(BaseModel):
                     "patient_id": ex.PATIENT_ID,
                     "name": "Alex Rivera",
                     "open_flags": _FLAG_COUNTS,
+                    "unacknowledged": {"urgent": 1, "high": 0, "routine": 1},
                     "last_check_in": ex.DAY,
                     "adherence_7d": 92.9,
                     "gad7_last_band": "mild",
@@ -187,7 +188,8 @@ class PanelRow(BaseModel):
 
     patient_id: uuid.UUID
     name: str
-    open_flags: FlagCounts
+    open_flags: FlagCounts = Field(description="Active flags (open or acknowledged) by severity")
+    unacknowledged: FlagCounts = Field(description="Flags still open (not yet acknowledged) by severity")
     last_check_in: date | None
     adherence_7d: float | None
     gad7_last_band: str | None

@@ -17,7 +17,9 @@ from models.base import UTCDateTime, created_at_field, id_field, utcnow
 from models.flags import Severity
 from models.types import Text as SafeText
 
-EventType = Literal["flag.created", "flag.escalated"]
+EventType = Literal["flag.created", "flag.escalated", "flag.reopened", "flag.unacknowledged"]
+# What an endpoint hears when it names no events: every flag event (API.md "Event types").
+FLAG_EVENTS: list[EventType] = ["flag.created", "flag.escalated", "flag.reopened", "flag.unacknowledged"]
 
 
 class WebhookEndpoint(SQLModel, table=True):
@@ -85,7 +87,7 @@ class WebhookAttempt(SQLModel, table=True):
 
 _ENDPOINT_IN: JsonDict = {
     "url": "https://alerts.clinic.example/symptrack",
-    "events": ["flag.created", "flag.escalated"],
+    "events": ["flag.created", "flag.escalated", "flag.reopened", "flag.unacknowledged"],
     "min_severity": "urgent",
     "description": "On-call nurse pager",
 }
@@ -105,7 +107,7 @@ class EndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_ENDPOINT_IN]})
 
     url: SafeText = PydanticField(min_length=1, max_length=2000)
-    events: list[EventType] = PydanticField(default=["flag.created", "flag.escalated"], min_length=1)
+    events: list[EventType] = PydanticField(default_factory=lambda: list(FLAG_EVENTS), min_length=1)
     min_severity: Severity = Severity.urgent
     description: SafeText | None = PydanticField(default=None, max_length=500)
 

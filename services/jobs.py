@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.alerting import delivery
-from services.flags import time_rules
+from services.flags import time_rules, unacknowledged
 from services.platform.worker import RegisteredJob
 
 
@@ -12,6 +12,14 @@ def all_jobs() -> list[RegisteredJob]:
         _delivery_job(),
         # Not woken by commits: a pass over every patient must never sit before an urgent delivery.
         RegisteredJob("time_rules", time_rules.time_rules_job, time_rules.INTERVAL_SECONDS, wakeable=False),
+        # Its own loop, every few seconds: an urgent flag left open is announced within seconds of its
+        # deadline, never after a time-rules pass.
+        RegisteredJob(
+            "unacknowledged_alerts",
+            unacknowledged.unacknowledged_alerts_job,
+            unacknowledged.POLL_SECONDS,
+            wakeable=False,
+        ),
     ]
 
 

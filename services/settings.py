@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     persistent_symptom_window_days: int = Field(default=7, ge=1)
     persistent_symptom_min_grade: int = Field(default=2, ge=0, le=3)
     missed_check_in_days: int = Field(default=3, ge=1)
+    # An urgent flag still open this long after it was opened or reopened sends flag.unacknowledged.
+    unacknowledged_alert_minutes: float = Field(default=30.0, gt=0)
+    # Evidence that happened this long before it reached the server says so in the flag's reason.
+    late_evidence_hours: float = Field(default=24.0, gt=0)
 
     @field_validator("metrics_token")
     @classmethod

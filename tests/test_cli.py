@@ -168,7 +168,12 @@ def _demo_registers_a_local_webhook_endpoint_once(database_url: str) -> None:
     assert f"symptrack listen --port {port} --secret {secret}" in first.stdout
     [(stored_url, events, min_severity, enabled)] = rows(database_url, ENDPOINTS)
     assert (stored_url, min_severity, enabled) == (url, "urgent", 1)
-    assert json.loads(str(events)) == ["flag.created", "flag.escalated"]
+    assert json.loads(str(events)) == [
+        "flag.created",
+        "flag.escalated",
+        "flag.reopened",
+        "flag.unacknowledged",
+    ]
 
     again = symptrack(database_url, "demo", "--webhook-url", url, **LOCAL)
     assert again.returncode == 0, again.stderr

@@ -66,14 +66,20 @@ async def test_triage_order_filters_and_scope(client: httpx.AsyncClient, world: 
     routine = (await gad7_on(client, patient, day(2), 2), await gad7_on(client, patient, day(16), 6))[1][
         "flags"
     ][0]
-    other_flag = (await check_in(client, other, day(0), red_flags={"fall": True}))["flags"][0]
+    # An hour before the first fall: the queue puts the oldest evidence first.
+    other_flag = (
+        await check_in(client, other, day(0), submitted_at=at(day(0), 21), red_flags={"fall": True})
+    )["flags"][0]
 
     admin = (await client.get("/v1/flags", headers=world["admin_a"].headers)).json()["items"]
-    assert [f["id"] for f in admin] == [urgent["id"], fall["id"], other_flag["id"], routine["id"]]
+    assert [f["id"] for f in admin] == [urgent["id"], other_flag["id"], fall["id"], routine["id"]]
+    # Staff lists name the patient; a patient's own list does not need to.
+    assert [f["patient_name"] for f in admin] == ["Patient A", "Patient A2", "Patient A", "Patient A"]
     provider = (await client.get("/v1/flags", headers=world["provider_a"].headers)).json()["items"]
     assert [f["id"] for f in provider] == [urgent["id"], fall["id"], routine["id"]]
     own = (await client.get("/v1/flags", headers=patient.headers)).json()["items"]
     assert {f["patient_id"] for f in own} == {str(patient.patient_id)}
+    assert {f["patient_name"] for f in own} == {None}
     assert (await client.get("/v1/flags", headers=world["admin_b"].headers)).json()["items"] == []
     only_high = (await client.get("/v1/flags?severity=high", headers=world["admin_a"].headers)).json()[
         "items"
@@ -86,15 +92,17 @@ async def test_triage_order_filters_and_scope(client: httpx.AsyncClient, world: 
     await client.post(f"/v1/flags/{fall['id']}/acknowledge", headers=world["provider_a"].headers)
     still_open = (await client.get("/v1/flags?status=open", headers=world["admin_a"].headers)).json()["items"]
     assert fall["id"] not in {f["id"] for f in still_open}
+    # Open before acknowledged: the acknowledged fall goes to the end of the queue.
     first = (await client.get("/v1/flags?limit=2", headers=world["admin_a"].headers)).json()
     second = (
         await client.get(f"/v1/flags?limit=2&cursor={first['next_cursor']}", headers=world["admin_a"].headers)
     ).json()
-    assert [f["id"] for f in first["items"] + second["items"]] == [f["id"] for f in admin]
+    queue = [urgent["id"], other_flag["id"], routine["id"], fall["id"]]
+    assert [f["id"] for f in first["items"] + second["items"]] == queue
     patient_list = await client.get(
         f"/v1/patients/{patient.patient_id}/flags", headers=world["provider_a"].headers
     )
-    assert [f["id"] for f in patient_list.json()["items"]] == [urgent["id"], fall["id"], routine["id"]]
+    assert [f["id"] for f in patient_list.json()["items"]] == [urgent["id"], routine["id"], fall["id"]]
     assert (
         await client.get(f"/v1/flags/{urgent['id']}", headers=world["provider_a2"].headers)
     ).status_code == 404
@@ -127,9 +135,9 @@ async def test_escalation_raises_severity_reopens_and_writes_an_event(
         finding = Finding(
             "fall", Severity.urgent, "A fall with a head injury.", (Ref("check_in", patient.user_id),)
         )
-        escalated = await flag_service.apply_finding(session, record, finding)
+        escalated = await flag_service.apply_finding(session, app.state.settings, record, finding)
         lower = Finding("fall", Severity.routine, "A minor fall.", (Ref("check_in", patient.patient_id),))
-        attached = await flag_service.apply_finding(session, record, lower)
+        attached = await flag_service.apply_finding(session, app.state.settings, record, lower)
     assert escalated is not None and attached is not None
     after = (await client.get(f"/v1/flags/{flag['id']}", headers=world["provider_a"].headers)).json()
     assert after["severity"] == "urgent" and after["status"] == "open" and len(after["evidence"]) == 3

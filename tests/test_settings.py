@@ -51,3 +51,5 @@ def test_defaults_match_the_documents() -> None:
     assert (settings.persistent_symptom_min_days, settings.persistent_symptom_window_days) == (3, 7)
     assert settings.persistent_symptom_min_grade == 2
     assert settings.missed_check_in_days == 3
+    assert settings.unacknowledged_alert_minutes == 30
+    assert settings.late_evidence_hours == 24

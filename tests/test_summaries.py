@@ -35,6 +35,7 @@ from tests.flag_helpers import NEW_YORK, at, post
 from tests.world import Person, World
 
 PANEL_FIELDS = {
+    "unacknowledged",
     "patient_id",
     "name",
     "open_flags",

@@ -14,9 +14,11 @@ from services.platform import wakeup
 
 
 def flag_webhook_data(patient: Patient, flag: FlagPublic) -> dict[str, object]:
-    """The webhook `data`: the flag without the clinician's note; no name or free text of the patient
-    leaves in a webhook (API.md). Receivers fetch details through the API."""
-    return {"flag": flag.model_dump(mode="json", exclude={"note"}), "patient_id": str(patient.id)}
+    """The webhook `data`: the flag with `observed_at`, without the clinician's notes (its note and
+    history) and without the patient's name; no name or free text of the patient leaves in a webhook
+    (API.md). Receivers fetch details through the API."""
+    flag_data = flag.model_dump(mode="json", exclude={"note", "history", "patient_name"})
+    return {"flag": flag_data, "patient_id": str(patient.id)}
 
 
 async def flag_event(

@@ -13,7 +13,7 @@ from sqlmodel import col
 
 from models.accounts import Role, User
 from models.flags import Severity
-from models.webhooks import EndpointCreate, WebhookEndpoint
+from models.webhooks import FLAG_EVENTS, EndpointCreate, WebhookEndpoint
 from services.accounts.access import Caller
 from services.accounts.users import find_organization_by_name
 from services.alerting import webhook_secrets
@@ -22,7 +22,7 @@ from services.demo.loader import DEMO_ADMIN_EMAIL, DEMO_ORGANIZATION
 from services.errors import NotFound
 from services.settings import Settings
 
-DEMO_EVENTS = ["flag.created", "flag.escalated"]
+DEMO_EVENTS = list(FLAG_EVENTS)
 DEMO_MIN_SEVERITY = Severity.urgent
 
 

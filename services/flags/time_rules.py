@@ -23,7 +23,7 @@ from models.regimens import Regimen
 from services.clinical.rules import RegimenObs, abrupt_stop, missed_check_ins
 from services.database import session_scope
 from services.flags import lifecycle as flags
-from services.localtime import local_date
+from services.localtime import day_bounds, local_date
 from services.settings import Settings
 
 BATCH = 200
@@ -83,8 +83,13 @@ async def _evaluate_batch(
             abrupt_stop(today, mine, last_doses.get(patient.id), settings.abrupt_stop_days),
             missed_check_ins(today, mine, last_check_ins.get(patient.id), settings.missed_check_in_days),
         ]
+        # A lapse is complete when the patient's day starts: that is when it is charted.
+        day_start = day_bounds(today, patient.timezone)[0]
+        observed = flags.Observed(day_start, day_start, day_start)
         for finding in findings:
-            if finding is not None and await flags.apply_finding(session, patient, finding) is not None:
+            if finding is None:
+                continue
+            if await flags.apply_finding(session, settings, patient, finding, observed) is not None:
                 touched += 1
     return touched
 

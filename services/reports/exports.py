@@ -331,7 +331,7 @@ def fhir_flag(flag: Flag) -> dict[str, Any]:
         "category": [_coding("http://terminology.hl7.org/CodeSystem/flag-category", "clinical", "Clinical")],
         "code": {"coding": [{"system": RULES, "code": flag.rule}], "text": flag.reason},
         "subject": _ref("Patient", flag.patient_id),
-        "period": {"start": _iso(flag.created_at)},
+        "period": {"start": _iso(flag.observed_at)},
     }
 
 

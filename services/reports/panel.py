@@ -1,12 +1,13 @@
 """The panel: one row per patient of the caller, most urgent first, a page at a time.
 
-The order is a keyset: open flags by severity (most first), the name, then the patient id. A page
-after the first counts only the flags that existed when the first page was read (`as_of`, carried in
-the cursor), so a flag raised while a provider pages (the usual write: an entry that fires a rule)
-cannot move a patient across the page boundary, skipped or shown twice. The rows show the flags open
-now. Acknowledging, resolving or escalating a flag between pages does change its patient's place
-(flags keep no history to replay); that patient may then be shown twice or, when a flag is closed,
-once less. The cursor names no patient data: the boundary's name is looked up by its id.
+The order is a keyset: unacknowledged urgent flags (most first), then active flags (open or
+acknowledged) by severity, the name, then the patient id. A page after the first counts only the flags
+that existed when the first page was read (`as_of`, carried in the cursor), so a flag raised while a
+provider pages (the usual write: an entry that fires a rule) cannot move a patient across the page
+boundary, skipped or shown twice. The rows show the flags active now, and those not yet acknowledged
+apart. Acknowledging, resolving, reopening or escalating a flag between pages does change its
+patient's place; that patient may then be shown twice or, when a flag is closed, once less. The
+cursor names no patient data: the boundary's name is looked up by its id.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ from services.reports.summaries import (
 
 SEVERITIES = ("urgent", "high", "routine")
 MAX_COUNT = 1_000_000  # no patient has a million open flags: a bigger number is not a cursor we made
+# The sort key's counts: unacknowledged urgent, then active urgent, high and routine.
+KEYS = ("unacknowledged_urgent", *SEVERITIES)
+ACTIVE = (FlagStatus.open.value, FlagStatus.acknowledged.value)
 
 
 @dataclass(frozen=True)
@@ -68,12 +72,12 @@ class PanelCursor:
     """The last row of the previous page (its flag counts as of `as_of`, and its id)."""
 
     as_of: datetime
-    counts: tuple[int, int, int]
+    counts: tuple[int, int, int, int]
     id: uuid.UUID
 
     def encode(self) -> str:
         return b64_json_encode(
-            {"as_of": self.as_of.isoformat(), "open": list(self.counts), "id": str(self.id)}
+            {"as_of": self.as_of.isoformat(), "flags": list(self.counts), "id": str(self.id)}
         )
 
     @classmethod
@@ -83,36 +87,41 @@ class PanelCursor:
         try:
             data = b64_json_decode(value)
             as_of = datetime.fromisoformat(data["as_of"])
-            counts = tuple(data["open"])
+            counts = tuple(data["flags"])
             if as_of.tzinfo is None or not 1900 <= as_of.year <= 2100:
                 raise ValueError("not a cursor we made")
-            if len(counts) != 3 or not all(type(n) is int and 0 <= n < MAX_COUNT for n in counts):
+            if len(counts) != len(KEYS) or not all(type(n) is int and 0 <= n < MAX_COUNT for n in counts):
                 raise ValueError("not a cursor we made")
-            return cls(as_of=as_of, counts=(counts[0], counts[1], counts[2]), id=uuid.UUID(data["id"]))
+            return cls(as_of, (counts[0], counts[1], counts[2], counts[3]), uuid.UUID(data["id"]))
         except (ValueError, KeyError, TypeError) as exc:
             raise ValidationFailed(
                 [FieldError(("query", "cursor"), "is not a cursor this API gave")]
             ) from exc
 
 
-def _open_flags(caller: Caller) -> Any:
-    """Per patient of the caller's organization: open flags by severity, now and as of `as_of`."""
+def _active_flags(caller: Caller) -> Any:
+    """Per patient of the caller's organization: active flags by severity and those still open
+    (unacknowledged), now and, for the sort key, as of `as_of`."""
 
-    def count(severity: str, *, snapshot: bool) -> Any:
+    def count(label: str, severity: str, *, unacknowledged: bool, snapshot: bool) -> Any:
         wanted = col(Flag.severity) == severity
+        if unacknowledged:
+            wanted = and_(wanted, col(Flag.status) == FlagStatus.open.value)
         if snapshot:
             wanted = and_(wanted, col(Flag.created_at) <= bindparam("as_of", type_=UTCDateTime()))
-        return func.sum(case((wanted, 1), else_=0)).label(f"{severity}_{'key' if snapshot else 'now'}")
+        return func.sum(case((wanted, 1), else_=0)).label(label)
 
     return (
         select(
             col(Flag.patient_id).label("patient_id"),
-            *(count(severity, snapshot=True) for severity in SEVERITIES),
-            *(count(severity, snapshot=False) for severity in SEVERITIES),
+            count("unacknowledged_urgent_key", "urgent", unacknowledged=True, snapshot=True),
+            *(count(f"{s}_key", s, unacknowledged=False, snapshot=True) for s in SEVERITIES),
+            *(count(f"{s}_now", s, unacknowledged=False, snapshot=False) for s in SEVERITIES),
+            *(count(f"unacknowledged_{s}_now", s, unacknowledged=True, snapshot=False) for s in SEVERITIES),
         )
-        .where(col(Flag.organization_id) == caller.organization_id, col(Flag.status) == FlagStatus.open.value)
+        .where(col(Flag.organization_id) == caller.organization_id, col(Flag.status).in_(ACTIVE))
         .group_by(col(Flag.patient_id))
-        .subquery("open_flags")
+        .subquery("active_flags")
     )
 
 
@@ -121,13 +130,16 @@ def _page_statement(caller: Caller, after: bool) -> Any:
     """The page's patients in keyset order, for one caller (their scope is part of the statement):
     built once per caller and kept, since building and keying it cost more than running it. What
     changes from page to page is bound: `as_of`, `limit` and, after the first page, the boundary."""
-    flags = _open_flags(caller)
-    key_counts = [func.coalesce(getattr(flags.c, f"{s}_key"), 0) for s in SEVERITIES]
+    flags = _active_flags(caller)
+    key_counts = [func.coalesce(getattr(flags.c, f"{k}_key"), 0) for k in KEYS]
     now_counts = [func.coalesce(getattr(flags.c, f"{s}_now"), 0) for s in SEVERITIES]
+    unacknowledged = [func.coalesce(getattr(flags.c, f"unacknowledged_{s}_now"), 0) for s in SEVERITIES]
     sort_key = (*(-n for n in key_counts), func.lower(col(User.name)), col(Patient.id))
     statement = (
         readable_patients(caller)
-        .with_only_columns(col(Patient.id), col(Patient.timezone), col(User.name), *key_counts, *now_counts)
+        .with_only_columns(
+            col(Patient.id), col(Patient.timezone), col(User.name), *key_counts, *now_counts, *unacknowledged
+        )
         .join(User, col(User.id) == col(Patient.user_id))
         .outerjoin(flags, flags.c.patient_id == col(Patient.id))
     )
@@ -142,7 +154,7 @@ def _page_statement(caller: Caller, after: bool) -> Any:
             .scalar_subquery()
         )
         boundary = (
-            *(-bindparam(f"after_{s}", type_=Integer) for s in SEVERITIES),
+            *(-bindparam(f"after_{k}", type_=Integer) for k in KEYS),
             func.coalesce(boundary_name, ""),
             after_id,
         )
@@ -158,7 +170,7 @@ async def panel_page(
     as_of = after.as_of if after else now
     params: dict[str, Any] = {"as_of": as_of, "limit": limit + 1}
     if after is not None:
-        params.update({f"after_{s}": n for s, n in zip(SEVERITIES, after.counts, strict=True)})
+        params.update({f"after_{k}": n for k, n in zip(KEYS, after.counts, strict=True)})
         params["after_id"] = after.id
     statement = _page_statement(caller, after is not None)
     rows = list((await (await session.connection()).execute(statement, params)).all())
@@ -166,9 +178,20 @@ async def panel_page(
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_cursor = PanelCursor(utc(as_of), (last[3], last[4], last[5]), last[0]).encode()
+        next_cursor = PanelCursor(utc(as_of), (last[3], last[4], last[5], last[6]), last[0]).encode()
     items = await _rows(
-        session, [(r[0], r[1], r[2], FlagCounts(urgent=r[6], high=r[7], routine=r[8])) for r in rows], now
+        session,
+        [
+            (
+                r[0],
+                r[1],
+                r[2],
+                FlagCounts(urgent=r[7], high=r[8], routine=r[9]),
+                FlagCounts(urgent=r[10], high=r[11], routine=r[12]),
+            )
+            for r in rows
+        ],
+        now,
     )
     await audit.record(session, caller, "GET /v1/panel", [item.patient_id for item in items])
     return Page(items=items, next_cursor=next_cursor)
@@ -344,7 +367,9 @@ _NEAR_SCHEDULES = {
 
 
 async def _rows(
-    session: AsyncSession, patients: list[tuple[uuid.UUID, str, str, FlagCounts]], now: datetime
+    session: AsyncSession,
+    patients: list[tuple[uuid.UUID, str, str, FlagCounts, FlagCounts]],
+    now: datetime,
 ) -> list[PanelRow]:
     """The page's rows: each patient's last 7 local days. One aggregate statement per local today
     among the page's patients (one, or two when their zones straddle midnight), and one for the
@@ -379,7 +404,7 @@ async def _rows(
             near[patient_id].append(Schedule.of_text(start_date, end_date, schedule))
 
     rows = []
-    for patient_id, timezone, name, open_flags in patients:
+    for patient_id, timezone, name, active_flags, unacknowledged in patients:
         _, last_check_in, last_band, worst, *counts = found[patient_id]
         # Sums of counts are NUMERIC on PostgreSQL (Decimal in Python): counted here as ints.
         scheduled, taken, *near_taken = map(int, counts)
@@ -395,7 +420,8 @@ async def _rows(
             PanelRow(
                 patient_id=patient_id,
                 name=name,
-                open_flags=open_flags,
+                open_flags=active_flags,
+                unacknowledged=unacknowledged,
                 last_check_in=last_check_in,
                 adherence_7d=percent(taken, scheduled),
                 gad7_last_band=last_band,

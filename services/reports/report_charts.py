@@ -289,8 +289,8 @@ def _side_effects(data: ReportData, days: Any, index: dict[date, int]) -> Chart:
 def _flags(data: ReportData, days: Any, index: dict[date, int]) -> Chart:
     from services.reports import chart_shapes as shapes
 
-    raised = [f for f in data.flags if f.raised_on in index]
-    per_cell = Counter((index[f.raised_on], f.severity.value) for f in raised)
+    raised = [f for f in data.flags if f.observed_on in index]
+    per_cell = Counter((index[f.observed_on], f.severity.value) for f in raised)
     cells = []
     for row, (severity, marker, fill, ink) in enumerate(SEVERITIES, 1):
         for (day, found_severity), n in per_cell.items():
@@ -309,7 +309,7 @@ def _flags(data: ReportData, days: Any, index: dict[date, int]) -> Chart:
         f"{len(raised)} flags raised in the window: "
         + ", ".join(f"{by_severity[s]} {s}" for s, *_ in SEVERITIES if by_severity[s])
         + ". "
-        + "; ".join(f"{f.raised_on} {f.severity.value} {f.rule.replace('_', ' ')}" for f in raised)
+        + "; ".join(f"{f.observed_on} {f.severity.value} {f.rule.replace('_', ' ')}" for f in raised)
         + "."
         if raised
         else "No flag raised in the window."
@@ -318,12 +318,12 @@ def _flags(data: ReportData, days: Any, index: dict[date, int]) -> Chart:
         "flags",
         "Flags raised, by severity",
         shapes.svg(found, WIDTH, 3 * ROW + STRIP_FRAME, "Flags raised per day by severity", desc, "flags"),
-        "\u25b2 urgent, \u25c6 high, \u25cb routine, on the day the flag was raised "
+        "\u25b2 urgent, \u25c6 high, \u25cb routine, on the day its evidence happened "
         "(a number: more than one).",
         Table(
-            ("Raised", "severity", "rule", "status"),
+            ("Observed", "severity", "rule", "status"),
             [
-                (f.raised_at.strftime("%Y-%m-%d %H:%M"), f.severity.value, f.rule, f.status.value)
+                (f.observed_at.strftime("%Y-%m-%d %H:%M"), f.severity.value, f.rule, f.status.value)
                 for f in raised
             ],
         ),

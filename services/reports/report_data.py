@@ -80,12 +80,12 @@ class FlagMark:
     status: FlagStatus
     reason: str
     symptom_code: str | None
-    raised_at: datetime  # in the patient's zone
+    observed_at: datetime  # when its first evidence happened, in the patient's zone
     sources: tuple[FlagSource, ...]
 
     @property
-    def raised_on(self) -> date:
-        return self.raised_at.date()
+    def observed_on(self) -> date:
+        return self.observed_at.date()
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ class ReportData:
     def open_flags(self) -> list[FlagMark]:
         rank = {Severity.urgent: 0, Severity.high: 1, Severity.routine: 2}
         found = [f for f in self.flags if f.status == FlagStatus.open]
-        return sorted(found, key=lambda f: (rank[f.severity], f.raised_at))
+        return sorted(found, key=lambda f: (rank[f.severity], f.observed_at))
 
     @property
     def regimen_changes(self) -> list[RegimenPublic]:
@@ -246,10 +246,10 @@ _FLAGS = (
         col(Flag.patient_id) == bindparam("pid"),
         or_(
             col(Flag.status) == FlagStatus.open.value,
-            col(Flag.created_at).between(bindparam("since"), bindparam("until")),
+            col(Flag.observed_at).between(bindparam("since"), bindparam("until")),
         ),
     )
-    .order_by(col(Flag.created_at), col(Flag.id))
+    .order_by(col(Flag.observed_at), col(Flag.id))
 )
 
 # Where a flag's evidence lives, and the local day each kind of entry is on.
@@ -289,7 +289,7 @@ async def _flags(session: AsyncSession, patient: Patient, start: date, end: date
             status=FlagStatus(flag.status),
             reason=flag.reason,
             symptom_code=flag.symptom_code,
-            raised_at=utc(flag.created_at).astimezone(zone),
+            observed_at=utc(flag.observed_at).astimezone(zone),
             sources=tuple(
                 FlagSource(
                     kind=str(item["type"]),
