@@ -291,8 +291,10 @@ class CheckInAnswer(BaseModel):
 
 
 class _InSync(_Strict):
-    """What a sync entry adds to its kind's POST body: its kind, and whose entry it is."""
+    """What a sync entry adds to its kind's POST body: its kind, and whose entry it is. Listed first;
+    each member narrows `type` to its own kind (the union's discriminator)."""
 
+    type: str
     patient_id: Text = PydanticField(
         max_length=40, description="The patient's id, or `me` for the caller's own record"
     )
@@ -398,13 +400,14 @@ else:
 
 class SyncRequest(BaseModel):
     """Entries recorded offline, each the POST body of its kind plus `type` (dose, anxiety, symptom or
-    check_in) and `patient_id` (or `me`).
+    check_in) and `patient_id` (or `me`). Each entry is judged alone: one that is not valid gets its
+    own 422 result, and the others are stored; only a body that is not `{entries: [...]}`, or holds
+    more than 500 entries, is refused whole."""
 
-    Documented as a union discriminated by `type` (so generated clients type every entry), validated
-    entry by entry: an entry that is not a valid member does not make the request a 422, it becomes a
-    `RejectedEntry` and gets its own 422 result, so one bad entry spoils none of the others. Only a
-    body that is no `{entries: [...]}` at all, or holds more than 500 entries, is refused whole."""
-
+    # Documented as the union discriminated by `type` (so generated clients type every entry), but
+    # validated entry by entry: LenientEntry's wrap validator turns an entry that is no valid member
+    # into a RejectedEntry instead of failing the request, and services/entries/sync.py answers it
+    # with its own 422 (or 404 when its patient is not the caller's to see).
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
