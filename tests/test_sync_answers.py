@@ -118,7 +118,8 @@ async def test_flags_reach_every_entry_in_their_evidence_and_a_check_in_through_
     part_id = new_id()
     check_in = _check_in(doses=[{"id": part_id, "taken_at": at(day(0), 21), "dose_mg": 1200}])
     quiet = _entry("dose", dose(taken_at=at(day(1), 8), dose_mg=300))
-    answer = await _sync(client, patient.headers, [*big, _entry("check_in", check_in), quiet])
+    batch = [*big, _entry("check_in", check_in), quiet]
+    answer = await _sync(client, patient.headers, batch)
     results = answer["results"]
     assert [r["status"] for r in results] == [201] * 5
     flag_ids = {f["id"] for r in results[:4] for f in r["flags"]}
@@ -128,6 +129,11 @@ async def test_flags_reach_every_entry_in_their_evidence_and_a_check_in_through_
     assert (results[4]["flags"], results[4]["advice"]) == ([], None)
     advice = ADVICE[Severity(flag["severity"])]
     assert all(r["advice"] == advice for r in results[:4]) and answer["advice"] == advice
+    # Retried, the check-in finds its flag through its part's id again (derived ids: the same rows).
+    again = await _sync(client, patient.headers, batch)
+    assert [r["status"] for r in again["results"]] == [200] * 5
+    assert [[f["id"] for f in r["flags"]] for r in again["results"]] == [[flag["id"]]] * 4 + [[]]
+    assert again["advice"] == advice
 
 
 async def test_the_batch_advice_is_the_highest_and_refused_entries_carry_none(
