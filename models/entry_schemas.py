@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, JsonValue, StrictBool, StrictInt
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    JsonValue,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 from pydantic import Field as PydanticField
 from pydantic.config import JsonDict
 
@@ -280,25 +290,147 @@ class CheckInAnswer(BaseModel):
     advice: str | None = PydanticField(description="CLINICAL.md advice for the highest severity raised")
 
 
-class SyncRequest(BaseModel):
-    """Entries recorded offline, each an object with `type` (dose, anxiety, symptom or check_in),
-    `patient_id` (or `me`) and the fields of that kind's POST body."""
+class _InSync(_Strict):
+    """What a sync entry adds to its kind's POST body: its kind, and whose entry it is. Listed first;
+    each member narrows `type` to its own kind (the union's discriminator)."""
 
+    type: str
+    patient_id: Text = PydanticField(
+        max_length=40, description="The patient's id, or `me` for the caller's own record"
+    )
+
+
+def _in_sync(kind: str, body: JsonDict) -> JsonDict:
+    return {"type": kind, "patient_id": "me", **body}
+
+
+class DoseEntry(DoseCreate, _InSync):
+    """A dose in a sync batch: `type: "dose"`, `patient_id`, and the body of POST .../doses."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [_in_sync("dose", {"id": ex.DOSE_ID, **_DOSE_IN})]}
+    )
+
+    type: Literal["dose"]
+
+
+class AnxietyEntry(AnxietyCreate, _InSync):
+    """An anxiety score in a sync batch: `type: "anxiety"`, `patient_id`, and the body of POST
+    .../anxiety."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                _in_sync(
+                    "anxiety",
+                    {"id": ex.ANXIETY_ID, "recorded_at": ex.RECORDED_AT, "instrument": "rating", "score": 4},
+                )
+            ]
+        }
+    )
+
+    type: Literal["anxiety"]
+
+
+class SymptomEntry(SymptomCreate, _InSync):
+    """A side effect in a sync batch: `type: "symptom"`, `patient_id`, and the body of POST
+    .../symptoms."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [_in_sync("symptom", {"id": ex.SYMPTOM_ID, **_SYMPTOM_IN})]}
+    )
+
+    type: Literal["symptom"]
+
+
+class CheckInEntry(CheckInCreate, _InSync):
+    """A check-in in a sync batch: `type: "check_in"`, `patient_id`, and the body of POST
+    .../check-ins."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                _in_sync(
+                    "check_in",
+                    {
+                        "id": ex.CHECK_IN_ID,
+                        "date": ex.DAY,
+                        "submitted_at": ex.RECORDED_AT,
+                        "red_flags": {"face_swelling": True, "hard_to_wake": False},
+                    },
+                )
+            ]
+        }
+    )
+
+    type: Literal["check_in"]
+
+
+# The four kinds, told apart by `type`: OpenAPI shows a `discriminator` with its mapping, and a client
+# generated from it types every entry.
+SyncEntry = Annotated[
+    DoseEntry | AnxietyEntry | SymptomEntry | CheckInEntry, PydanticField(discriminator="type")
+]
+
+
+@dataclass(frozen=True)
+class RejectedEntry:
+    """A sync entry that is not one of the four kinds' bodies: what was sent, and why it is not. Never
+    in the OpenAPI document; the sync service answers it with its own 422 (or 404)."""
+
+    raw: Any
+    errors: list[dict[str, Any]]
+
+
+def _entry_or_rejection(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        errors = [{"loc": err["loc"], "msg": err["msg"]} for err in exc.errors(include_url=False)]
+        return RejectedEntry(raw=value, errors=errors)
+
+
+if TYPE_CHECKING:
+    LenientEntry = SyncEntry | RejectedEntry
+else:
+    # The wrap validator keeps the union's JSON schema: the document shows the union, while an entry
+    # that fails it becomes a RejectedEntry instead of failing the whole request.
+    LenientEntry = Annotated[SyncEntry, WrapValidator(_entry_or_rejection)]
+
+
+class SyncRequest(BaseModel):
+    """Entries recorded offline, each the POST body of its kind plus `type` (dose, anxiety, symptom or
+    check_in) and `patient_id` (or `me`). Each entry is judged alone: one that is not valid gets its
+    own 422 result, and the others are stored; only a body that is not `{entries: [...]}`, or holds
+    more than 500 entries, is refused whole."""
+
+    # Documented as the union discriminated by `type` (so generated clients type every entry), but
+    # validated entry by entry: LenientEntry's wrap validator turns an entry that is no valid member
+    # into a RejectedEntry instead of failing the request, and services/entries/sync.py answers it
+    # with its own 422 (or 404 when its patient is not the caller's to see).
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
                     "entries": [
-                        {"type": "dose", "patient_id": "me", "id": ex.DOSE_ID, **_DOSE_IN},
-                        {"type": "symptom", "patient_id": "me", "id": ex.SYMPTOM_ID, **_SYMPTOM_IN},
+                        _in_sync("dose", {"id": ex.DOSE_ID, **_DOSE_IN}),
+                        _in_sync("symptom", {"id": ex.SYMPTOM_ID, **_SYMPTOM_IN}),
+                        _in_sync(
+                            "check_in",
+                            {
+                                "id": ex.CHECK_IN_ID,
+                                "date": ex.DAY,
+                                "submitted_at": ex.RECORDED_AT,
+                                "red_flags": {"face_swelling": True},
+                            },
+                        ),
                     ]
                 }
             ]
         }
     )
 
-    # Any JSON per entry: each is validated on its own, so one malformed entry gets its own 422.
-    entries: list[Any] = PydanticField(max_length=500)
+    entries: list[LenientEntry] = PydanticField(max_length=500)
 
 
 class SyncError(BaseModel):
@@ -322,7 +454,7 @@ class SyncError(BaseModel):
 
 
 _SYNC_RESULTS: list[JsonValue] = [
-    {"id": ex.DOSE_ID, "status": 201, "error": None},
+    {"id": ex.DOSE_ID, "status": 201, "error": None, "flags": [], "advice": None},
     {
         "id": ex.SYMPTOM_ID,
         "status": 409,
@@ -330,23 +462,40 @@ _SYNC_RESULTS: list[JsonValue] = [
             "title": "Conflict",
             "detail": "An entry with this id already exists with different content.",
         },
+        "flags": [],
+        "advice": None,
     },
+    {"id": ex.CHECK_IN_ID, "status": 201, "error": None, "flags": [ex.FLAG], "advice": ex.URGENT_ADVICE},
 ]
 
 
 class SyncResult(BaseModel):
-    """One entry's outcome, in the order sent: 201 stored, 200 an identical retry, else a problem."""
+    """One entry's outcome, in the order sent: 201 stored, 200 an identical retry, else a problem; with
+    the flags the entry raised, escalated or added evidence to, as its own POST would answer them."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": _SYNC_RESULTS[:1]})
+    model_config = ConfigDict(json_schema_extra={"examples": _SYNC_RESULTS[2:]})
 
     id: str | None
     status: int
     error: SyncError | None = None
+    flags: list[FlagPublic] = PydanticField(
+        description="Flags this entry (or a part of a check-in) is evidence for: those it raised, "
+        "escalated or added to; for a retry (200), those its first write did. Empty otherwise."
+    )
+    advice: str | None = PydanticField(
+        description="CLINICAL.md advice for the highest severity among `flags`, or null"
+    )
 
 
 class SyncAnswer(BaseModel):
-    """A result per entry sent, in order."""
+    """A result per entry sent, in order, and the advice of the highest severity of the whole batch:
+    an app shows it the moment the batch is answered."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"results": _SYNC_RESULTS}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"results": _SYNC_RESULTS, "advice": ex.URGENT_ADVICE}]}
+    )
 
     results: list[SyncResult]
+    advice: str | None = PydanticField(
+        description="CLINICAL.md advice for the highest severity among all the results' flags, or null"
+    )

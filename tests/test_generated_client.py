@@ -1,27 +1,35 @@
 """A client generated from our /openapi.json (openapi-python-client), as a mobile or clinic developer
 makes one: it builds, imports, and records a dose, its retry and a conflict against a live server,
-with every answer parsed into its model (a retry's 200 too)."""
+with every answer parsed into its model (a retry's 200 too). A sync batch is typed entry by entry (a
+class per kind, `dose_mg: float`): a type checker refuses `dose_mg="three hundred"`, and the answer
+parses with each entry's flags and advice. The same for TypeScript types (openapi-typescript, tsc)."""
 
 from __future__ import annotations
 
 import importlib
 import json
+import os
+import shutil
 import subprocess
 import sys
+import typing
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
 from api.app import create_app
+from services.clinical.rules import ADVICE
 from services.settings import Settings
+from tests.databases import settings_for
 from tests.servers import serving
 from tests.world import World
 
 pytestmark = pytest.mark.one_database
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"
+MYPY = Path(sys.executable).parent / "mypy"
 
 
 def _generate(settings: Settings, folder: Path) -> Any:
@@ -43,10 +51,18 @@ def _generate(settings: Settings, folder: Path) -> Any:
         sys.path.remove(str(folder))
 
 
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
+    """The client, generated once for this module's tests (the document does not depend on the
+    database), and the folder that holds it."""
+    folder = tmp_path_factory.mktemp("generated")
+    return _generate(settings_for("sqlite+aiosqlite:///:memory:"), folder), folder
+
+
 async def test_a_generated_client_records_a_dose_its_retry_and_a_conflict(
-    settings: Settings, world: World, tmp_path: Path
+    settings: Settings, world: World, generated: tuple[Any, Path]
 ) -> None:
-    client_package = _generate(settings, tmp_path)
+    client_package, _ = generated
     record_dose = importlib.import_module("symptrack_client.api.patients.record_dose")
     models = importlib.import_module("symptrack_client.models")
     taken_at = datetime.now(UTC) - timedelta(hours=1)
@@ -65,3 +81,160 @@ async def test_a_generated_client_records_a_dose_its_retry_and_a_conflict(
     assert retry.parsed.id == first.parsed.id == dose.id and retry.parsed.dose_mg == 300
     assert conflict.status_code == 409 and isinstance(conflict.parsed, models.Problem)
     assert conflict.parsed.status == 409
+
+
+def test_a_generated_client_has_a_class_per_kind_of_sync_entry(generated: tuple[Any, Path]) -> None:
+    models = importlib.import_module("symptrack_client.models")
+    kinds = {
+        "dose": models.DoseEntry,
+        "anxiety": models.AnxietyEntry,
+        "symptom": models.SymptomEntry,
+        "check_in": models.CheckInEntry,
+    }
+
+    # The generated modules import each other only for type checkers: resolve names in the package.
+    def hints(model: type) -> dict[str, Any]:
+        return typing.get_type_hints(model, localns=vars(models))
+
+    entries = hints(models.SyncRequest)["entries"]
+    assert typing.get_origin(entries) is list
+    assert set(typing.get_args(typing.get_args(entries)[0])) == set(kinds.values())
+    for kind, model in kinds.items():
+        fields = hints(model)
+        assert fields["type_"] == Literal[kind] and fields["patient_id"] is str
+    assert hints(models.DoseEntry)["dose_mg"] is float
+    result = hints(models.SyncResult)
+    assert result["flags"] == list[models.FlagPublic] and result["advice"] == str | None
+
+
+async def test_a_generated_client_syncs_a_typed_batch_and_reads_the_advice_of_each_entry(
+    settings: Settings, world: World, generated: tuple[Any, Path]
+) -> None:
+    client_package, _ = generated
+    sync_entries = importlib.import_module("symptrack_client.api.entries.sync_entries")
+    models = importlib.import_module("symptrack_client.models")
+    now = datetime.now(UTC)
+    dose = models.DoseEntry(type_="dose", patient_id="me", id=uuid.uuid4(), taken_at=now, dose_mg=300.0)
+    check_in = models.CheckInEntry(
+        type_="check_in",
+        patient_id="me",
+        id=uuid.uuid4(),
+        date=(now - timedelta(hours=12)).date(),
+        submitted_at=now - timedelta(minutes=1),
+        red_flags=models.CheckInEntryRedFlags.from_dict({"hard_to_wake": True}),
+    )
+    batch = models.SyncRequest(entries=[dose, check_in])
+
+    with serving(create_app(settings)) as base:
+        patient = client_package.AuthenticatedClient(base_url=base, token=world["patient_a"].access_token)
+        with patient:
+            answer = sync_entries.sync_detailed(client=patient, body=batch)
+
+    assert answer.status_code == 200 and isinstance(answer.parsed, models.SyncAnswer), answer.content
+    plain, urgent = answer.parsed.results
+    assert (plain.status, plain.flags, plain.advice) == (201, [], None)
+    assert urgent.status == 201 and [f.rule for f in urgent.flags] == ["respiratory_depression"]
+    assert isinstance(urgent.flags[0], models.FlagPublic) and urgent.flags[0].severity.value == "urgent"
+    assert urgent.advice == answer.parsed.advice == ADVICE[urgent.flags[0].severity.value]
+
+
+_TYPED_BATCH = """\
+import uuid
+from datetime import UTC, datetime
+
+from symptrack_client.models import DoseEntry, SyncRequest
+
+batch = SyncRequest(
+    entries=[
+        DoseEntry(type_="dose", patient_id="me", id=uuid.uuid4(), taken_at=datetime.now(UTC), dose_mg=DOSE)
+    ]
+)
+"""
+
+
+@pytest.mark.slow
+def test_a_type_checker_refuses_a_dose_of_three_hundred_in_words(generated: tuple[Any, Path]) -> None:
+    _, folder = generated
+    (folder / "mypy.ini").write_text("[mypy]\nfollow_imports = silent\n")
+    results = {}
+    for name, dose in (("good", "300"), ("bad", '"three hundred"')):
+        (folder / f"{name}.py").write_text(_TYPED_BATCH.replace("DOSE", dose))
+        results[name] = subprocess.run(
+            [str(MYPY), "--config-file", "mypy.ini", "--cache-dir", ".mypy_cache", f"{name}.py"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert results["good"].returncode == 0, results["good"].stdout
+    assert results["bad"].returncode == 1, results["bad"].stdout
+    assert 'Argument "dose_mg" to "DoseEntry" has incompatible type "str"; expected "float"' in (
+        results["bad"].stdout
+    )
+
+
+def _npm_or_skip() -> str:
+    """npm's path. Missing: a skip on a developer's machine, a failure in CI (.ci/run installs it)."""
+    found = shutil.which("npm")
+    if found:
+        return found
+    if os.environ.get("CI") == "true":
+        pytest.fail("npm is missing: .ci/run installs it (apt-get install -y nodejs npm)")
+    pytest.skip("npm is not installed (apt-get install -y nodejs npm)")
+
+
+_TS_BATCH = """\
+import type { components } from "./schema";
+
+export const batch: components["schemas"]["SyncRequest"] = {
+  entries: [
+    { type: "dose", patient_id: "me", id: "c20ad4d7-6fe9-4759-aa27-5a2c1d9b3c07",
+      taken_at: "2026-05-04T08:05:00-04:00", dose_mg: DOSE },
+    { type: "check_in", patient_id: "me", id: "9bf31c7f-f062-436a-96d3-5a2c1d9b3c10", date: "2026-05-04",
+      submitted_at: "2026-05-04T20:30:00-04:00", red_flags: { hard_to_wake: true } },
+  ],
+};
+"""
+
+
+@pytest.mark.slow
+def test_typescript_types_refuse_a_dose_of_three_hundred_in_words(tmp_path: Path) -> None:
+    """openapi-typescript and tsc from the npm registry (into this test's folder), as a phone app's
+    developer types the API; no registry to reach: a skip, or a failure in CI."""
+    npm = _npm_or_skip()
+    installed = subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--silent", "openapi-typescript@7", "typescript@5"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if installed.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"npm install failed: {installed.stderr[-2000:]}")
+        pytest.skip(f"npm could not install openapi-typescript and typescript: {installed.stderr[-300:]}")
+    spec = tmp_path / "openapi.json"
+    spec.write_text(json.dumps(create_app(settings_for("sqlite+aiosqlite:///:memory:")).openapi()))
+    bin_dir = tmp_path / "node_modules" / ".bin"
+    # A default is something the server fills in, not something a request must send.
+    subprocess.run(
+        [str(bin_dir / "openapi-typescript"), str(spec), "-o", "schema.d.ts", "--default-non-nullable=false"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    checked = {}
+    for name, dose in (("good", "300"), ("bad", '"three hundred"')):
+        (tmp_path / f"{name}.ts").write_text(_TS_BATCH.replace("DOSE", dose))
+        checked[name] = subprocess.run(
+            [str(bin_dir / "tsc"), "--noEmit", "--strict", f"{name}.ts"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert checked["good"].returncode == 0, checked["good"].stdout
+    assert checked["bad"].returncode != 0
+    assert "bad.ts(6," in checked["bad"].stdout, checked["bad"].stdout  # the dose line, nothing else
+    assert "Type 'string' is not assignable to type 'number'" in checked["bad"].stdout

@@ -6,16 +6,27 @@ reaches the database); then one multi-row `INSERT ... ON CONFLICT DO NOTHING RET
 stores the new ones, the stored rows are read in one query per table only for the ids not inserted
 (an identical retry 200, other content 409), and the flag rules run once per patient over all the
 entries stored for them (the snapshot reads a day once), not once per entry.
+
+Each result answers as its entry's own POST would: the flags it raised, escalated or added evidence to
+(a check-in's through its own id or its parts'), and the patient-facing advice of the highest of them;
+the answer's own `advice` is the highest of the batch, so an app that synced a red-flag answer shows
+"call your emergency number" at once. The rules' flags are attributed to entries by their evidence,
+in memory; a retried entry's flags (200, as a single retry answers) come from one read per patient.
+
+The entries arrive typed (models.entry_schemas.SyncRequest): each one is a member of the union
+discriminated by `type`, or a RejectedEntry that holds what was sent and why it failed, answered here
+with its own 422 after the same checks, in the same order, as before (its kind, its patient, its body).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
@@ -26,11 +37,14 @@ from models.entry_schemas import (
     AnxietyCreate,
     CheckInCreate,
     DoseCreate,
+    RejectedEntry,
     SymptomCreate,
     SyncAnswer,
+    SyncEntry,
     SyncError,
     SyncResult,
 )
+from models.flags import FlagPublic
 from services.accounts import audit
 from services.accounts.access import Caller, parse_patient_ref, patient_in_scope
 from services.entries import kinds, recorder, store
@@ -85,15 +99,17 @@ class _Entry:
         return self.rows[0].id  # type: ignore[attr-defined, no-any-return]
 
 
-async def sync(session: AsyncSession, settings: Settings, caller: Caller, batch: list[Any]) -> SyncAnswer:
+async def sync(
+    session: AsyncSession, settings: Settings, caller: Caller, batch: Sequence[SyncEntry | RejectedEntry]
+) -> SyncAnswer:
     patients: dict[str, Patient | None] = {}
     contexts: dict[uuid.UUID, recorder.Context] = {}
     regimens = RegimensInForce()
     now = utcnow()
     outcomes: list[Outcome | None] = []
     valid: list[tuple[int, _Checked]] = []
-    for index, raw in enumerate(batch):
-        checked = await _check(session, settings, caller, raw, patients, contexts, regimens, now)
+    for index, sent in enumerate(batch):
+        checked = await _check(session, settings, caller, sent, patients, contexts, regimens, now)
         if isinstance(checked, _Checked):
             valid.append((index, checked))
             outcomes.append(None)
@@ -114,23 +130,30 @@ async def sync(session: AsyncSession, settings: Settings, caller: Caller, batch:
             continue
         entries.append(_Entry(index, ctx, recipe.model, rows, content_hash))
     await _store(session, entries)
-    await _evaluate(session, settings, entries, regimens)
+    raised = await _evaluate(session, settings, entries, regimens)
+    flags_of = await _flags_of(session, entries, raised)
     for entry in entries:
         outcomes[entry.index] = entry.outcome
     results = []
-    for raw, outcome in zip(batch, outcomes, strict=True):
+    for index, (sent, outcome) in enumerate(zip(batch, outcomes, strict=True)):
         status, error = outcome if outcome is not None else (500, _error(500, "This entry was not stored."))
-        results.append(SyncResult(id=_echo_id(raw), status=status, error=error))
+        own = flags_of.get(index, [])
+        results.append(
+            SyncResult(id=_echo_id(sent), status=status, error=error, flags=own, advice=flags.advice_for(own))
+        )
     seen = [p.id for p in patients.values() if p is not None]
     await audit.record(session, caller, "POST /v1/sync", seen)
     denied = [parse_patient_ref(caller, ref) for ref, p in patients.items() if p is None]
     await audit.record(session, caller, "POST /v1/sync", denied, outcome="denied", status_code=404)
-    return SyncAnswer(results=results)
+    everything = [f for own in flags_of.values() for f in own] + [f for r in raised.values() for f in r]
+    return SyncAnswer(results=results, advice=flags.advice_for(everything))
 
 
-def _echo_id(raw: Any) -> str | None:
+def _echo_id(sent: SyncEntry | RejectedEntry) -> str | None:
     """The entry's id as the phone sent it, when it is one (anything else is not echoed back)."""
-    value = raw.get("id") if isinstance(raw, dict) else None
+    if not isinstance(sent, RejectedEntry):
+        return str(sent.id)
+    value = sent.raw.get("id") if isinstance(sent.raw, dict) else None
     try:
         return str(uuid.UUID(value)) if isinstance(value, str) else None
     except ValueError:
@@ -159,22 +182,27 @@ async def _check(
     session: AsyncSession,
     settings: Settings,
     caller: Caller,
-    raw: Any,
+    sent: SyncEntry | RejectedEntry,
     patients: dict[str, Patient | None],
     contexts: dict[uuid.UUID, recorder.Context],
     regimens: RegimensInForce,
     now: datetime,
 ) -> Outcome | _Checked:
     """Checks one entry's shape and finds its patient (once per reference): its recorder context,
-    recipe and body, or its outcome when it goes no further."""
-    if not isinstance(raw, dict):
-        return _invalid("entry", "must be an object")
-    kind = raw.get("type")
-    if not isinstance(kind, str) or kind not in _KINDS:
-        return _invalid("type", "must be dose, anxiety, symptom or check_in")
-    ref = raw.get("patient_id")
-    if not isinstance(ref, str):
-        return _invalid("patient_id", "is required")
+    recipe and body, or its outcome when it goes no further. A rejected entry is answered as if it
+    had been checked field by field: its kind first, then its patient (404), then its body (422)."""
+    if isinstance(sent, RejectedEntry):
+        raw = sent.raw
+        if not isinstance(raw, dict):
+            return _invalid("entry", "must be an object")
+        kind = raw.get("type")
+        if not isinstance(kind, str) or kind not in _KINDS:
+            return _invalid("type", "must be dose, anxiety, symptom or check_in")
+        ref = raw.get("patient_id")
+        if not isinstance(ref, str):
+            return _invalid("patient_id", "is required")
+    else:
+        kind, ref = sent.type, sent.patient_id
     if ref not in patients:
         try:
             patients[ref] = (await patient_in_scope(session, caller, ref))[0]
@@ -184,18 +212,28 @@ async def _check(
     if patient is None:
         return 404, _error(404, "No such patient.")
     model, recipe = _KINDS[kind]
-    body = {k: v for k, v in raw.items() if k not in ("type", "patient_id")}
-    try:
-        data = model.model_validate(body)
-    except ValidationError as exc:
-        errors = [{"loc": list(err["loc"]), "msg": err["msg"]} for err in exc.errors()]
+    if isinstance(sent, RejectedEntry):
+        # The union names the member first (("dose", "dose_mg")): point inside the entry itself.
+        errors = [{"loc": _inside(kind, err["loc"]), "msg": err["msg"]} for err in sent.errors]
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
         return 422, _error(422, detail, errors)
+    data = _body(model, sent)
     ctx = contexts.get(patient.id)
     if ctx is None:
         ctx = recorder.Context(session, settings, caller, patient, now, regimens)
         contexts[patient.id] = ctx
     return _Checked(ctx, recipe, data)
+
+
+def _inside(kind: str, loc: Sequence[str | int]) -> list[str | int]:
+    return list(loc[1:]) if loc and loc[0] == kind else list(loc)
+
+
+def _body(model: type[BaseModel], sent: SyncEntry) -> BaseModel:
+    """The kind's own POST body out of a sync entry (validated already: nothing is checked twice), so
+    the entry is fingerprinted, stored and answered exactly as its single POST would be."""
+    fields = {name: getattr(sent, name) for name in model.model_fields}
+    return model.model_construct(_fields_set=sent.model_fields_set & fields.keys(), **fields)
 
 
 def _key(row: SQLModel) -> tuple[str, uuid.UUID]:
@@ -264,12 +302,63 @@ def _conflict(detail: str) -> Outcome:
 
 async def _evaluate(
     session: AsyncSession, settings: Settings, entries: list[_Entry], regimens: RegimensInForce
-) -> None:
-    """The write-time rules once per patient, over every entry stored for them in this batch."""
+) -> dict[uuid.UUID, list[FlagPublic]]:
+    """The write-time rules once per patient, over every entry stored for them in this batch; the
+    flags they raised, escalated or added to, per patient."""
     stored: dict[uuid.UUID, tuple[Patient, list[SQLModel]]] = {}
     for entry in entries:
         if entry.outcome is not None and entry.outcome[0] == 201:
             patient = entry.ctx.patient
             stored.setdefault(patient.id, (patient, []))[1].extend(entry.rows)
+    raised: dict[uuid.UUID, list[FlagPublic]] = {}
     for patient, rows in stored.values():
-        await flags.evaluate_new_entries(session, settings, patient, rows, regimens)
+        raised[patient.id] = await flags.evaluate_new_entries(session, settings, patient, rows, regimens)
+    return raised
+
+
+async def _flags_of(
+    session: AsyncSession, entries: list[_Entry], raised: dict[uuid.UUID, list[FlagPublic]]
+) -> dict[int, list[FlagPublic]]:
+    """Each stored entry's flags, by its index in the batch, as its own POST would answer them: a new
+    entry (201) the flags the batch's rules raised, escalated or added to with it as evidence; a retry
+    (200) every flag it is evidence for (recorder.flags_raised_by), read once per patient for all of
+    the batch's retries. A check-in counts its parts' ids with its own."""
+    retried: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for entry in entries:
+        if entry.outcome is not None and entry.outcome[0] == 200:
+            # Same id, same content: the rows built from the request are the stored rows, parts too.
+            retried.setdefault(entry.ctx.patient.id, set()).update(_ids(entry))
+    earlier = {
+        patient_id: await flags.flags_with_evidence(session, patient_id, ids)
+        for patient_id, ids in retried.items()
+    }
+    by_status = {201: raised, 200: earlier}
+    indexes = {status: _by_evidence(found) for status, found in by_status.items()}
+    answered: dict[int, list[FlagPublic]] = {}
+    for entry in entries:
+        status = entry.outcome[0] if entry.outcome is not None else None
+        if status not in by_status:
+            continue
+        patient_id = entry.ctx.patient.id
+        index = indexes[status]
+        own = {flag_id for entry_id in _ids(entry) for flag_id in index.get((patient_id, entry_id), ())}
+        if own:  # in the order the rules (or the flags' creation) gave them
+            answered[entry.index] = [f for f in by_status[status][patient_id] if f.id in own]
+    return answered
+
+
+def _ids(entry: _Entry) -> Iterable[uuid.UUID]:
+    return (row.id for row in entry.rows)  # type: ignore[attr-defined]
+
+
+def _by_evidence(
+    flags_by_patient: dict[uuid.UUID, list[FlagPublic]],
+) -> dict[tuple[uuid.UUID, uuid.UUID], set[uuid.UUID]]:
+    """The ids of the flags each entry id is evidence for (per patient): one pass over the flags, not
+    one per entry."""
+    index: dict[tuple[uuid.UUID, uuid.UUID], set[uuid.UUID]] = {}
+    for patient_id, found in flags_by_patient.items():
+        for flag in found:
+            for item in flag.evidence:
+                index.setdefault((patient_id, item.id), set()).add(flag.id)
+    return index
