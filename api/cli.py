@@ -195,8 +195,9 @@ def create_admin(email: str, password: str, organization: str, name: str) -> Non
 @main.command()
 @click.option(
     "--webhook-url",
-    help="Also register a webhook endpoint for the demo organization at this URL (urgent flags, "
-    "created and escalated), e.g. a `symptrack listen` receiver at http://127.0.0.1:8787/, and print "
+    help="Also register a webhook endpoint for the demo organization at this URL (urgent flags: "
+    "created, escalated, reopened, unacknowledged), e.g. a `symptrack listen` receiver at "
+    "http://127.0.0.1:8787/, and print "
     "its secret. A local http URL needs SYMPTRACK_WEBHOOK_ALLOW_HTTP and "
     "SYMPTRACK_WEBHOOK_ALLOW_PRIVATE_NETWORKS set to true, here and for `serve` (`make run-alerts`).",
 )

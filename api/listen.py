@@ -52,6 +52,8 @@ def describe(payload: Any) -> list[str]:
         f"  flag        {flag.get('rule')}  severity {flag.get('severity')}  status {flag.get('status')}",
         f"  reason      {flag.get('reason')}",
     ]
+    if flag.get("observed_at"):
+        lines.append(f"  observed    {flag['observed_at']}")
     if flag.get("symptom_code"):
         lines.append(f"  symptom     {flag['symptom_code']}")
     lines += [f"  patient_id  {data.get('patient_id')}", f"  flag_id     {flag.get('id')}"]

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import httpx
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from fastapi import FastAPI
 from sqlalchemy import create_engine, inspect
 
 import models
 from services.platform import migrations
 from services.platform.migrations import head_revisions, sync_database_url
+from services.settings import Settings
 from tests.databases import settings_for
+from tests.flag_helpers import check_in, day
+from tests.world import World
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return settings_for(database_url, webhook_allow_http=True, webhook_allow_private_networks=True)
 
 
 def _schema_drift(database_url: str) -> list[object]:
@@ -51,3 +62,32 @@ def test_downgrade_base_removes_everything_and_upgrade_again_works(empty_databas
 def test_there_is_a_single_head() -> None:
     settings = settings_for("sqlite+aiosqlite:///unused.db")
     assert len(head_revisions(settings.migrations_dir)) == 1
+
+
+async def test_0010_dates_existing_flags_by_their_evidence_and_rebuilds_their_history(
+    app: FastAPI, client: httpx.AsyncClient, world: World, settings: Settings
+) -> None:
+    """A flag raised and acknowledged before 0010 gets observed_at from its evidence's own time and a
+    history with the acknowledgement's note; an endpoint that heard flag.created hears the new events."""
+    patient, provider = world["patient_a"], world["provider_a"]
+    answer = await check_in(client, patient, day(0), red_flags={"seizure": True})
+    [flag] = answer["flags"]
+    await client.post(f"/v1/flags/{flag['id']}/acknowledge", headers=provider.headers, json={"note": "Seen."})
+    endpoint = await client.post(
+        "/v1/webhook-endpoints",
+        headers=world["admin_a"].headers,
+        json={"url": "http://127.0.0.1:9/hook", "events": ["flag.created"]},
+    )
+    assert endpoint.status_code == 201, endpoint.text
+    await app.state.engine.dispose()
+    migrations.downgrade(settings, "0009")
+    migrations.upgrade(settings)
+    after = (await client.get(f"/v1/flags/{flag['id']}", headers=provider.headers)).json()
+    assert after["observed_at"] == after["last_observed_at"] == answer["check_in"]["submitted_at"]
+    assert [(s["action"], s.get("note")) for s in after["history"]] == [
+        ("created", None),
+        ("acknowledged", "Seen."),
+    ]
+    assert after["history"][1]["by"] == str(provider.user_id)
+    events = (await client.get("/v1/webhook-endpoints", headers=world["admin_a"].headers)).json()
+    assert events[0]["events"] == ["flag.created", "flag.reopened", "flag.unacknowledged"]
