@@ -9,6 +9,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
 import models.examples as ex
+from models.flags import FlagStatus, Severity
 from models.regimens import REGIMEN_EXAMPLE_BODY, RegimenPublic
 
 _ADHERENCE: JsonDict = {"scheduled": 56, "taken": 52, "percent": 92.9, "on_time_percent": 85.7}
@@ -116,6 +117,33 @@ class FlagCounts(BaseModel):
     routine: int = 0
 
 
+class FlagInWindow(BaseModel):
+    """A flag whose first evidence happened in the window, on its own local date (a GAD-7 synced days
+    late is placed on the day it was recorded, not the day it arrived)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": ex.FLAG_ID,
+                    "rule": "anaphylaxis",
+                    "severity": "urgent",
+                    "status": "open",
+                    "observed_at": "2026-05-05T01:30:00Z",
+                    "date": ex.DAY,
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    rule: str
+    severity: Severity
+    status: FlagStatus
+    observed_at: datetime
+    date: date
+
+
 class CheckInSummary(BaseModel):
     """Days of the window with a check-in, and their share of the window in %."""
 
@@ -144,6 +172,7 @@ class PatientSummary(BaseModel):
                     "rating": _RATING_SUMMARY,
                     "symptoms": [_SYMPTOM],
                     "open_flags": _FLAG_COUNTS,
+                    "flags": [],
                     "check_ins": _CHECK_INS,
                 }
             ]
@@ -162,6 +191,9 @@ class PatientSummary(BaseModel):
     rating: RatingSummary
     symptoms: list[SymptomSummary]
     open_flags: FlagCounts
+    flags: list[FlagInWindow] = Field(
+        default_factory=list, description="Flags whose first evidence happened in the window, oldest first"
+    )
     check_ins: CheckInSummary
 
 

@@ -229,7 +229,13 @@ async def test_late_evidence_is_dated_when_it_happened_and_says_when_it_arrived(
     local = recorded.astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M")
     assert f"Late: happened {local}, arrived " in flag["reason"]
 
-    # The report places it on its own day; the webhook carries when it happened.
+    # The summary, the report place it on its own day; the webhook carries when it happened.
+    summary = (
+        await client.get(f"/v1/patients/{patient.patient_id}/summary", headers=provider.headers)
+    ).json()
+    [listed] = [f for f in summary["flags"] if f["id"] == flag["id"]]
+    assert listed["date"] == recorded.astimezone(NEW_YORK).date().isoformat()
+    assert listed["observed_at"] == flag["observed_at"]
     report = await client.get(f"/v1/patients/{patient.patient_id}/report", headers=provider.headers)
     assert report.status_code == 200 and f"<td>{local}</td>" in report.text
     await deliver_due(app.state.session_factory, app.state.settings)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from models.accounts import Patient
+from models.base import UTCDateTime
 from models.entries import AnxietyScore, CheckIn, Dose, SymptomReport
 from models.flags import Flag, FlagStatus
 from models.regimens import Regimen
@@ -31,6 +32,7 @@ from models.summaries import (
     CheckInSummary,
     DailyMg,
     FlagCounts,
+    FlagInWindow,
     Gad7Point,
     Gad7Summary,
     PatientSummary,
@@ -40,7 +42,7 @@ from models.summaries import (
 )
 from services.accounts.access import Caller
 from services.errors import FieldError, ValidationFailed
-from services.localtime import local_date, local_instant, utc
+from services.localtime import day_bounds, local_date, local_instant, utc
 from services.prescribing.regimens import to_public as regimen_public
 
 DEFAULT_WINDOW_DAYS = 30
@@ -287,9 +289,10 @@ async def summary_by_day(
     Nothing in the summary is staff-only: a patient may already list their own regimens, entries and
     flags, and the summary holds only numbers drawn from those (no notes, no names of others).
 
-    Five Core statements over the window's days (indexes on (patient_id, local_date)): the regimens,
+    Six Core statements over the window's days (indexes on (patient_id, local_date)): the regimens,
     the taken doses (their count and mg per day, and their instants for the on-time comparison), the
-    anxiety series, the symptoms, and one row of counts (check-in days, open flags)."""
+    anxiety series, the symptoms, one row of counts (check-in days, open flags), and the flags whose
+    evidence happened in the window."""
     start, end = window(patient, date_from, date_to, now)
     days = _days(start, end)
     in_window = {"pid": patient.id, "start": start, "end": end}
@@ -319,6 +322,25 @@ async def summary_by_day(
         ).all()
     ]
     check_in_days, urgent, high, routine = (await connection.execute(_COUNTS, in_window)).one()
+    zone = ZoneInfo(patient.timezone)
+    flag_window = {
+        "pid": patient.id,
+        "since": day_bounds(start, patient.timezone)[0],
+        "until": day_bounds(end, patient.timezone)[1],
+    }
+    flags = [
+        FlagInWindow(
+            id=flag_id,
+            rule=rule,
+            severity=severity,
+            status=status,
+            observed_at=utc(observed_at),
+            date=observed_at.astimezone(zone).date(),
+        )
+        for flag_id, rule, severity, status, observed_at in (
+            await connection.execute(_FLAGS_OBSERVED, flag_window)
+        ).all()
+    ]
     last_regimen = next(
         (r for r in reversed(regimens) if r.start_date <= end and (r.end_date is None or end <= r.end_date)),
         regimens[-1] if regimens else None,
@@ -351,6 +373,7 @@ async def summary_by_day(
         ),
         symptoms=symptoms,
         open_flags=FlagCounts(urgent=urgent, high=high, routine=routine),
+        flags=flags,
         check_ins=CheckInSummary(days=check_in_days, percent=percent(check_in_days, len(days)) or 0.0),
     )
     return summary, per_day
@@ -428,6 +451,17 @@ def _open_flags(severity: str) -> Any:
         .scalar_subquery()
     )
 
+
+# The flags whose first evidence happened in the window (a half-open range of instants), oldest first.
+_FLAGS_OBSERVED = (
+    select(col(Flag.id), col(Flag.rule), col(Flag.severity), col(Flag.status), col(Flag.observed_at))
+    .where(
+        col(Flag.patient_id) == bindparam("pid"),
+        col(Flag.observed_at) >= bindparam("since", type_=UTCDateTime()),
+        col(Flag.observed_at) < bindparam("until", type_=UTCDateTime()),
+    )
+    .order_by(col(Flag.observed_at), col(Flag.id))
+)
 
 # One row: the days with a check-in in the window, and the open flags now by severity.
 _COUNTS = select(
