@@ -20,8 +20,8 @@ router = APIRouter(prefix="/v1/flags", tags=["flags"])
 
 @router.get(
     "",
-    summary="Flags the caller may see, most severe then oldest first (provider: their patients; admin: "
-    "the organization; patient: their own)",
+    summary="Flags the caller may see, in triage order (provider: their patients; admin: the "
+    "organization; patient: their own)",
     response_model=Page[FlagPublic],
     responses=problem_responses(401),
 )
@@ -34,8 +34,9 @@ async def list_flags(
     limit: Limit = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Page[FlagPublic]:
-    """Filter by `status`, `severity` and `patient_id`. A page at a time: pass `next_cursor` back as
-    `cursor`."""
+    """The triage queue: open before acknowledged (then resolved), most severe first, then the oldest
+    `observed_at` (when the evidence happened). Staff see each flag's `patient_name`. Filter by
+    `status`, `severity` and `patient_id`. A page at a time: pass `next_cursor` back as `cursor`."""
     return await flags.list_flags(
         session, caller, status=status, severity=severity, patient_id=patient_id, limit=limit, cursor=cursor
     )
@@ -58,8 +59,9 @@ async def get_flag(flag_id: uuid.UUID, caller: CallerDep, session: SessionDep) -
 async def acknowledge(
     flag_id: uuid.UUID, caller: CallerDep, session: SessionDep, body: AcknowledgeRequest | None = None
 ) -> FlagPublic:
-    """Moves an open flag to acknowledged: a clinician has seen it. The note is optional. An
-    acknowledged flag stays as it is (a retry is harmless); a resolved one answers 409."""
+    """Moves an open flag to acknowledged: a clinician has seen it. The note is optional and kept in
+    the flag's `history`. An acknowledged flag stays as it is (a retry is harmless); a resolved one
+    answers 409. A later urgent finding reopens it (`flag.reopened`)."""
     return await flags.acknowledge(session, caller, flag_id, body or AcknowledgeRequest())
 
 
@@ -79,7 +81,7 @@ async def resolve(
 
 @patient_router.get(
     "/flags",
-    summary="A patient's flags, most severe then oldest first",
+    summary="A patient's flags, in triage order",
     response_model=Page[FlagPublic],
     tags=["flags"],
 )
