@@ -1,0 +1,207 @@
+"""One local day's doses are counted together (issue 22; CLINICAL.md 4, dose_above_max: "doses recorded at
+the same time (two phones, a sync racing a dose) are counted together").
+
+Two 600 mg doses against a 900 mg maximum, sent at the same time, must raise dose_above_max at write time,
+whichever way the two requests interleave: on PostgreSQL the day's advisory lock (services/flags/
+dose_day_lock.py) makes the second wait for the first's commit before it reads the day; on SQLite
+BEGIN IMMEDIATE already serializes writers. No periodic job runs in these tests, except in the last,
+which checks that job as the safety net."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select, text
+
+from models.entries import Dose
+from models.flags import Flag
+from services.database import session_scope
+from services.flags.dose_day_lock import lock_dose_days
+from services.flags.time_rules import evaluate_time_rules
+from tests.entry_helpers import new_id
+from tests.flag_helpers import at, check_in, day
+from tests.world import Person, World
+
+PAIRS = 20
+MAX_DAILY_MG = 900
+
+
+async def _regimen(client: httpx.AsyncClient, world: World, start: int) -> None:
+    body = {
+        "schedule": [{"time": "08:00", "dose_mg": 300}],
+        "start_date": day(start).isoformat(),
+        "max_daily_mg": MAX_DAILY_MG,
+    }
+    response = await client.post(
+        f"/v1/patients/{world['patient_a'].patient_id}/regimens",
+        headers=world["provider_a"].headers,
+        json=body,
+    )
+    assert response.status_code == 201, response.text
+
+
+def _dose(on_day: int, hour: int, mg: float = 600) -> dict[str, Any]:
+    return {"id": new_id(), "taken_at": at(day(on_day), hour), "dose_mg": mg}
+
+
+def _post_dose(client: httpx.AsyncClient, patient: Person, body: dict[str, Any]) -> Any:
+    return client.post(f"/v1/patients/{patient.patient_id}/doses", headers=patient.headers, json=body)
+
+
+def _post_sync(client: httpx.AsyncClient, patient: Person, body: dict[str, Any]) -> Any:
+    entries = [{"type": "dose", "patient_id": "me", **body}]
+    return client.post("/v1/sync", headers=patient.headers, json={"entries": entries})
+
+
+async def _dose_flags(app: FastAPI) -> list[Flag]:
+    async with session_scope(app.state.session_factory) as session:
+        statement = select(Flag).where(Flag.rule == "dose_above_max")  # type: ignore[arg-type]
+        return list((await session.execute(statement)).scalars())
+
+
+async def _flagged_together(app: FastAPI, dose_ids: set[str]) -> bool:
+    """A dose_above_max flag holds every one of these doses as its evidence."""
+    return any(dose_ids <= {e["id"] for e in flag.evidence} for flag in await _dose_flags(app))
+
+
+async def test_two_doses_of_one_day_sent_together_are_flagged_every_time(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    patient = world["patient_a"]
+    await _regimen(client, world, start=-PAIRS)
+    unflagged = []
+    for offset in range(-PAIRS + 1, 1):  # a day of its own per pair
+        first, second = _dose(offset, 8), _dose(offset, 9)
+        answers = await asyncio.gather(
+            _post_dose(client, patient, first), _post_dose(client, patient, second)
+        )
+        assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]
+        if not await _flagged_together(app, {first["id"], second["id"]}):
+            unflagged.append(day(offset))
+    assert unflagged == [], f"{len(unflagged)} of {PAIRS} racing pairs not flagged at write time"
+
+
+async def test_a_dose_racing_a_one_entry_sync_is_flagged_every_time(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    patient = world["patient_a"]
+    await _regimen(client, world, start=-PAIRS)
+    unflagged = []
+    for offset in range(-PAIRS + 1, 1):
+        alone, synced = _dose(offset, 8), _dose(offset, 9)
+        answers = await asyncio.gather(
+            _post_dose(client, patient, alone), _post_sync(client, patient, synced)
+        )
+        assert [a.status_code for a in answers] == [201, 200], [a.text for a in answers]
+        assert answers[1].json()["results"][0]["status"] == 201, answers[1].text
+        if not await _flagged_together(app, {alone["id"], synced["id"]}):
+            unflagged.append(day(offset))
+    assert unflagged == [], f"{len(unflagged)} of {PAIRS} racing pairs not flagged at write time"
+
+
+async def test_a_check_in_racing_a_dose_is_flagged(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    """The third write path: a check-in's doses."""
+    patient = world["patient_a"]
+    await _regimen(client, world, start=-5)
+    for offset in range(-4, 1):
+        alone, part = _dose(offset, 8), _dose(offset, 9)
+        body = {"id": new_id(), "date": day(offset).isoformat(), "submitted_at": at(day(offset), 22)}
+        answers = await asyncio.gather(
+            _post_dose(client, patient, alone),
+            client.post(
+                f"/v1/patients/{patient.patient_id}/check-ins",
+                headers=patient.headers,
+                json={**body, "doses": [part]},
+            ),
+        )
+        assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]
+        assert await _flagged_together(app, {alone["id"], part["id"]}), day(offset)
+
+
+@pytest.mark.one_database  # the lock is PostgreSQL's; SQLite's writers wait in BEGIN IMMEDIATE
+async def test_a_dose_waits_for_the_day_another_transaction_holds(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    """The interleaving that lost a dose, forced: another transaction has locked the day and inserted
+    600 mg but not committed yet. The request must wait for it (seen in pg_stat_activity, not guessed
+    with a sleep), and once it commits, count both doses."""
+    patient = world["patient_a"]
+    await _regimen(client, world, start=-5)
+    factory = app.state.session_factory
+    other_id = uuid.uuid4()
+    async with session_scope(factory) as holder:
+        await lock_dose_days(holder, [(patient.patient_id, day(0))])
+        holder.add(_dose_row(patient.patient_id, other_id, 0, 7, 600))
+        await holder.flush()
+        request = asyncio.ensure_future(_post_dose(client, patient, body := _dose(0, 9)))
+        async with factory() as watcher:
+            waiting = text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND datname = current_database()"
+            )
+            while not await watcher.scalar(waiting):
+                assert not request.done(), request.result().text  # it went ahead without waiting
+                await asyncio.sleep(0.01)  # polls a condition; no outcome depends on this interval
+    answer = await request
+    assert answer.status_code == 201, answer.text
+    assert {f["rule"] for f in answer.json()["flags"]} == {"dose_above_max"}
+    assert await _flagged_together(app, {str(other_id), body["id"]})
+
+
+def _dose_row(patient_id: uuid.UUID, dose_id: uuid.UUID, on_day: int, hour: int, mg: float) -> Dose:
+    now = datetime.now(UTC)
+    return Dose(
+        id=dose_id,
+        patient_id=patient_id,
+        local_date=day(on_day),
+        content_hash=uuid.uuid4().hex,
+        created_at=now,
+        created_by=None,
+        taken_at=datetime.fromisoformat(at(day(on_day), hour)),
+        medication="gabapentin",
+        dose_mg=mg,
+        status="taken",
+    )
+
+
+async def test_the_periodic_job_flags_a_day_over_the_maximum_that_has_no_flag(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    """The safety net: doses written around the rules (here: straight into the table) whose day's total
+    exceeds the maximum are flagged by one pass of the time-rules job, with the write-time rule's
+    reason; a second pass changes nothing, and neither does a pass after the flag is resolved."""
+    patient = world["patient_a"]
+    await _regimen(client, world, start=-10)
+    factory = app.state.session_factory
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    async with session_scope(factory) as session:
+        for dose_id, hour in zip(ids, (8, 20), strict=True):
+            session.add(_dose_row(patient.patient_id, dose_id, 0, hour, 600))
+        # An older day over the maximum is outside the job's 2 days: the write path's to flag.
+        session.add(_dose_row(patient.patient_id, uuid.uuid4(), -3, 8, 1000))
+    await check_in(client, patient, day(0))  # a patient who keeps checking in: no time-based flag
+    assert await _dose_flags(app) == []
+    now = datetime.fromisoformat(at(day(1), 12)).astimezone(UTC)  # day 0 is yesterday
+    assert await evaluate_time_rules(factory, app.state.settings, now=now) == 1
+    flags = await _dose_flags(app)
+    assert len(flags) == 1
+    flag = flags[0]
+    assert {e["id"] for e in flag.evidence} == {str(i) for i in ids}
+    assert flag.reason == f"1200 mg taken on {day(0).isoformat()}, above the prescribed maximum of 900 mg."
+    assert flag.severity == "high" and flag.status == "open"
+    # Already flagged: the next pass does nothing.
+    assert await evaluate_time_rules(factory, app.state.settings, now=now) == 0
+    resolved = await client.post(
+        f"/v1/flags/{flag.id}/resolve", headers=world["provider_a"].headers, json={"note": "spoke to them"}
+    )
+    assert resolved.status_code == 200, resolved.text
+    assert await evaluate_time_rules(factory, app.state.settings, now=now) == 0
+    assert len(await _dose_flags(app)) == 1
