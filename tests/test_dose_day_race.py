@@ -105,6 +105,32 @@ async def test_a_dose_racing_a_one_entry_sync_is_flagged_every_time(
     assert unflagged == [], f"{len(unflagged)} of {PAIRS} racing pairs not flagged at write time"
 
 
+async def test_two_batches_over_the_same_two_days_in_opposite_orders_both_store_and_flag(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    """A batch locks all its days at once, in one order for everyone: two phones syncing the same days
+    listed the other way round neither deadlock nor miss each other's doses."""
+    patient = world["patient_a"]
+    await _regimen(client, world, start=-PAIRS)
+    for offset in range(-PAIRS + 2, 1, 2):
+        one = [_dose(offset, 8), _dose(offset - 1, 8)]
+        other = [_dose(offset - 1, 9), _dose(offset, 9)]
+        answers = await asyncio.gather(
+            *(
+                client.post(
+                    "/v1/sync",
+                    headers=patient.headers,
+                    json={"entries": [{"type": "dose", "patient_id": "me", **d} for d in batch]},
+                )
+                for batch in (one, other)
+            )
+        )
+        assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+        assert all(r["status"] == 201 for a in answers for r in a.json()["results"])
+        assert await _flagged_together(app, {one[0]["id"], other[1]["id"]}), day(offset)
+        assert await _flagged_together(app, {one[1]["id"], other[0]["id"]}), day(offset - 1)
+
+
 async def test_a_check_in_racing_a_dose_is_flagged(
     app: FastAPI, client: httpx.AsyncClient, world: World
 ) -> None:
