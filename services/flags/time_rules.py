@@ -76,7 +76,8 @@ async def evaluate_time_rules(
 async def _evaluate_batch(
     session: AsyncSession, settings: Settings, patients: list[Patient], now: datetime
 ) -> int:
-    """The batch's inputs in two queries (not three per patient), then the pure rules."""
+    """The batch's inputs in two queries (not three per patient), then the pure rules; then the dose
+    days again (one more query, and two for a batch with a day over a limit)."""
     if not patients:
         return 0
     ids = [patient.id for patient in patients]
