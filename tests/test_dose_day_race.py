@@ -22,7 +22,7 @@ from sqlalchemy import select, text
 from models.entries import Dose
 from models.flags import Flag
 from services.database import session_scope
-from services.flags.dose_day_lock import lock_dose_days
+from services.flags.dose_day_lock import lock_dose_days, lock_key
 from services.flags.time_rules import evaluate_time_rules
 from tests.entry_helpers import new_id
 from tests.flag_helpers import at, check_in, day
@@ -175,6 +175,7 @@ async def test_a_dose_waits_for_the_day_another_transaction_holds(
             )
             while not await watcher.scalar(waiting):
                 assert not request.done(), request.result().text  # it went ahead without waiting
+                await watcher.rollback()  # pg_stat_activity is read once per transaction
                 await asyncio.sleep(0.01)  # polls a condition; no outcome depends on this interval
     answer = await request
     assert answer.status_code == 201, answer.text
@@ -231,3 +232,11 @@ async def test_the_periodic_job_flags_a_day_over_the_maximum_that_has_no_flag(
     assert resolved.status_code == 200, resolved.text
     assert await evaluate_time_rules(factory, app.state.settings, now=now) == 0
     assert len(await _dose_flags(app)) == 1
+
+
+def test_the_lock_key_is_one_signed_64_bit_number_per_patient_and_day() -> None:
+    patients = [uuid.UUID(int=n) for n in range(50)]
+    keys = {lock_key(p, day(d)) for p in patients for d in range(-20, 1)}
+    assert len(keys) == 50 * 21
+    assert all(-(2**63) <= k < 2**63 for k in keys)
+    assert lock_key(patients[0], day(0)) == lock_key(uuid.UUID(int=0), day(0))  # stable across calls

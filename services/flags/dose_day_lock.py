@@ -50,7 +50,7 @@ def lock_key(patient_id: uuid.UUID, day: date) -> int:
 
 def _held(session: AsyncSession) -> set[int]:
     """The keys this transaction holds (an xact lock ends with its transaction: a new one holds none)."""
-    current = session.get_transaction()
+    current = session.sync_session.get_transaction()
     held: tuple[Any, set[int]] | None = session.info.get(_HELD)
     if current is None or held is None or held[0] is not current:
         return set()
@@ -66,4 +66,4 @@ async def lock_dose_days(session: AsyncSession, days: Iterable[tuple[uuid.UUID, 
     if not keys:
         return
     await session.execute(_LOCK, {"keys": keys})
-    session.info[_HELD] = (session.get_transaction(), held | set(keys))
+    session.info[_HELD] = (session.sync_session.get_transaction(), held | set(keys))
