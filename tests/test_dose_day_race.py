@@ -240,3 +240,29 @@ def test_the_lock_key_is_one_signed_64_bit_number_per_patient_and_day() -> None:
     assert len(keys) == 50 * 21
     assert all(-(2**63) <= k < 2**63 for k in keys)
     assert lock_key(patients[0], day(0)) == lock_key(uuid.UUID(int=0), day(0))  # stable across calls
+
+
+async def test_the_periodic_job_reads_today_and_yesterday_and_adds_a_dose_a_flag_missed(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    """Yesterday and today both over the maximum, one of them already flagged at write time without a
+    dose that came around the rules: one pass attaches that dose and today's to the one active flag."""
+    patient = world["patient_a"]
+    await _regimen(client, world, start=-10)
+    await check_in(client, patient, day(0))
+    first = (await _post_dose(client, patient, _dose(-1, 8))).json()
+    second = (await _post_dose(client, patient, _dose(-1, 9))).json()
+    assert {f["rule"] for f in second["flags"]} == {"dose_above_max"}
+    factory = app.state.session_factory
+    missed, today = uuid.uuid4(), [uuid.uuid4(), uuid.uuid4()]
+    async with session_scope(factory) as session:
+        session.add(_dose_row(patient.patient_id, missed, -1, 10, 300))
+        for dose_id, hour in zip(today, (7, 8), strict=True):
+            session.add(_dose_row(patient.patient_id, dose_id, 0, hour, 500))
+    now = datetime.fromisoformat(at(day(0), 12)).astimezone(UTC)
+    assert await evaluate_time_rules(factory, app.state.settings, now=now) == 1
+    flags = await _dose_flags(app)
+    assert len(flags) == 1
+    expected = {first["id"], second["id"], str(missed), *(str(i) for i in today)}
+    assert {e["id"] for e in flags[0].evidence} == expected
+    assert await evaluate_time_rules(factory, app.state.settings, now=now) == 0

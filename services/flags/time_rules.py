@@ -152,7 +152,7 @@ async def _dose_days_again(
         flagged.setdefault(patient_id, set()).update(
             item["id"] for item in evidence if item["type"] == "dose"
         )
-    touched = 0
+    touched: set[uuid.UUID] = set()
     for patient_id, found in over.items():
         patient = by_id[patient_id]
         snapshot = Snapshot(creatinine_clearance_ml_min=patient.creatinine_clearance_ml_min)
@@ -163,10 +163,10 @@ async def _dose_days_again(
             snapshot.new_doses.extend(day_doses)
             snapshot.doses_on_days[on] = day_doses
             snapshot.regimen_max_on_days[on] = regimen_max
-        for finding in dose_above_max(snapshot):
-            if await flags.apply_finding(session, patient, finding) is not None:
-                touched += 1
-    return touched
+        for finding in dose_above_max(snapshot):  # two days over: the second attaches to the first's flag
+            if (flag := await flags.apply_finding(session, patient, finding)) is not None:
+                touched.add(flag.id)
+    return len(touched)
 
 
 def _regimen_max(regimens: list[Regimen], day: date) -> float | None:
