@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -184,15 +184,17 @@ async def test_a_dose_waits_for_the_day_another_transaction_holds(
 
 
 def _dose_row(patient_id: uuid.UUID, dose_id: uuid.UUID, on_day: int, hour: int, mg: float) -> Dose:
-    now = datetime.now(UTC)
+    """A taken dose written straight into the table, around the rules; it reached the server a minute
+    after it was taken (on time: no "late" in a reason)."""
+    taken_at = datetime.fromisoformat(at(day(on_day), hour)).astimezone(UTC)
     return Dose(
         id=dose_id,
         patient_id=patient_id,
         local_date=day(on_day),
         content_hash=uuid.uuid4().hex,
-        created_at=now,
+        created_at=taken_at + timedelta(minutes=1),
         created_by=None,
-        taken_at=datetime.fromisoformat(at(day(on_day), hour)),
+        taken_at=taken_at,
         medication="gabapentin",
         dose_mg=mg,
         status="taken",
@@ -224,6 +226,9 @@ async def test_the_periodic_job_flags_a_day_over_the_maximum_that_has_no_flag(
     assert {e["id"] for e in flag.evidence} == {str(i) for i in ids}
     assert flag.reason == f"1200 mg taken on {day(0).isoformat()}, above the prescribed maximum of 900 mg."
     assert flag.severity == "high" and flag.status == "open"
+    # Dated by its doses (CLINICAL.md 4: a flag is charted when its evidence happened).
+    assert _utc(flag.observed_at) == datetime.fromisoformat(at(day(0), 8))
+    assert _utc(flag.last_observed_at) == datetime.fromisoformat(at(day(0), 20))
     # Already flagged: the next pass does nothing.
     assert await evaluate_time_rules(factory, app.state.settings, now=now) == 0
     resolved = await client.post(
@@ -265,4 +270,11 @@ async def test_the_periodic_job_reads_today_and_yesterday_and_adds_a_dose_a_flag
     assert len(flags) == 1
     expected = {first["id"], second["id"], str(missed), *(str(i) for i in today)}
     assert {e["id"] for e in flags[0].evidence} == expected
+    # The write-time flag's first evidence stays its start; the latest is today's last dose.
+    assert _utc(flags[0].observed_at) == datetime.fromisoformat(at(day(-1), 9))
+    assert _utc(flags[0].last_observed_at) == datetime.fromisoformat(at(day(0), 8))
     assert await evaluate_time_rules(factory, app.state.settings, now=now) == 0
+
+
+def _utc(instant: datetime) -> datetime:
+    return instant.astimezone(UTC) if instant.tzinfo else instant.replace(tzinfo=UTC)

@@ -105,7 +105,7 @@ async def _evaluate_batch(
                 continue
             if await flags.apply_finding(session, settings, patient, finding, observed) is not None:
                 touched += 1
-    return touched + await _dose_days_again(session, patients, regimens_in_force, now)
+    return touched + await _dose_days_again(session, settings, patients, regimens_in_force, now)
 
 
 # The local days the safety net reads again: a patient's today and yesterday.
@@ -113,10 +113,16 @@ RECHECKED_DAYS = 2
 
 
 async def _dose_days_again(
-    session: AsyncSession, patients: list[Patient], regimens: dict[uuid.UUID, list[Regimen]], now: datetime
+    session: AsyncSession,
+    settings: Settings,
+    patients: list[Patient],
+    regimens: dict[uuid.UUID, list[Regimen]],
+    now: datetime,
 ) -> int:
     """dose_above_max over the batch's last 2 local days: the days' totals in one aggregate; only a day
-    over a limit reads its doses, and only one that no dose_above_max flag holds yet is applied."""
+    over a limit reads its doses, and only one that no dose_above_max flag holds yet is applied. The
+    finding is dated as at write time, by the doses no flag held (when they were taken, and when they
+    reached the server: a late one says so in the reason, as it would have then)."""
     by_id = {patient.id: patient for patient in patients}
     wanted = {
         patient.id: {local_date(now, patient.timezone) - timedelta(days=n) for n in range(RECHECKED_DAYS)}
@@ -142,11 +148,13 @@ async def _dose_days_again(
         return 0
     days = sorted({day for found in over.values() for day in found})
     doses: dict[tuple[uuid.UUID, date], list[DoseObs]] = {}
-    for dose_id, patient_id, on, mg in await session.execute(
+    times: dict[uuid.UUID, tuple[datetime, datetime]] = {}
+    for dose_id, patient_id, on, mg, taken_at, created_at in await session.execute(
         _DOSES_ON_DAYS, {"ids": list(over), "days": days}
     ):
         if on in over[patient_id]:
             doses.setdefault((patient_id, on), []).append(DoseObs(dose_id, on, mg))
+            times[dose_id] = (utc(taken_at), utc(created_at))
     flagged: dict[uuid.UUID, set[str]] = {}
     for patient_id, evidence in await session.execute(_DOSE_FLAG_EVIDENCE, {"ids": list(over)}):
         flagged.setdefault(patient_id, set()).update(
@@ -163,8 +171,12 @@ async def _dose_days_again(
             snapshot.new_doses.extend(day_doses)
             snapshot.doses_on_days[on] = day_doses
             snapshot.regimen_max_on_days[on] = regimen_max
+        held = flagged.get(patient_id, set())
         for finding in dose_above_max(snapshot):  # two days over: the second attaches to the first's flag
-            if (flag := await flags.apply_finding(session, patient, finding)) is not None:
+            fresh = [times[ref.id] for ref in finding.evidence if str(ref.id) not in held]
+            taken = [at for at, _ in fresh]
+            observed = flags.Observed(min(taken), max(taken), max(arrived for _, arrived in fresh))
+            if (flag := await flags.apply_finding(session, settings, patient, finding, observed)) is not None:
                 touched.add(flag.id)
     return len(touched)
 
@@ -208,7 +220,14 @@ _DAY_TOTALS = (
     )
     .group_by(col(Dose.patient_id), col(Dose.local_date))
 )
-_DOSES_ON_DAYS = select(col(Dose.id), col(Dose.patient_id), col(Dose.local_date), col(Dose.dose_mg)).where(
+_DOSES_ON_DAYS = select(
+    col(Dose.id),
+    col(Dose.patient_id),
+    col(Dose.local_date),
+    col(Dose.dose_mg),
+    col(Dose.taken_at),
+    col(Dose.created_at),
+).where(
     col(Dose.patient_id).in_(bindparam("ids", expanding=True)),
     col(Dose.local_date).in_(bindparam("days", expanding=True)),
     col(Dose.status) == "taken",
