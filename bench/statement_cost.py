@@ -3,6 +3,11 @@ one-row read by primary key, 2,000 times in a row on one connection, after a war
 
 The API's requests are chains of such statements (see "Statements per request"), so this is the
 price list for the write path's design: the ORM, SQLAlchemy Core, or asyncpg itself.
+
+Then what the lock of a dose's local day adds to its unit of work (services/flags/dose_day_lock.py,
+issue 22: one more statement before the dose's own): the same read in a transaction of its own,
+without and with the lock of a (patient, day) before it, uncontended (a new day each time). The
+difference of the two is the lock's price on every dose; the dose scenario's rate includes it.
 """
 
 from __future__ import annotations
@@ -10,13 +15,17 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from typing import Any
 
 import asyncpg
 from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from models.accounts import User
 from services.database import create_engine, create_session_factory
+from services.flags.dose_day_lock import lock_dose_days
 from services.settings import Settings
 
 ROUNDS = 2000
@@ -67,6 +76,7 @@ async def measure(settings: Settings, asyncpg_url: str, user_id: uuid.UUID) -> l
                     await _time(lambda: connection.execute(query, {"id": user_id})),
                 )
             )
+        results += await _dose_day_lock(create_session_factory(engine), by_id)
     finally:
         await engine.dispose()
     raw = await asyncpg.connect(asyncpg_url)
@@ -82,7 +92,30 @@ async def measure(settings: Settings, asyncpg_url: str, user_id: uuid.UUID) -> l
     return results
 
 
+async def _dose_day_lock(factory: async_sessionmaker[AsyncSession], read: Any) -> list[tuple[str, float]]:
+    """A unit of work as the dose path runs it (a session, BEGIN, ..., COMMIT), without and with the lock
+    of its day; the read stands in for the dose's one statement."""
+    patient_id, days = uuid.uuid4(), iter(date(2000, 1, 1) + timedelta(days=n) for n in range(10**6))
+
+    async def without_lock() -> None:
+        async with factory() as session, session.begin():
+            await session.execute(read)
+
+    async def with_lock() -> None:
+        async with factory() as session, session.begin():
+            await lock_dose_days(session, [(patient_id, next(days))])
+            await session.execute(read)
+
+    return [
+        (
+            "Session: BEGIN, the read, COMMIT (a dose's unit of work, without its day's lock)",
+            await _time(without_lock),
+        ),
+        ("Session: BEGIN, the day's lock, the read, COMMIT (with it)", await _time(with_lock)),
+    ]
+
+
 def markdown(results: list[tuple[str, float]]) -> str:
-    lines = ["| layer | µs per statement |", "|---|---:|"]
+    lines = ["| layer | µs per statement (or unit of work, where it says) |", "|---|---:|"]
     lines += [f"| {name} | {micros:,.0f} |" for name, micros in results]
     return "\n".join(lines)

@@ -1,5 +1,6 @@
-"""One pass of the time-based rules (abrupt stop, missed check-ins) over a datagen database:
-its time, its statements and its peak memory, as the worker runs it.
+"""One pass of the time-based rules (abrupt stop, missed check-ins, and the safety net that re-reads each
+patient's last 2 local days of doses for dose_above_max) over a datagen database: its time, its
+statements and its peak memory, as the worker runs it.
 
     python -m bench.datagen --patients 100000 --days 14      # prints SYMPTRACK_DATABASE_URL=...
     SYMPTRACK_DATABASE_URL=... python -m bench.time_rules
@@ -7,6 +8,9 @@ its time, its statements and its peak memory, as the worker runs it.
 datagen's people keep taking their doses up to the last day of their history, so a pass finds
 lapses only for those whose history it ends early: `--lapsed N` makes the first N patients' last
 `--lapse-days` days empty first (deleted), so the pass has flags to raise as well as patients to read.
+`--overdosed N` raises one taken dose on the last dosing day of the first N patients to 3601 mg (above
+the label maximum of 3600 whatever else applies), written around the rules as a lost race would leave
+it, so the safety net has days to flag (datagen's history ends yesterday: inside the 2 days).
 The flags it raises stay in the database; run it on a throwaway one.
 """
 
@@ -45,11 +49,28 @@ async def _lapse(engine: Any, patients: int, days: int) -> None:
             )
 
 
-async def run(database_url: str, lapsed: int, lapse_days: int) -> None:
+async def _overdose(engine: Any, patients: int) -> None:
+    """One taken dose on the last dosing day of the first `patients` patients (by id) becomes 3601 mg."""
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "UPDATE dose SET dose_mg = 3601 WHERE id IN ("
+                "SELECT DISTINCT ON (d.patient_id) d.id FROM dose d "
+                "JOIN (SELECT id FROM patient ORDER BY id LIMIT :n) p ON d.patient_id = p.id "
+                "WHERE d.status = 'taken' AND d.entered_in_error_at IS NULL "
+                "ORDER BY d.patient_id, d.local_date DESC)"
+            ),
+            {"n": patients},
+        )
+
+
+async def run(database_url: str, lapsed: int, lapse_days: int, overdosed: int = 0) -> None:
     settings = Settings(database_url=database_url)
     engine = create_async_engine(database_url, pool_size=2, hide_parameters=True)
     if lapsed:
         await _lapse(engine, lapsed, lapse_days)
+    if overdosed:
+        await _overdose(engine, overdosed)
     async with engine.connect() as connection:
         patients = (await connection.execute(text("SELECT count(*) FROM patient"))).scalar_one()
         entries = (
@@ -83,8 +104,9 @@ def main() -> None:
     )
     parser.add_argument("--lapsed", type=int, default=0, help="patients whose last days are emptied first")
     parser.add_argument("--lapse-days", type=int, default=4)
+    parser.add_argument("--overdosed", type=int, default=0, help="patients given a day over 3600 mg first")
     args = parser.parse_args()
-    asyncio.run(run(os.environ["SYMPTRACK_DATABASE_URL"], args.lapsed, args.lapse_days))
+    asyncio.run(run(os.environ["SYMPTRACK_DATABASE_URL"], args.lapsed, args.lapse_days, args.overdosed))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def statements(app: FastAPI) -> Iterator[list[str]]:
 async def test_a_plain_dose_is_one_statement(
     app: FastAPI, client: httpx.AsyncClient, world: World, medication: str | None
 ) -> None:
-    """BEGIN, this, COMMIT: the issue's budget of three round trips for a dose that raises no flag."""
+    """BEGIN, the day's lock, this, COMMIT: four round trips for a dose that raises no flag."""
     patient = world["patient_a"]
     path = f"/v1/patients/{patient.patient_id}/doses"
     assert (await client.post(path, headers=patient.headers, json=dose())).status_code == 201  # warm
@@ -51,10 +51,14 @@ async def test_a_plain_dose_is_one_statement(
     with statements(app) as seen:
         response = await client.post(path, headers=patient.headers, json=body)
     assert response.status_code == 201, response.text
-    # The regimen in force, INSERT ... ON CONFLICT DO NOTHING RETURNING, the audit row and the day's
-    # taken doses, as data-modifying CTEs of one statement (services/entries/dose_statement.py).
-    assert len(seen) == 1, seen
-    assert seen[0].startswith("WITH audited AS (INSERT INTO audit_event"), seen
+    # First the lock of the patient's local day (services/flags/dose_day_lock.py), a statement of its
+    # own: the next statement's snapshot must start after a concurrent dose of that day has committed,
+    # or the day's total misses it (issue 22: doses recorded at the same time are counted together).
+    # Then the regimen in force, INSERT ... ON CONFLICT DO NOTHING RETURNING, the audit row and the
+    # day's taken doses, as data-modifying CTEs of one statement (services/entries/dose_statement.py).
+    assert len(seen) == 2, seen
+    assert seen[0].startswith("SELECT count(pg_advisory_xact_lock(k))"), seen
+    assert seen[1].startswith("WITH audited AS (INSERT INTO audit_event"), seen
     assert response.json()["medication"] == "gabapentin"
 
 
@@ -102,6 +106,6 @@ async def test_a_full_check_in_is_one_insert_per_table_and_one_read_per_rule_inp
     assert response.status_code == 201, response.text
     # 4 inserts (check-in, doses, symptoms, anxiety: one each, however many parts); the check-ins
     # near its day, the symptom reports its rules need (one query), the GAD-7 before this one, the
-    # day's doses with the regimen; the audit row.
-    assert len(seen) == 9, seen
+    # day's doses with the regimen; the audit row; and before the day is read, its lock.
+    assert len(seen) == 10, seen
     assert sum(s.startswith("INSERT INTO dose") for s in seen) == 1, seen

@@ -294,21 +294,27 @@ def anxiety_worsening(snapshot: Snapshot) -> list[Finding]:
     return findings
 
 
+def daily_limits_exceeded(
+    total: float, creatinine_clearance_ml_min: float | None, regimen_max: float | None
+) -> list[str]:
+    """The limits of dose_above_max a local day's taken total exceeds, in words (none: no finding)."""
+    limits: list[tuple[float, str]] = [(LABEL_MAX_DAILY_MG, "the label maximum of 3600 mg")]
+    if creatinine_clearance_ml_min is not None:
+        label_max = label_max_daily_mg(creatinine_clearance_ml_min)
+        limits.append((label_max, f"the label maximum of {label_max} mg for the patient's kidney function"))
+    if regimen_max is not None:
+        limits.append((regimen_max, f"the prescribed maximum of {regimen_max:g} mg"))
+    return [text for limit, text in limits if total > limit]
+
+
 def dose_above_max(snapshot: Snapshot) -> list[Finding]:
+    """Every local day of the new doses whose taken total (`doses_on_days`) exceeds a limit."""
     findings = []
-    label_max = label_max_daily_mg(snapshot.creatinine_clearance_ml_min)
     for day in sorted({d.local_date for d in snapshot.new_doses}):
         doses = snapshot.doses_on_days.get(day, [])
         total = sum(d.dose_mg for d in doses)
-        limits: list[tuple[float, str]] = [(LABEL_MAX_DAILY_MG, "the label maximum of 3600 mg")]
-        if snapshot.creatinine_clearance_ml_min is not None:
-            limits.append(
-                (label_max, f"the label maximum of {label_max} mg for the patient's kidney function")
-            )
         regimen_max = snapshot.regimen_max_on_days.get(day)
-        if regimen_max is not None:
-            limits.append((regimen_max, f"the prescribed maximum of {regimen_max:g} mg"))
-        exceeded = [text for limit, text in limits if total > limit]
+        exceeded = daily_limits_exceeded(total, snapshot.creatinine_clearance_ml_min, regimen_max)
         if exceeded:
             reason = f"{total:g} mg taken on {day.isoformat()}, above {' and '.join(exceeded)}."
             findings.append(

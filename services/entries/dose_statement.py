@@ -1,4 +1,8 @@
-"""A dose recorded alone, on PostgreSQL, in one statement: BEGIN, this, COMMIT.
+"""A dose recorded alone, on PostgreSQL, in one statement: BEGIN, the day's lock, this, COMMIT.
+
+The lock (services/flags/dose_day_lock.py, taken by `kinds._dose_row`) cannot be part of this
+statement: its snapshot is taken when it starts, before a lock inside it would be granted, so a dose of
+the same day committed while it waited would be missing from the day's total.
 
 Data-modifying CTEs let one statement do what the recorder otherwise asks in three:
 

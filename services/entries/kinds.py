@@ -35,6 +35,7 @@ from services.entries import views as entry_views
 from services.entries.recorder import BODY, Context, EntryRecipe, Loc, flags_raised_by, raise_if
 from services.errors import FieldError, ValidationFailed
 from services.flags import lifecycle as flags
+from services.flags.dose_day_lock import lock_dose_days
 from services.flags.flag_history import read_dose_day
 from services.prescribing.regimens import DEFAULT_MEDICATION
 
@@ -70,8 +71,14 @@ async def _dose_row(
     read_day: bool = True,
 ) -> Dose:
     """`read_day=False`: the day not known yet is left to the insert, which reads it in its own
-    statement and fills in the medication (dose_statement). A batch knows its days before."""
+    statement and fills in the medication (dose_statement). A batch knows its days before.
+
+    A taken dose first locks its day (dose_day_lock), before anything reads the day's doses: a dose,
+    a check-in and a sync batch recorded at the same time for one day are counted together. A sync
+    batch has locked its days already, so this asks nothing more of it."""
     day = ctx.local_date(data.taken_at)
+    if data.status == "taken":
+        await lock_dose_days(ctx.session, [(ctx.patient.id, day)])
     if read_day and not ctx.regimens.knows(ctx.patient.id, day):
         await read_dose_day(ctx.session, ctx.patient.id, day, ctx.regimens, ctx.taken_before)
     medication = data.medication

@@ -51,6 +51,7 @@ from services.entries import kinds, recorder, store
 from services.entries.idempotency import fingerprint
 from services.errors import DomainError, NotFound, ValidationFailed, status_title
 from services.flags import lifecycle as flags
+from services.flags.dose_day_lock import lock_dose_days
 from services.prescribing.regimens import RegimensInForce
 from services.settings import Settings
 
@@ -115,6 +116,15 @@ async def sync(
             outcomes.append(None)
         else:
             outcomes.append(checked)
+    # Every (patient, day) a taken dose falls on, locked at once before anything reads those days
+    # (dose_day_lock): a dose or a check-in racing this batch is counted with it.
+    taken_days = [
+        (c.ctx.patient.id, c.ctx.local_date(d.taken_at))
+        for _, c in valid
+        for d in _doses_of(c.data)
+        if d.status == "taken"
+    ]
+    await lock_dose_days(session, taken_days)
     # The regimens of every day a dose falls on, one query per patient (a dose without a medication
     # takes the regimen's, and the dose rule its maximum).
     for ctx in contexts.values():

@@ -1,5 +1,7 @@
 """The periodic job for rules that depend on time passing, not on a new entry (CLINICAL.md 4):
-abrupt_stop and missed_check_ins.
+abrupt_stop and missed_check_ins; and the safety net of the rules that read a day's total: the last 2
+local days of each patient with doses there are read again, and a day whose total exceeds a limit gets
+dose_above_max (the write-time rule itself, so the same reason and flag), unless a flag has it already.
 
 Safe to run twice and on several workers at once: a lapse is identified by its episode (the last dose
 or check-in before it), a flag is raised once per episode, and the unique index on active flags makes
@@ -9,21 +11,30 @@ concurrent runs meet on one flag.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from models.accounts import Patient
 from models.base import utcnow
 from models.entries import CheckIn, Dose
+from models.flags import Flag
 from models.regimens import Regimen
-from services.clinical.rules import RegimenObs, abrupt_stop, missed_check_ins
+from services.clinical.rules import (
+    DoseObs,
+    RegimenObs,
+    Snapshot,
+    abrupt_stop,
+    daily_limits_exceeded,
+    dose_above_max,
+    missed_check_ins,
+)
 from services.database import session_scope
 from services.flags import lifecycle as flags
-from services.localtime import day_bounds, local_date
+from services.localtime import day_bounds, local_date, utc
 from services.settings import Settings
 
 BATCH = 200
@@ -65,13 +76,16 @@ async def evaluate_time_rules(
 async def _evaluate_batch(
     session: AsyncSession, settings: Settings, patients: list[Patient], now: datetime
 ) -> int:
-    """The batch's inputs in two queries (not three per patient), then the pure rules."""
+    """The batch's inputs in two queries (not three per patient), then the pure rules; then the dose
+    days again (one more query, and two for a batch with a day over a limit)."""
     if not patients:
         return 0
     ids = [patient.id for patient in patients]
     regimens: dict[uuid.UUID, list[RegimenObs]] = {}
+    regimens_in_force: dict[uuid.UUID, list[Regimen]] = {}
     for r in (await session.execute(select(Regimen).where(col(Regimen.patient_id).in_(ids)))).scalars():
         regimens.setdefault(r.patient_id, []).append(RegimenObs(r.id, r.start_date, r.end_date, r.taper))
+        regimens_in_force.setdefault(r.patient_id, []).append(r)
     latest = {row.id: row for row in await session.execute(_LATEST_DOSE_AND_CHECK_IN, {"ids": ids})}
     last_doses = {pid: row.last_dose for pid, row in latest.items() if row.last_dose is not None}
     last_check_ins = {pid: row.last_check_in for pid, row in latest.items() if row.last_check_in is not None}
@@ -91,7 +105,88 @@ async def _evaluate_batch(
                 continue
             if await flags.apply_finding(session, settings, patient, finding, observed) is not None:
                 touched += 1
-    return touched
+    return touched + await _dose_days_again(session, settings, patients, regimens_in_force, now)
+
+
+# The local days the safety net reads again: a patient's today and yesterday.
+RECHECKED_DAYS = 2
+
+
+async def _dose_days_again(
+    session: AsyncSession,
+    settings: Settings,
+    patients: list[Patient],
+    regimens: dict[uuid.UUID, list[Regimen]],
+    now: datetime,
+) -> int:
+    """dose_above_max over the batch's last 2 local days: the days' totals in one aggregate; only a day
+    over a limit reads its doses, and only one that no dose_above_max flag holds yet is applied. The
+    finding is dated as at write time, by the doses no flag held (when they were taken, and when they
+    reached the server: a late one says so in the reason, as it would have then)."""
+    by_id = {patient.id: patient for patient in patients}
+    wanted = {
+        patient.id: {local_date(now, patient.timezone) - timedelta(days=n) for n in range(RECHECKED_DAYS)}
+        for patient in patients
+    }
+    # Every zone's today lies within a day of UTC's.
+    utc_today = now.astimezone(UTC).date()
+    params = {
+        "ids": list(by_id),
+        "first": utc_today - timedelta(days=RECHECKED_DAYS),
+        "last": utc_today + timedelta(days=1),
+    }
+    over: dict[uuid.UUID, dict[date, float | None]] = {}
+    for row in await session.execute(_DAY_TOTALS, params):
+        if row.local_date not in wanted[row.patient_id]:
+            continue
+        patient = by_id[row.patient_id]
+        regimen_max = _regimen_max(regimens.get(row.patient_id, []), row.local_date)
+        # A hair of slack: the rule itself decides, from the doses, below.
+        if daily_limits_exceeded(row.total + 1e-6, patient.creatinine_clearance_ml_min, regimen_max):
+            over.setdefault(row.patient_id, {})[row.local_date] = regimen_max
+    if not over:
+        return 0
+    days = sorted({day for found in over.values() for day in found})
+    doses: dict[tuple[uuid.UUID, date], list[DoseObs]] = {}
+    times: dict[uuid.UUID, tuple[datetime, datetime]] = {}
+    for dose_id, patient_id, on, mg, taken_at, created_at in await session.execute(
+        _DOSES_ON_DAYS, {"ids": list(over), "days": days}
+    ):
+        if on in over[patient_id]:
+            doses.setdefault((patient_id, on), []).append(DoseObs(dose_id, on, mg))
+            times[dose_id] = (utc(taken_at), utc(created_at))
+    flagged: dict[uuid.UUID, set[str]] = {}
+    for patient_id, evidence in await session.execute(_DOSE_FLAG_EVIDENCE, {"ids": list(over)}):
+        flagged.setdefault(patient_id, set()).update(
+            item["id"] for item in evidence if item["type"] == "dose"
+        )
+    touched: set[uuid.UUID] = set()
+    for patient_id, found in over.items():
+        patient = by_id[patient_id]
+        snapshot = Snapshot(creatinine_clearance_ml_min=patient.creatinine_clearance_ml_min)
+        for on, regimen_max in found.items():
+            day_doses = doses.get((patient_id, on), [])
+            if {str(d.id) for d in day_doses} <= flagged.get(patient_id, set()):
+                continue  # flagged already (at write time, or by an earlier pass), whatever became of it
+            snapshot.new_doses.extend(day_doses)
+            snapshot.doses_on_days[on] = day_doses
+            snapshot.regimen_max_on_days[on] = regimen_max
+        held = flagged.get(patient_id, set())
+        for finding in dose_above_max(snapshot):  # two days over: the second attaches to the first's flag
+            fresh = [times[ref.id] for ref in finding.evidence if str(ref.id) not in held]
+            taken = [at for at, _ in fresh]
+            observed = flags.Observed(min(taken), max(taken), max(arrived for _, arrived in fresh))
+            if (flag := await flags.apply_finding(session, settings, patient, finding, observed)) is not None:
+                touched.add(flag.id)
+    return len(touched)
+
+
+def _regimen_max(regimens: list[Regimen], day: date) -> float | None:
+    """The maximum of the regimen in force on the day: the latest started, as `in_force_on` orders."""
+    covering = [r for r in regimens if r.start_date <= day and (r.end_date is None or r.end_date >= day)]
+    if not covering:
+        return None
+    return max(covering, key=lambda r: (r.start_date, utc(r.created_at))).max_daily_mg
 
 
 def _latest_date(model: Any, *where: Any) -> Any:
@@ -112,6 +207,35 @@ _LATEST_DOSE_AND_CHECK_IN = select(
     _latest_date(Dose, col(Dose.status) == "taken").label("last_dose"),
     _latest_date(CheckIn).label("last_check_in"),
 ).where(col(Patient.id).in_(bindparam("ids", expanding=True)))
+
+
+# The safety net's reads. Built once.
+_DAY_TOTALS = (
+    select(col(Dose.patient_id), col(Dose.local_date), func.sum(col(Dose.dose_mg)).label("total"))
+    .where(
+        col(Dose.patient_id).in_(bindparam("ids", expanding=True)),
+        col(Dose.local_date).between(bindparam("first"), bindparam("last")),
+        col(Dose.status) == "taken",
+        col(Dose.entered_in_error_at).is_(None),
+    )
+    .group_by(col(Dose.patient_id), col(Dose.local_date))
+)
+_DOSES_ON_DAYS = select(
+    col(Dose.id),
+    col(Dose.patient_id),
+    col(Dose.local_date),
+    col(Dose.dose_mg),
+    col(Dose.taken_at),
+    col(Dose.created_at),
+).where(
+    col(Dose.patient_id).in_(bindparam("ids", expanding=True)),
+    col(Dose.local_date).in_(bindparam("days", expanding=True)),
+    col(Dose.status) == "taken",
+    col(Dose.entered_in_error_at).is_(None),
+)
+_DOSE_FLAG_EVIDENCE = select(col(Flag.patient_id), col(Flag.evidence)).where(
+    col(Flag.patient_id).in_(bindparam("ids", expanding=True)), col(Flag.rule) == "dose_above_max"
+)
 
 
 async def time_rules_job(factory: async_sessionmaker[AsyncSession], settings: Settings) -> int:
