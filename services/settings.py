@@ -90,9 +90,10 @@ class Settings(BaseSettings):
     webhook_lease_seconds: float = Field(default=6.0, gt=0)
     webhook_lease_renew_seconds: float = Field(default=2.0, ge=0.1)
     # Sends in flight to one endpoint at once, across every worker: a receiver that answers slowly
-    # (or not at all, until the timeout) holds no more of a worker's 32 sending slots, and one that
-    # answers in 2 s still takes 4 alerts a second.
-    webhook_endpoint_in_flight: int = Field(default=8, ge=1)
+    # (or not at all, until the timeout) holds no more of a worker's 32 sending slots. One that
+    # answers in 2 s takes 6 alerts a second, and still 3 while a killed worker's leases hold half
+    # the share (until they run out).
+    webhook_endpoint_in_flight: int = Field(default=12, ge=1)
     webhook_disable_after_days: int = Field(default=5, ge=1)
     # The worker touches this file after every round of work (unset: no file); a container health
     # check reads its age (docker-compose.yml).

@@ -216,7 +216,7 @@ def test_the_lease_settings_by_default() -> None:
     settings = Settings(_env_file=None, secret_key=KEY)  # type: ignore[call-arg]
     assert settings.webhook_timeout_seconds == 15
     assert (settings.webhook_lease_seconds, settings.webhook_lease_renew_seconds) == (6, 2)
-    assert settings.webhook_endpoint_in_flight == 8
+    assert settings.webhook_endpoint_in_flight == 12
     shortest = Settings(
         _env_file=None, secret_key=KEY, webhook_lease_seconds=0.3, webhook_lease_renew_seconds=0.1
     )  # type: ignore[call-arg]
