@@ -5,6 +5,7 @@ endpoint's share and are claimed again within one lease. Both databases."""
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import uuid
 from datetime import datetime, timedelta
@@ -16,9 +17,9 @@ from sqlalchemy import select, update
 from sqlmodel import col
 
 from models.base import utcnow
-from models.webhooks import WebhookDelivery, WebhookEndpoint
+from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from services.alerting import outbox, webhook_secrets
-from services.alerting.delivery import DeliveryJob, Leases, claim, renew
+from services.alerting.delivery import DeliveryJob, Leases, Outcome, claim, record, renew
 from services.alerting.signing import new_secret
 from services.database import session_scope
 from services.settings import Settings
@@ -142,8 +143,8 @@ async def test_a_send_longer_than_many_leases_is_taken_by_no_other_worker(
         assert await job(factory, short_lease) == 1
         await received_at_least(receiver, 1, within=10)
         claimed_at = utcnow()
-        # Another worker claims over and over while the send is held for 5 leases: never this one.
-        while utcnow() < claimed_at + 5 * timedelta(seconds=short_lease.webhook_lease_seconds):
+        # Another worker claims over and over while the send is held for 3 leases: never this one.
+        while utcnow() < claimed_at + 3 * timedelta(seconds=short_lease.webhook_lease_seconds):
             async with session_scope(factory) as session:
                 assert await claim(session, short_lease, utcnow()) == []
             await asyncio.sleep(0.05)
@@ -221,3 +222,27 @@ def test_the_lease_settings_by_default() -> None:
         _env_file=None, secret_key=KEY, webhook_lease_seconds=0.3, webhook_lease_renew_seconds=0.1
     )  # type: ignore[call-arg]
     assert shortest.webhook_lease_seconds == 0.3
+
+
+async def test_a_failure_recorded_after_a_success_undoes_nothing(app: FastAPI, world: World) -> None:
+    """Two sends of one delivery (a lease that lapsed while its worker still sent): whichever is
+    recorded last, a success stands and nothing is sent again."""
+    [only] = await _pings(app, world, None, 1)
+    settings = app.state.settings
+    now = utcnow()
+    async with session_scope(app.state.session_factory) as session:
+        [claimed] = await claim(session, settings, now)
+    rng = random.Random(1)  # noqa: S311 - jitter, not security
+    sent = Outcome(200, 5, None, "ok", None)
+    failed = Outcome(500, 5, None, "no", None)
+    for outcome in (sent, failed):
+        async with session_scope(app.state.session_factory) as session:
+            await record(session, settings, claimed, outcome, utcnow(), rng)
+    async with session_scope(app.state.session_factory) as session:
+        delivery = await session.get_one(WebhookDelivery, only)
+        endpoint = await session.get_one(WebhookEndpoint, delivery.endpoint_id)
+        attempts = (await session.execute(select(WebhookAttempt))).scalars().all()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("succeeded", 2, 200)
+    assert delivery.lease_expires_at is None and endpoint.failing_since is None
+    assert sorted(a.status_code or 0 for a in attempts) == [200, 500]
+    assert await _claim(app, utcnow() + timedelta(days=2)) == []

@@ -375,6 +375,12 @@ async def record(
         )
     )
     delivery.attempts += 1
+    if delivery.status == "succeeded":
+        # Sent twice (its lease lapsed while this worker still sent it, and another sent it too), and
+        # the other send succeeded: this attempt is kept, and no outcome of it undoes that success.
+        session.add(delivery)
+        await session.flush()
+        return
     delivery.last_status_code = outcome.status_code
     delivery.last_error = _bounded(outcome.error)
     delivery.lease_expires_at = None
