@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
@@ -110,13 +111,14 @@ async def paced_alerts(
     *,
     rate: float,
     seconds: float,
-    midway: Callable[[], None] = lambda: None,
+    midway: Callable[[], Coroutine[Any, Any, None]] | None = None,
     alive: Callable[[], bool] = lambda: True,
 ) -> AlertResult:
     """Urgent check-ins at `rate` a second for `seconds` (open loop: each on schedule, whether or not
     the earlier ones arrived), each timed until its webhook is verified at the receiver's one
-    endpoint; `midway()` is called once half of them are sent. Returns once every alert arrived or
-    was lost (not verified within RECEIPT_TIMEOUT_SECONDS of its check-in, or `alive()` turned false)."""
+    endpoint; `midway()` starts (beside them) once half of them are sent. Returns once it ended and
+    every alert arrived or was lost (not verified within RECEIPT_TIMEOUT_SECONDS of its check-in, or
+    `alive()` turned false)."""
     result = AlertResult()
     chosen = patients[: max(1, int(rate * seconds))]
     started = time.perf_counter()
@@ -147,11 +149,11 @@ async def paced_alerts(
                 result.answered_ms.append((answered - sent) * 1000)
                 result.each_ms.append((arrived[0] - sent) * 1000)
 
-        sending = []
+        sending: list[asyncio.Task[None]] = []
         for n, patient in enumerate(chosen):
             await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
-            if n == len(chosen) // 2:
-                midway()
+            if n == len(chosen) // 2 and midway is not None:
+                sending.append(asyncio.create_task(midway()))
             sending.append(asyncio.create_task(one(patient)))
         await asyncio.gather(*sending)
     result.seconds = time.perf_counter() - started

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from bench.procs import sending_ports
 from models.accounts import Role
 from models.base import utcnow
 from services.accounts import users as accounts
@@ -39,26 +40,6 @@ P99_LIMIT_MS = 5000.0
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
-
-
-def sending_ports(pid: int, remote_port: int) -> set[int]:
-    """The local ports of the process's connections to `remote_port` on loopback (established):
-    its sends at the receiver, each on a connection of its own."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = fd.readlink().name
-        except OSError:
-            continue  # closed meanwhile
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
-    ports = set()
-    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
-        if state == "01" and inode in inodes and int(remote.split(":")[1], 16) == remote_port:
-            ports.add(int(local.split(":")[1], 16))
-    return ports
 
 
 async def _patients(app: FastAPI, world: World, count: int) -> list[Person]:
