@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
@@ -24,6 +25,9 @@ PAUSE_SECONDS = 0.05
 # The issue's fan-out: 12 endpoints, 10 good, one nothing listens on, one that answers after 10 s.
 GOOD_ENDPOINTS = 10
 SLOW_SECONDS = 10.0
+# Issue 22: urgent check-ins at 3 a second to a receiver that answers in 2 s, through a worker's kill.
+PACED_RATE = 3.0
+PACED_ANSWER_SECONDS = 2.0
 
 
 @dataclass
@@ -95,6 +99,63 @@ async def send_alerts(
                 result.answered_ms.append((answered - sent) * 1000)
                 result.each_ms.extend((at - sent) * 1000 for at in arrived)
             await asyncio.sleep(pause)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+async def paced_alerts(
+    url: str,
+    receiver: Receiver,
+    patients: list[BenchPatient],
+    tokens: dict[str, str],
+    *,
+    rate: float,
+    seconds: float,
+    midway: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    alive: Callable[[], bool] = lambda: True,
+) -> AlertResult:
+    """Urgent check-ins at `rate` a second for `seconds` (open loop: each on schedule, whether or not
+    the earlier ones arrived), each timed until its webhook is verified at the receiver's one
+    endpoint; `midway()` starts (beside them) once half of them are sent. Returns once it ended and
+    every alert arrived or was lost (not verified within RECEIPT_TIMEOUT_SECONDS of its check-in, or
+    `alive()` turned false)."""
+    result = AlertResult()
+    chosen = patients[: max(1, int(rate * seconds))]
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=url, timeout=RECEIPT_TIMEOUT_SECONDS) as client:
+
+        async def one(patient: BenchPatient) -> None:
+            pid = str(patient.patient_id)
+            sent = time.perf_counter()
+            try:
+                response = await client.post(
+                    "/v1/patients/me/check-ins",
+                    json=urgent_check_in(patient, datetime.now(UTC)),
+                    headers={"Authorization": f"Bearer {tokens[pid]}"},
+                )
+            except httpx.HTTPError:
+                result.refused_requests += 1
+                return
+            answered = time.perf_counter()
+            flags = response.json().get("flags", []) if response.status_code == 201 else []
+            if not any(flag["severity"] == "urgent" for flag in flags):
+                result.refused_requests += 1
+                return
+            arrived = await _arrivals(receiver, pid, [DEFAULT_PATH], sent + RECEIPT_TIMEOUT_SECONDS, alive)
+            if arrived is None:
+                result.lost += 1
+            else:
+                result.latencies_ms.append((arrived[0] - sent) * 1000)
+                result.answered_ms.append((answered - sent) * 1000)
+                result.each_ms.append((arrived[0] - sent) * 1000)
+
+        sending: list[asyncio.Task[None]] = []
+        for n, patient in enumerate(chosen):
+            await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
+            if n == len(chosen) // 2 and midway is not None:
+                sending.append(asyncio.create_task(midway()))
+            sending.append(asyncio.create_task(one(patient)))
+        await asyncio.gather(*sending)
     result.seconds = time.perf_counter() - started
     return result
 

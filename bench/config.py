@@ -63,6 +63,8 @@ class BenchConfig:
     alert_endpoints: bool = True
     # The loaded alert run again with the delivery worker in a process of its own.
     alert_worker_apart: bool = True
+    # Urgent check-ins at 3 a second to a receiver answering in 2 s, two workers, one killed midway.
+    alert_worker_killed: bool = True
     # "alerts": only what the alert runs need (data, then the alert scenarios); "" runs everything.
     only: str = ""
     # Also measure the summary and panel at one connection: service time without queueing.
@@ -99,6 +101,7 @@ class BenchConfig:
             alert_under_load=_flag("BENCH_ALERT_UNDER_LOAD", cls.alert_under_load),
             alert_endpoints=_flag("BENCH_ALERT_ENDPOINTS", cls.alert_endpoints),
             alert_worker_apart=_flag("BENCH_ALERT_WORKER_APART", cls.alert_worker_apart),
+            alert_worker_killed=_flag("BENCH_ALERT_WORKER_KILLED", cls.alert_worker_killed),
             only=_only(os.environ.get("BENCH_ONLY", cls.only)),
             single_connection_reads=_flag("BENCH_SINGLE_CONNECTION_READS", cls.single_connection_reads),
             profile=_flag("BENCH_PROFILE", cls.profile),

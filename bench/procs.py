@@ -1,4 +1,5 @@
-"""Reading processes from /proc: CPU time (to see where the two cores went) and peak memory."""
+"""Reading processes from /proc: CPU time (to see where the two cores went), peak memory, and the
+connections a process has open."""
 
 from __future__ import annotations
 
@@ -77,3 +78,23 @@ def wait_idle(pid: int, *, below: float = 0.05, window: float = 0.5, limit: floa
         if cpu_seconds(pid) - before < below * window:
             break
     return time.monotonic() - started
+
+
+def sending_ports(pid: int, remote_port: int) -> set[int]:
+    """The local ports of the process's established TCP connections to `remote_port` (IPv4): a
+    delivery worker's sends in flight to a receiver on that port, each on a connection of its own."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = fd.readlink().name
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    ports = set()
+    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+        if state == "01" and inode in inodes and int(remote.split(":")[1], 16) == remote_port:
+            ports.add(int(local.split(":")[1], 16))
+    return ports

@@ -86,9 +86,13 @@ class Receiver:
         self.routes[path] = Route(delay=delay)
         return self.url_of(path)
 
-    def url_of(self, path: str) -> str:
+    @property
+    def port(self) -> int:
         assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+        return int(self.server.server_address[1])
+
+    def url_of(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
 
     @property
     def url(self) -> str:

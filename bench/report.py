@@ -107,6 +107,14 @@ def _alerts(key: str) -> Check:
     return check
 
 
+def _alerts_worker_killed(rows: dict[str, Row]) -> tuple[str, bool | None]:
+    """Issue 22: a worker killed mid-run delays no urgent alert past 5 s, and loses none."""
+    row = rows["alerts_worker_killed"]
+    if row.p99 is None:
+        return "p99 <= 5 s, none lost", False
+    return "p99 <= 5 s, none lost", row.p99 <= 5000 and row.errors == 0
+
+
 def _rss(rows: dict[str, Row]) -> tuple[str, bool | None]:
     peak = rows["rss"].extra.get("peak_rss_mb")
     return "<= 250 MB", None if peak is None else peak <= 250
@@ -141,6 +149,7 @@ CHECKS: dict[str, Check] = {
     "alerts_load": _alerts("alerts_load"),
     "alerts_load_apart": _alerts("alerts_load_apart"),
     "alerts_endpoints": _alerts("alerts_endpoints"),
+    "alerts_worker_killed": _alerts_worker_killed,
     "rss": _rss,
 }
 

@@ -9,7 +9,9 @@
 4. Two more years of history, loaded while that API keeps running: the summary again.
 5. `symptrack serve` with its delivery worker and a verifying receiver: alert latency, quiet, while
    32 connections post doses, and to 12 endpoints of which 2 are bad (unreachable, slow); then
-   `symptrack serve --no-worker` beside `symptrack worker`: alert latency while doses post again.
+   `symptrack serve --no-worker` beside `symptrack worker`: alert latency while doses post again; then
+   beside two `symptrack worker`s, urgent check-ins at 3 a second to a receiver answering in 2 s, one
+   worker killed (kill -9) midway.
 6. The database is dropped; the table is printed and written to bench/results/.
 
 Every load comes from wrk, closed loop, after a warm-up; the server is left to go idle between runs.
@@ -22,8 +24,10 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -58,17 +62,30 @@ from bench.plans import (
     sync_entries,
 )
 from bench.population import BenchPatient, Population
-from bench.procs import CpuMeter, wait_idle
-from bench.receiver import Receiver
+from bench.procs import CpuMeter, sending_ports, wait_idle
+from bench.receiver import DEFAULT_PATH, Receiver
 from bench.report import Row
 from bench.tokens import TOKEN_MINUTES, mint, settings_from
 
 ADMIN_EMAIL = f"admin@{population.EMAIL_DOMAIN}"
 # Rate limits on (every request counted) but never reached by the bench's load.
 RATE_LIMIT_ON = str(10**9)
+KILLED_NAME = (
+    f"alert at {alerts.PACED_RATE:g}/s to a {alerts.PACED_ANSWER_SECONDS:g} s receiver, "
+    "1 of 2 workers killed (kill -9) midway"
+)
 FAN_OUT_NAME = (
     f"alert to {alerts.GOOD_ENDPOINTS} good of {alerts.GOOD_ENDPOINTS + 2} endpoints (1 unreachable, 1 slow)"
 )
+
+
+def _wait_for_log(process: server.Server, text: bytes, timeout: float = 60.0) -> None:
+    """Until the process's log says `text` (it exits or the timeout passes: an error)."""
+    deadline = time.monotonic() + timeout
+    while text not in process.log_path.read_bytes():
+        if process.process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{process.name} did not log {text.decode()!r}; see {process.log_path}")
+        time.sleep(0.05)
 
 
 def history(days: int) -> str:
@@ -270,10 +287,15 @@ class Bench:
         name = "api-worker" if worker else "api-worker-apart" if worker_apart else "api"
         return server.start(name, argv, env, port, self.logs)
 
-    def start_worker(self, database: pg.BenchDatabase) -> server.Server:
+    def start_worker(
+        self, database: pg.BenchDatabase, name: str = "worker", log_level: str | None = None
+    ) -> server.Server:
         """`symptrack worker`, a process of its own, with the settings the API has with its worker."""
         argv = [*pg.symptrack_command(self.config), "worker"]
-        return server.spawn("worker", argv, self.server_env(database, worker=True), self.logs)
+        env = self.server_env(database, worker=True)
+        if log_level is not None:
+            env["SYMPTRACK_LOG_LEVEL"] = log_level
+        return server.spawn(name, argv, env, self.logs)
 
     async def baselines(self, database: pg.BenchDatabase, plan: wrk.Plan) -> None:
         for key, name, url in (
@@ -494,7 +516,9 @@ class Bench:
         fan_out = config.alert_endpoints
         apart = config.alert_under_load and config.alert_worker_apart
         runs = 1 + config.alert_under_load + fan_out + apart
-        count = min(config.alerts, (len(people.patients) - 2) // runs)
+        # The run through a worker's kill: every patient for 3 a second over the run's duration.
+        paced = math.ceil(alerts.PACED_RATE * config.duration_seconds) if config.alert_worker_killed else 0
+        count = min(config.alerts, (len(people.patients) - 2 - paced) // runs)
         pool = iter(reversed(people.patients))
 
         def take(n: int) -> list[BenchPatient]:
@@ -504,6 +528,7 @@ class Bench:
         loaded = take(count) if config.alert_under_load else []
         fanned = take(count) if fan_out else []
         warm, loaded_apart = (take(1), take(count)) if apart else ([], [])
+        killed = take(paced) if config.alert_worker_killed else []
         seconds = config.duration_seconds
         api = self.start_api(database, worker=True)
         receiver: Receiver | None = None
@@ -545,6 +570,10 @@ class Bench:
                 api.stop()
                 async with self.guard("alerts_load_apart", self._apart_name()):
                     await self.alert_worker_apart(database, receiver, warm, loaded_apart, tokens, dose_plan)
+            if killed:
+                api.stop()
+                async with self.guard("alerts_worker_killed", KILLED_NAME):
+                    await self.alert_worker_killed(database, admin, endpoint_id, killed, tokens)
             if receiver.refused:
                 self.notes.append(
                     f"The receiver refused {receiver.refused} requests that failed verification."
@@ -623,6 +652,87 @@ class Bench:
         finally:
             worker.stop()
             api.stop()
+
+    async def alert_worker_killed(
+        self,
+        database: pg.BenchDatabase,
+        admin: alerts.Admin,
+        endpoint_id: str,
+        patients: list[BenchPatient],
+        tokens: dict[str, str],
+    ) -> None:
+        """`symptrack serve --no-worker` and two `symptrack worker`s; a receiver of its own that
+        answers every webhook 2 s after verifying it, the organization's only endpoint meanwhile;
+        urgent check-ins at 3 a second for the run's duration, and one worker killed (SIGKILL) once
+        half of them are sent, its sends in flight at the receiver. Each alert is timed until its
+        first verified receipt; one not verified within a minute is lost."""
+        api = self.start_api(database, worker_apart=True)
+        admin = alerts.Admin(api.url, admin.token)  # the same admin, through this API process
+        # At info, whatever BENCH_LOG_LEVEL says: each worker's start is read from its log.
+        workers = [self.start_worker(database, f"worker-{n}", log_level="info") for n in (1, 2)]
+        receiver = Receiver()
+        receiver.routes[DEFAULT_PATH].delay = alerts.PACED_ANSWER_SECONDS
+        receiver.start()
+        doomed, survivor = workers
+        try:
+            new_id, receiver.secret = await admin.register(receiver.url)
+            await admin.enable_only(new_id)
+            # Both workers up (their start pass done) before the clock starts: one alert, not measured.
+            for worker in workers:
+                await asyncio.to_thread(_wait_for_log, worker, b"worker started")
+            warm = await alerts.send_alerts(api.url, receiver, patients[:1], tokens, seconds=60)
+            if not warm.latencies_ms:
+                raise RuntimeError(f"no worker delivered an alert; see {self.logs}")
+
+            at_kill: list[int] = []
+
+            async def kill() -> None:
+                """Once the worker has a send at the receiver (within 10 s; else killed regardless)."""
+                deadline = time.monotonic() + 10
+                while not (sending := sending_ports(doomed.pid, receiver.port)):
+                    if time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(0.005)
+                doomed.process.send_signal(signal.SIGKILL)
+                at_kill.append(len(sending))
+                say(f"killed {doomed.name} (pid {doomed.pid}) with {len(sending)} sends at the receiver")
+
+            result = await alerts.paced_alerts(
+                api.url,
+                receiver,
+                patients[1:],
+                tokens,
+                rate=alerts.PACED_RATE,
+                seconds=self.config.duration_seconds,
+                midway=kill,
+                alive=lambda: survivor.process.poll() is None,
+            )
+            if doomed.process.wait(10) != -signal.SIGKILL:
+                raise RuntimeError(f"{doomed.name} was not killed; see {doomed.log_path}")
+            # The killed worker's sends that were at the receiver go again once their leases run out
+            # (they may be the last requests of all): waited for, a little longer than a lease.
+            once = len(warm.latencies_ms) + len(result.latencies_ms)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                if receiver.requests[DEFAULT_PATH] >= once + sum(at_kill):
+                    break
+                await asyncio.sleep(0.05)
+            sent = len(result.latencies_ms) + result.lost
+            self._alert_row(
+                "alerts_worker_killed",
+                KILLED_NAME,
+                result,
+                note=f"lost: {result.lost} of {sent}; the killed worker's sends at the receiver: "
+                f"{sum(at_kill)}, sent again: {receiver.requests[DEFAULT_PATH] - once}",
+            )
+        finally:
+            receiver.stop()
+            for worker in workers:
+                worker.stop()
+            try:
+                await admin.enable_only(endpoint_id)
+            finally:
+                api.stop()
 
     def _alert_row(self, key: str, name: str, result: alerts.AlertResult, note: str = "") -> None:
         answered = result.percentile(50, answered=True)
@@ -744,6 +854,7 @@ class Bench:
             "alerts_load",
             "alerts_load_apart",
             "alerts_endpoints",
+            "alerts_worker_killed",
             "alert_first",
             "rss",
         ]

@@ -64,7 +64,8 @@ class WebhookDelivery(SQLModel, table=True):
     # Position in the retry schedule; a manual retry starts it over.
     schedule_step: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
-    # A worker holds the delivery until this instant; a crashed worker's claim simply runs out.
+    # A worker holds the delivery until this instant, and renews it while it sends; a stopped
+    # worker renews nothing, so its claim runs out within one lease (services/alerting/delivery.py).
     lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_status_code: int | None = None
     last_error: str | None = Field(default=None, max_length=500)

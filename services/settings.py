@@ -17,6 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.platform import local_secret
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/symptrack.db"
+# A webhook lease lasts at least this many renewal intervals: two renewals may come late in a row.
+LEASE_RENEWALS = 3
 
 
 class Settings(BaseSettings):
@@ -79,10 +81,19 @@ class Settings(BaseSettings):
     # Webhook delivery (API.md "Configuration an operator relies on").
     webhook_allow_http: bool = False
     webhook_allow_private_networks: bool = False
-    # A send that takes longer has failed; the claim lease outlives it a little, so a crashed
-    # worker's delivery is sent again about a minute later.
+    # A send that takes longer has failed.
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)
-    webhook_lease_seconds: float = Field(default=60.0, gt=0)
+    # A claimed delivery is held this long, and a live worker renews the hold of each send it has in
+    # flight every webhook_lease_renew_seconds, however long the send takes: a worker that stops
+    # (killed, its machine gone) holds nothing longer than the lease, and its sends go again
+    # (services/alerting/delivery.py). The lease must outlast two renewals missed in a row.
+    webhook_lease_seconds: float = Field(default=6.0, gt=0)
+    webhook_lease_renew_seconds: float = Field(default=2.0, ge=0.1)
+    # Sends in flight to one endpoint at once, across every worker: a receiver that answers slowly
+    # (or not at all, until the timeout) holds no more of a worker's 32 sending slots. One that
+    # answers in 2 s takes 6 alerts a second, and still 3 while a killed worker's leases hold half
+    # the share (until they run out).
+    webhook_endpoint_in_flight: int = Field(default=12, ge=1)
     webhook_disable_after_days: int = Field(default=5, ge=1)
     # The worker touches this file after every round of work (unset: no file); a container health
     # check reads its age (docker-compose.yml).
@@ -140,6 +151,18 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SYMPTRACK_WEBHOOK_SECRET_KEYS must be set outside development: it encrypts the webhook "
                 "signing secrets stored in the database (README: Configuration)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_webhook_lease(self) -> Settings:
+        # (A margin for floating point: 0.3 is three times 0.1.)
+        if self.webhook_lease_seconds < LEASE_RENEWALS * self.webhook_lease_renew_seconds - 1e-9:
+            raise ValueError(
+                f"SYMPTRACK_WEBHOOK_LEASE_SECONDS ({self.webhook_lease_seconds:g}) must be at least "
+                f"{LEASE_RENEWALS} times SYMPTRACK_WEBHOOK_LEASE_RENEW_SECONDS "
+                f"({self.webhook_lease_renew_seconds:g}): a live worker renews its leases that often, and "
+                "one that lapses after a single late renewal lets another worker send the delivery again"
             )
         return self
 

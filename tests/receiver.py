@@ -21,6 +21,10 @@ class Received:
     headers: dict[str, str]
     body: bytes
     verified_with: list[str]
+    # When it arrived (time.perf_counter(), before the answer), and the sender's port: which process
+    # sent it, as each send opens a connection of its own.
+    arrived_at: float = 0.0
+    peer_port: int = 0
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -39,7 +43,7 @@ class Receiver:
 
     secrets: list[str] = field(default_factory=list)
     script: list[int | Callable[[], int]] = field(default_factory=list)
-    default: int = 200
+    default: int | Callable[[], int] = 200
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
@@ -52,6 +56,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                arrived = time.perf_counter()
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 verified = []
                 for secret in list(receiver.secrets):
@@ -61,7 +66,16 @@ class Receiver:
                     except Exception:  # noqa: S112 - an unverified request is recorded as such
                         continue
                 with receiver.lock:
-                    receiver.received.append(Received(headers.get("webhook-id", ""), headers, body, verified))
+                    receiver.received.append(
+                        Received(
+                            headers.get("webhook-id", ""),
+                            headers,
+                            body,
+                            verified,
+                            arrived,
+                            self.client_address[1],
+                        )
+                    )
                     step = receiver.script.pop(0) if receiver.script else receiver.default
                 status = step() if callable(step) else step
                 self.send_response(status)

@@ -310,14 +310,16 @@ async def test_an_endpoint_with_a_slow_backlog_takes_only_its_share_of_the_slots
                 endpoint = await session.get_one(WebhookEndpoint, uuid.UUID(slow_id))
                 for _ in range(backlog):
                     await outbox.ping_event(session, endpoint)
-            await received_at_least(slow, delivery.PER_ENDPOINT_IN_FLIGHT, within=10)
+            await received_at_least(slow, live_app.state.settings.webhook_endpoint_in_flight, within=10)
             ping = await client.post(
                 f"/v1/webhook-endpoints/{good_id}/ping", headers=world["admin_a"].headers
             )
             assert ping.status_code == 202
             await received_at_least(good, 1, within=10)
             assert not release.is_set()
-            assert len(slow.received) == delivery.PER_ENDPOINT_IN_FLIGHT, "the rest wait for its share"
+            assert len(slow.received) == live_app.state.settings.webhook_endpoint_in_flight, (
+                "the rest wait for its share"
+            )
             release.set()
             await received_at_least(slow, backlog, within=10)
             await _all_recorded(live_app, backlog + 1)

@@ -42,7 +42,18 @@ def settings(database_url: str) -> Settings:
     )
 
 
-def _start_worker(database_url: str, log: Path, lease_seconds: int = 60) -> subprocess.Popen[bytes]:
+def _start_worker(
+    database_url: str, log: Path, lease_seconds: float | None = None
+) -> subprocess.Popen[bytes]:
+    """A `symptrack worker` process; with `lease_seconds`, that lease, renewed three times within it."""
+    leases = (
+        {}
+        if lease_seconds is None
+        else {
+            "SYMPTRACK_WEBHOOK_LEASE_SECONDS": str(lease_seconds),
+            "SYMPTRACK_WEBHOOK_LEASE_RENEW_SECONDS": str(lease_seconds / 3),
+        }
+    )
     env = {
         **os.environ,
         "SYMPTRACK_DATABASE_URL": database_url,
@@ -51,7 +62,7 @@ def _start_worker(database_url: str, log: Path, lease_seconds: int = 60) -> subp
         "SYMPTRACK_WEBHOOK_ALLOW_HTTP": "true",
         "SYMPTRACK_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
         "SYMPTRACK_WEBHOOK_SECRET_KEYS": json.dumps([WEBHOOK_SECRET_KEY]),
-        "SYMPTRACK_WEBHOOK_LEASE_SECONDS": str(lease_seconds),
+        **leases,
     }
     return subprocess.Popen([SYMPTRACK, "worker"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
@@ -131,8 +142,8 @@ async def test_two_workers_on_postgresql_send_each_event_once(
             f"/v1/webhook-endpoints/{endpoint_id}/ping", headers=world["admin_a"].headers
         )
         assert ping.status_code == 202
-    # The production lease: a lease shorter than a busy machine's round would let the other worker
-    # take a delivery still being sent (at-least-once), which is not what this test is about.
+    # The production lease, renewed while each send is in flight: the other worker never takes a
+    # delivery still being sent.
     workers = [_start_worker(database_url, tmp_path / f"worker{i}.log") for i in range(2)]
     try:
         receiver.wait_for(events, timeout=60)

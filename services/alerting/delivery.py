@@ -1,14 +1,27 @@
 """Delivering outbox events to webhook endpoints: claim, sign, send, record, reschedule.
 
-Claims are leases: a delivery is held by one worker until its lease runs out (a little longer than
-the send timeout), so a worker killed mid-send loses nothing: the next claim sends it again, with the
-same `webhook-id`. PostgreSQL claims with FOR UPDATE SKIP LOCKED (any number of workers); SQLite's
-BEGIN IMMEDIATE serializes the claim (one worker).
+Claims are leases, and only a live worker keeps one. A claim holds a delivery for
+`webhook_lease_seconds` (6 s); the worker renews the leases of all its sends in flight together, one
+UPDATE every `webhook_lease_renew_seconds` (2 s), for as long as each send and its recording take (up
+to the 15 s send timeout, and more). A worker that stops (kill -9, its machine gone) renews nothing:
+within one lease its deliveries are due again and no longer count against their endpoint's sends in
+flight (`webhook_endpoint_in_flight`), and the next claim sends them again, with the same
+`webhook-id` (a receiver may see one twice: the killed worker's send may have reached it). A live
+worker's send is never claimed by another: its lease lapses only if two renewals in a row come late
+(the settings refuse a lease shorter than three renewal intervals), and a worker never sends again
+what it has in flight itself. Why not liveness records of workers: a lease renewed by the worker that
+sends is the same thing per delivery, needs no new table, and a claim reads it as it always did.
+
+The leases compare instants from the workers' clocks: keep the machines' clocks in step (NTP), well
+within one renewal interval. PostgreSQL claims with FOR UPDATE SKIP LOCKED (any number of workers);
+SQLite's BEGIN IMMEDIATE serializes the claim (one worker).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import logging
 import random
@@ -50,10 +63,9 @@ RETRY_DELAYS = [
 JITTER = 0.1  # +-10%, so endpoints that fail together don't retry in lockstep
 RESPONSE_KEEP_BYTES = 2048
 CLAIM_BATCH = 20
-# Sends in flight per worker, and per endpoint across workers: a slow or unreachable receiver (up to
-# the 15 s timeout per send) holds at most its own share of the slots.
+# Sends in flight per worker; per endpoint across workers, `webhook_endpoint_in_flight`: a slow or
+# unreachable receiver (up to the 15 s timeout per send) holds at most its own share of the slots.
 SEND_CONCURRENCY = 32
-PER_ENDPOINT_IN_FLIGHT = 4
 POLL_SECONDS = 1.0
 
 
@@ -74,7 +86,7 @@ async def claim(
     session: AsyncSession, settings: Settings, now: datetime, limit: int = CLAIM_BATCH
 ) -> list[Claimed]:
     """Take up to `limit` due deliveries of enabled endpoints, urgent first, and lease them; never
-    more than PER_ENDPOINT_IN_FLIGHT of one endpoint at once (counting those other claims hold), so an
+    more than `webhook_endpoint_in_flight` of one endpoint at once (counting those other claims hold), so an
     endpoint with a backlog that answers slowly cannot take every sending slot."""
     due = (
         col(WebhookDelivery.status).in_(("pending", "failed")),
@@ -108,7 +120,7 @@ async def claim(
     within_share = (
         select(ranked.c.id)
         .outerjoin(in_flight, in_flight.c.endpoint_id == ranked.c.endpoint_id)
-        .where(ranked.c.place + func.coalesce(in_flight.c.sending, 0) <= PER_ENDPOINT_IN_FLIGHT)
+        .where(ranked.c.place + func.coalesce(in_flight.c.sending, 0) <= settings.webhook_endpoint_in_flight)
     )
     statement = (
         select(WebhookDelivery, WebhookEndpoint, OutboxEvent)
@@ -165,6 +177,65 @@ async def claim(
             )
         )
     return claimed
+
+
+async def renew(
+    session: AsyncSession, settings: Settings, delivery_ids: list[uuid.UUID], now: datetime
+) -> int:
+    """Extend the leases of a worker's sends in flight, in one statement; returns how many it found
+    still leased. A delivery already recorded (its lease cleared) is left alone."""
+    if not delivery_ids:
+        return 0
+    renewed = await session.execute(
+        update(WebhookDelivery)
+        .where(col(WebhookDelivery.id).in_(delivery_ids), col(WebhookDelivery.lease_expires_at).is_not(None))
+        .values(lease_expires_at=now + timedelta(seconds=settings.webhook_lease_seconds))
+        .execution_options(synchronize_session=False)
+    )
+    return int(renewed.rowcount)  # type: ignore[attr-defined]
+
+
+class Leases:
+    """The deliveries one worker has in flight, whose leases it renews together every
+    `webhook_lease_renew_seconds` while it has any (a task of its own, which ends when none is left)."""
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self.factory = factory
+        self.settings = settings
+        self.held: set[uuid.UUID] = set()
+        self.renewing: asyncio.Task[None] | None = None
+
+    def hold(self, delivery_id: uuid.UUID) -> None:
+        self.held.add(delivery_id)
+        if self.renewing is None or self.renewing.done():
+            self.renewing = asyncio.create_task(self._renew_while_held())
+
+    def release(self, delivery_id: uuid.UUID) -> None:
+        self.held.discard(delivery_id)
+
+    async def _renew_while_held(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.settings.webhook_lease_renew_seconds
+        beat = loop.time()
+        while self.held:
+            # At a steady pace: a slow renewal does not push the next one back.
+            beat += interval
+            await asyncio.sleep(max(0.0, beat - loop.time()))
+            if not self.held:
+                return
+            try:
+                async with session_scope(self.factory) as session:
+                    await renew(session, self.settings, list(self.held), utcnow())
+            except Exception as exc:
+                # The next beat tries again; two missed in a row and another worker may send these.
+                logger.warning("leases of %d deliveries not renewed: %s", len(self.held), type(exc).__name__)
+
+    async def close(self) -> None:
+        if self.renewing is not None:
+            self.renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.renewing
+            self.renewing = None
 
 
 def body_of(claimed: Claimed) -> str:
@@ -304,6 +375,12 @@ async def record(
         )
     )
     delivery.attempts += 1
+    if delivery.status == "succeeded":
+        # Sent twice (its lease lapsed while this worker still sent it, and another sent it too), and
+        # the other send succeeded: this attempt is kept, and no outcome of it undoes that success.
+        session.add(delivery)
+        await session.flush()
+        return
     delivery.last_status_code = outcome.status_code
     delivery.last_error = _bounded(outcome.error)
     delivery.lease_expires_at = None
@@ -378,17 +455,27 @@ async def deliver_due(
     owned = client is None
     http = client or webhook_client(settings)
     limiter = asyncio.Semaphore(SEND_CONCURRENCY)
+    leases = Leases(factory, settings)
 
     async def one(claimed: Claimed) -> None:
-        async with limiter:
-            await _deliver(factory, settings, http, claimed, rng)
+        leases.hold(claimed.delivery_id)
+        try:
+            async with limiter:
+                await _deliver(factory, settings, http, claimed, rng)
+        finally:
+            leases.release(claimed.delivery_id)
 
     try:
         await asyncio.gather(*(one(c) for c in batch))
     finally:
+        await leases.close()
         if owned:
             await http.aclose()
     return len(batch)
+
+
+def _release(leases: Leases, delivery_id: uuid.UUID, _: asyncio.Task[None]) -> None:
+    leases.release(delivery_id)
 
 
 class DeliveryJob:
@@ -402,8 +489,10 @@ class DeliveryJob:
         self.in_flight: set[asyncio.Task[None]] = set()
         self.client: httpx.AsyncClient | None = None
         self.rng = random.Random()  # noqa: S311 - jitter, not security
+        self.leases: Leases | None = None
 
     async def __call__(self, factory: async_sessionmaker[AsyncSession], settings: Settings) -> int:
+        leases = self.leases = self.leases or Leases(factory, settings)
         handled = 0
         while True:
             free = self.concurrency - len(self.in_flight)
@@ -417,9 +506,14 @@ class DeliveryJob:
                 self.client = webhook_client(settings)
             for claimed in batch:
                 assert self.client is not None
+                if claimed.delivery_id in leases.held:
+                    continue  # in flight here already (its lease lapsed): the claim renewed it
+                leases.hold(claimed.delivery_id)
                 task = asyncio.create_task(self._deliver(factory, settings, self.client, claimed))
                 self.in_flight.add(task)
                 task.add_done_callback(self.in_flight.discard)
+                # When the task ends, however it ends: a delivery never held for good.
+                task.add_done_callback(functools.partial(_release, leases, claimed.delivery_id))
             handled += len(batch)
             if len(batch) < limit:
                 return handled
@@ -440,6 +534,8 @@ class DeliveryJob:
         the send timeout), then close the client."""
         if self.in_flight:
             await asyncio.gather(*self.in_flight, return_exceptions=True)
+        if self.leases is not None:
+            await self.leases.close()
         if self.client is not None:
             await self.client.aclose()
             self.client = None
