@@ -358,7 +358,8 @@ def anxiety_severe(snapshot: Snapshot) -> list[Finding]:
             reasons.append(f"GAD-7 rose by {rise} points since the previous one.")
         if reasons:
             evidence.append(Ref("anxiety", previous.id))
-        if baseline is not None and baseline.recorded_at < gad7.recorded_at:
+        # Against the baseline too, unless it is the previous one (said already).
+        if baseline is not None and baseline.id != previous.id and baseline.recorded_at < gad7.recorded_at:
             from_baseline = gad7.total - baseline.total
             if from_baseline >= GAD7_RCI:
                 reasons.append(

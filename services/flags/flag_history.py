@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -167,18 +167,20 @@ async def snapshot_for(
                 snapshot.nearby_symptoms.append(seen)
             if earliest is not None and r.code in codes and utc(r.reported_at) >= earliest:
                 snapshot.earlier_symptoms.append(seen)
+    baseline: Gad7Obs | None = None
     for gad7 in gad7s:
+        # The GAD-7 before this one and the treatment baseline, in one statement whatever the history
+        # (each a step down the (patient, instrument, recorded_at) index); the new ones are stored
+        # already, so a new GAD-7 can be the baseline itself.
         params = {"patient_id": patient.id, "before": gad7.recorded_at, "id": gad7.id}
-        found = (await session.execute(_PREVIOUS_GAD7, params)).first()
-        if found is not None:
-            snapshot.previous_gad7[gad7.id] = Gad7Obs(found.id, found.recorded_at, found.total or 0)
-    if gad7s:
-        # One statement whatever the history: the index on (patient, instrument, recorded_at) gives the
-        # first GAD-7 since the first regimen's start; the new ones are stored already and count.
-        found = (await session.execute(_TREATMENT_BASELINE, {"patient_id": patient.id})).first()
-        if found is not None:
-            baseline = Gad7Obs(found.id, found.recorded_at, found.total or 0)
-            snapshot = replace(snapshot, treatment_baseline=baseline)
+        for found in await session.execute(_PREVIOUS_GAD7_AND_BASELINE, params):
+            score = Gad7Obs(found.id, found.recorded_at, found.total or 0)
+            if found.part == "previous":
+                snapshot.previous_gad7[gad7.id] = score
+            else:
+                baseline = score
+    if baseline is not None:
+        snapshot = replace(snapshot, treatment_baseline=baseline)
     days = sorted({d.local_date for d in doses})
     for day in days:
         if day in taken_before:
@@ -270,6 +272,19 @@ _TREATMENT_BASELINE = (
     .order_by(col(AnxietyScore.recorded_at), col(AnxietyScore.id))
     .limit(1)
 )
+
+
+def _previous_gad7_and_baseline() -> CompoundSelect[str, uuid.UUID, datetime, int | None]:
+    previous, baseline = _PREVIOUS_GAD7.subquery(), _TREATMENT_BASELINE.subquery()
+    return union_all(
+        *(
+            select(literal_column(f"'{part}'", String).label("part"), q.c.id, q.c.recorded_at, q.c.total)
+            for part, q in (("previous", previous), ("baseline", baseline))
+        )
+    )
+
+
+_PREVIOUS_GAD7_AND_BASELINE = _previous_gad7_and_baseline()
 # Built once: a plain dose's rules need these and nothing else.
 _TAKEN_ON_DAYS = select(col(Dose.id), col(Dose.local_date), col(Dose.dose_mg)).where(
     col(Dose.patient_id) == bindparam("patient_id"),
