@@ -268,3 +268,26 @@ async def test_creating_and_listing_patients_is_audited(
         new_id,
         world["patient_a"].patient_id,
     }
+
+
+async def test_the_fhir_patient_carries_the_respiratory_risk_facts(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """CLINICAL.md 3's yes/no facts go out with the Patient resource, as the care team set them."""
+    patient, provider = world["patient_a"], world["provider_a"]
+    path = f"/v1/patients/{patient.patient_id}"
+    changed = await client.patch(
+        path, headers=provider.headers, json={"has_lung_disease": True, "birth_year": 1958}
+    )
+    assert changed.status_code == 200, changed.text
+    response = await client.get(f"{path}/fhir", headers=provider.headers)
+    assert response.status_code == 200, response.text
+    [fhir_patient] = [
+        e["resource"] for e in response.json()["entry"] if e["resource"]["resourceType"] == "Patient"
+    ]
+    assert fhir_patient["birthDate"] == "1958"
+    assert {e["url"]: e["valueBoolean"] for e in fhir_patient["extension"]} == {
+        "urn:symptrack:extension:patient:takes-opioids-or-benzodiazepines": False,
+        "urn:symptrack:extension:patient:takes-other-cns-depressants": False,
+        "urn:symptrack:extension:patient:has-lung-disease": True,
+    }
