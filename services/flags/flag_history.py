@@ -169,9 +169,10 @@ async def snapshot_for(
                 snapshot.earlier_symptoms.append(seen)
     baseline: Gad7Obs | None = None
     for gad7 in gad7s:
-        # The GAD-7 before this one and the treatment baseline, in one statement whatever the history
-        # (each a step down the (patient, instrument, recorded_at) index); the new ones are stored
-        # already, so a new GAD-7 can be the baseline itself.
+        # The GAD-7 before this one and the treatment baseline, in one statement: both walk the
+        # (patient, instrument, recorded_at) index and stop at their first match (the baseline's walk
+        # passes only the GAD-7s from before treatment). The new ones are stored already, so a new
+        # GAD-7 can be the baseline itself.
         params = {"patient_id": patient.id, "before": gad7.recorded_at, "id": gad7.id}
         for found in await session.execute(_PREVIOUS_GAD7_AND_BASELINE, params):
             score = Gad7Obs(found.id, found.recorded_at, found.total or 0)
