@@ -9,7 +9,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt
 from pydantic import Field as PydanticField
 from pydantic.config import JsonDict
-from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Uuid
+from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Uuid, false
 from sqlmodel import Field, SQLModel
 
 import models.examples as ex
@@ -76,6 +76,9 @@ class Patient(SQLModel, table=True):
     timezone: str = Field(max_length=64)
     birth_year: int | None = None
     takes_opioids_or_benzodiazepines: bool = False
+    # Added by migration 0011 (CLINICAL.md 3, respiratory risk): existing patients get false, as unknown.
+    takes_other_cns_depressants: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    has_lung_disease: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     creatinine_clearance_ml_min: float | None = None
     created_at: datetime = created_at_field()
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
@@ -105,6 +108,13 @@ EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 MAX_CREATININE_CLEARANCE_ML_MIN = 250
 
 
+# CLINICAL.md 3: the facts that, with age 65 or over, make a patient at respiratory risk.
+_OTHER_CNS = (
+    "Takes other sedating medicines: other anti-anxiety drugs, sleep medicines, sedating antidepressants "
+    "or antihistamines"
+)
+_LUNG_DISEASE = "Has lung disease: COPD or reduced lung function"
+
 _PATIENT_OUT: JsonDict = {
     "id": ex.PATIENT_ID,
     "organization_id": ex.ORGANIZATION_ID,
@@ -113,6 +123,8 @@ _PATIENT_OUT: JsonDict = {
     "timezone": ex.TIMEZONE,
     "birth_year": 1984,
     "takes_opioids_or_benzodiazepines": False,
+    "takes_other_cns_depressants": False,
+    "has_lung_disease": False,
     "creatinine_clearance_ml_min": 85.0,
     "provider_ids": [ex.PROVIDER_ID],
     "enrolled": True,
@@ -195,8 +207,9 @@ class ProviderPublic(BaseModel):
 
 
 class PatientCreate(BaseModel):
-    """A new patient: the facts the flag rules read (opioids or benzodiazepines, creatinine clearance),
-    the time zone their local days are counted in, and their care team (`provider_ids`)."""
+    """A new patient: the facts the flag rules read (birth year, opioids or benzodiazepines, other
+    sedating medicines, lung disease, creatinine clearance), the time zone their local days are counted
+    in, and their care team (`provider_ids`)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -209,6 +222,8 @@ class PatientCreate(BaseModel):
                     "birth_year": 1984,
                     "provider_ids": [ex.PROVIDER_ID],
                     "takes_opioids_or_benzodiazepines": False,
+                    "takes_other_cns_depressants": False,
+                    "has_lung_disease": False,
                     "creatinine_clearance_ml_min": 85,
                 }
             ]
@@ -221,6 +236,8 @@ class PatientCreate(BaseModel):
     birth_year: StrictInt | None = PydanticField(default=None, ge=1900, le=2100)
     provider_ids: list[uuid.UUID] | None = None
     takes_opioids_or_benzodiazepines: StrictBool = False
+    takes_other_cns_depressants: StrictBool = PydanticField(default=False, description=_OTHER_CNS)
+    has_lung_disease: StrictBool = PydanticField(default=False, description=_LUNG_DISEASE)
     creatinine_clearance_ml_min: Number | None = PydanticField(
         default=None, ge=0, le=MAX_CREATININE_CLEARANCE_ML_MIN
     )
@@ -241,6 +258,8 @@ class PatientUpdate(BaseModel):
     birth_year: StrictInt | None = PydanticField(default=None, ge=1900, le=2100)
     provider_ids: list[uuid.UUID] | None = None
     takes_opioids_or_benzodiazepines: StrictBool | None = None
+    takes_other_cns_depressants: StrictBool | None = PydanticField(default=None, description=_OTHER_CNS)
+    has_lung_disease: StrictBool | None = PydanticField(default=None, description=_LUNG_DISEASE)
     creatinine_clearance_ml_min: Number | None = PydanticField(
         default=None, ge=0, le=MAX_CREATININE_CLEARANCE_ML_MIN
     )
@@ -258,6 +277,8 @@ class PatientPublic(BaseModel):
     timezone: str
     birth_year: int | None
     takes_opioids_or_benzodiazepines: bool
+    takes_other_cns_depressants: bool = PydanticField(description=_OTHER_CNS)
+    has_lung_disease: bool = PydanticField(description=_LUNG_DISEASE)
     creatinine_clearance_ml_min: float | None
     provider_ids: list[uuid.UUID]
     enrolled: bool = PydanticField(description="The patient has set a password and can sign in")

@@ -60,9 +60,16 @@ EXPECTED_RED_FLAGS: list[tuple[str, str, str, str, str | None]] = [
     ),
     (
         "breathing_trouble",
-        "Trouble breathing or swallowing, or slow, shallow breathing?",
+        "Trouble breathing or swallowing?",
         "yes_no",
-        "label 5.2; FDA safety communication 2019-12-19 (respiratory depression)",
+        "label 5.2 (anaphylaxis, angioedema)",
+        None,
+    ),
+    (
+        "slow_breathing",
+        "Slow or shallow breathing?",
+        "yes_no",
+        "FDA safety communication 2019-12-19 (respiratory depression)",
         None,
     ),
     (
@@ -155,8 +162,8 @@ def test_catalog_entries_are_frozen() -> None:
         RED_FLAGS["fever"].scale = "0-3"  # type: ignore[misc]
 
 
-def test_there_are_8_red_flags_in_table_order() -> None:
-    assert len(RED_FLAGS) == 8
+def test_there_are_9_red_flags_in_table_order() -> None:
+    assert len(RED_FLAGS) == 9
     assert list(RED_FLAGS) == [row[0] for row in EXPECTED_RED_FLAGS]
     assert all(code == question.code for code, question in RED_FLAGS.items())
 

@@ -346,10 +346,15 @@ async def test_catalog_serves_terms_and_red_flags(client: httpx.AsyncClient) -> 
     response = await client.get("/v1/catalog")
     assert response.status_code == 200
     catalog = response.json()
-    assert len(catalog["terms"]) == 17 and len(catalog["red_flags"]) == 8
+    assert len(catalog["terms"]) == 17 and len(catalog["red_flags"]) == 9
     dizziness = next(t for t in catalog["terms"] if t["code"] == "dizziness")
     assert [a["name"] for a in dizziness["attributes"]] == ["severity", "interference"]
     assert dizziness["snomed_ct"] == "404640003"
     assert catalog["gad7"]["total_loinc"] == "70274-6" and len(catalog["gad7"]["items"]) == 7
     harm = next(q for q in catalog["red_flags"] if q["code"] == "self_harm_thoughts")
     assert harm["scale"] == "0-3"
+    # CLINICAL.md 3 (revised): slow breathing is its own question, no longer part of breathing_trouble.
+    slow = next(q for q in catalog["red_flags"] if q["code"] == "slow_breathing")
+    assert slow["question"] == "Slow or shallow breathing?" and slow["scale"] == "yes_no"
+    trouble = next(q for q in catalog["red_flags"] if q["code"] == "breathing_trouble")
+    assert trouble["question"] == "Trouble breathing or swallowing?"

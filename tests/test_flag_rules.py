@@ -1,5 +1,5 @@
-"""Every rule of CLINICAL.md section 4, fired through the HTTP API, just inside and just outside its
-threshold."""
+"""Every rule of CLINICAL.md section 4 (second revision), fired through the HTTP API, just inside and just
+outside its threshold."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from models.flags import Severity
 from services.clinical.rules import ADVICE
-from tests.flag_helpers import check_in, day, dose_on, gad7_on, rules, symptom_on
+from tests.flag_helpers import at, check_in, day, dose_on, gad7_on, rules, symptom_on
 from tests.world import World
 
 
@@ -25,10 +25,11 @@ async def _set_patient(client: httpx.AsyncClient, world: World, **fields: object
         ({"face_swelling": True}, "anaphylaxis", "urgent"),
         ({"breathing_trouble": True}, "anaphylaxis", "urgent"),
         ({"hard_to_wake": True}, "respiratory_depression", "urgent"),
+        ({"slow_breathing": True}, "respiratory_depression", "urgent"),  # no longer anaphylaxis
         ({"self_harm_thoughts": 1}, "suicidality", "urgent"),
         ({"self_harm_thoughts": 3}, "suicidality", "urgent"),
         ({"seizure": True}, "seizure", "urgent"),
-        ({"fever": True, "swollen_glands": True}, "dress", "urgent"),
+        ({"fever": True, "swollen_glands": True}, "dress", "high"),  # no rash: high, not urgent
         ({"fall": True}, "fall", "high"),
     ],
 )
@@ -47,6 +48,7 @@ async def test_no_and_zero_answers_raise_nothing(client: httpx.AsyncClient, worl
     answers = {
         "face_swelling": False,
         "breathing_trouble": False,
+        "slow_breathing": False,
         "hard_to_wake": False,
         "self_harm_thoughts": 0,
         "fever": True,
@@ -58,36 +60,149 @@ async def test_no_and_zero_answers_raise_nothing(client: httpx.AsyncClient, worl
     assert answer["flags"] == [] and answer["advice"] is None
 
 
-async def test_drowsiness_is_respiratory_depression_only_with_opioids_or_benzodiazepines(
+# CLINICAL.md 3, respiratory risk. The entries are in 2026: born 1961 is 65, born 1962 is 64.
+RISKS: dict[str, dict[str, object]] = {
+    "none": {},
+    "opioid_or_benzodiazepine": {"takes_opioids_or_benzodiazepines": True},
+    "other_sedating_medicine": {"takes_other_cns_depressants": True},
+    "lung_disease": {"has_lung_disease": True},
+    "aged_65": {"birth_year": 1961},
+    "aged_64": {"birth_year": 1962},
+}
+AT_RISK = {"opioid_or_benzodiazepine", "other_sedating_medicine", "lung_disease", "aged_65"}
+
+
+@pytest.mark.parametrize("risk", list(RISKS))
+@pytest.mark.parametrize("code", ["drowsiness", "shortness_of_breath"])
+async def test_severe_drowsiness_or_breathlessness_is_urgent_only_at_respiratory_risk(
+    client: httpx.AsyncClient, world: World, risk: str, code: str
+) -> None:
+    patient = world["patient_a"]
+    if RISKS[risk]:
+        await _set_patient(client, world, **RISKS[risk])
+    moderate = await symptom_on(client, patient, day(0), code, severity=2, interference=0)
+    assert moderate["flags"] == []
+    severe = await symptom_on(client, patient, day(1), code, severity=3, interference=0)
+    if risk in AT_RISK:
+        assert rules(severe) == {"respiratory_depression", "severe_symptom"}
+        urgent = next(f for f in severe["flags"] if f["rule"] == "respiratory_depression")
+        assert urgent["severity"] == "urgent" and "at risk of slowed breathing" in urgent["reason"]
+    else:
+        # Without the risk it is a severe side effect, reviewed within a working day: never urgent.
+        assert rules(severe) == {"severe_symptom"}
+        assert {f["severity"] for f in severe["flags"]} == {"high"}
+
+
+async def test_a_risk_fact_set_by_staff_applies_to_the_next_entry(
     client: httpx.AsyncClient, world: World
 ) -> None:
     patient = world["patient_a"]
-    without = await symptom_on(client, patient, day(0), "drowsiness", severity=3, interference=0)
-    assert "respiratory_depression" not in rules(without)
-    await _set_patient(client, world, takes_opioids_or_benzodiazepines=True)
-    mild = await symptom_on(client, patient, day(1), "drowsiness", severity=2, interference=0)
-    assert "respiratory_depression" not in rules(mild)
-    severe = await symptom_on(client, patient, day(2), "drowsiness", severity=3, interference=0)
-    assert "respiratory_depression" in rules(severe)
+    before = await symptom_on(client, patient, day(0), "drowsiness", severity=4, interference=0)
+    assert "respiratory_depression" not in rules(before)
+    await _set_patient(client, world, has_lung_disease=True)
+    after = await symptom_on(client, patient, day(1), "drowsiness", severity=4, interference=0)
+    assert "respiratory_depression" in rules(after)
+    urgent = next(f for f in after["flags"] if f["rule"] == "respiratory_depression")
+    assert urgent["evidence"] == [{"type": "symptom", "id": after["id"], "retracted": False}]
 
 
 @pytest.mark.parametrize(("gap", "fires"), [(0, True), (3, True), (4, False)])
-async def test_dress_pairs_fever_with_a_rash_within_3_days(
+async def test_dress_is_urgent_for_a_fever_with_a_rash_within_3_days(
     client: httpx.AsyncClient, world: World, gap: int, fires: bool
 ) -> None:
     patient = world["patient_a"]
     fever = await check_in(client, patient, day(0), red_flags={"fever": True})
     assert fever["flags"] == []
     rash = await symptom_on(client, patient, day(gap), "rash", present=1)
-    assert ("dress" in rules(rash)) is fires
+    if fires:
+        assert rules(rash) == {"dress"} and rash["flags"][0]["severity"] == "urgent"
+        assert {e["id"] for e in rash["flags"][0]["evidence"]} == {fever["check_in"]["id"], rash["id"]}
+    else:
+        assert rules(rash) == {"skin_reaction"}  # a rash alone: high, not DRESS
 
 
-async def test_dress_pairs_swollen_glands_on_another_day(client: httpx.AsyncClient, world: World) -> None:
+async def test_dress_is_urgent_for_a_fever_and_a_rash_in_one_check_in(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    answer = await check_in(
+        client,
+        world["patient_a"],
+        day(0),
+        red_flags={"fever": True},
+        symptoms=[{"reported_at": at(day(0), 21), "code": "rash", "present": 1}],
+    )
+    assert rules(answer) == {"dress"}  # the rash is the dress flag's evidence: no skin_reaction too
+    assert answer["flags"][0]["severity"] == "urgent" and answer["advice"] == ADVICE[Severity.urgent]
+
+
+@pytest.mark.parametrize(("gap", "fires"), [(3, True), (4, False)])
+async def test_dress_is_high_for_swollen_glands_and_a_fever_on_another_day(
+    client: httpx.AsyncClient, world: World, gap: int, fires: bool
+) -> None:
     patient = world["patient_a"]
     await check_in(client, patient, day(0), red_flags={"swollen_glands": True})
-    later = await check_in(client, patient, day(2), red_flags={"fever": True})
-    assert "dress" in rules(later)
-    assert len(later["flags"][0]["evidence"]) == 2
+    later = await check_in(client, patient, day(gap), red_flags={"fever": True})
+    if fires:
+        assert rules(later) == {"dress"}
+        flag = later["flags"][0]
+        assert flag["severity"] == "high" and len(flag["evidence"]) == 2
+        assert later["advice"] == ADVICE[Severity.high]
+    else:
+        assert later["flags"] == []
+
+
+@pytest.mark.parametrize(("rash_gap", "escalates"), [(3, True), (4, False)])
+async def test_a_rash_within_3_days_of_fever_and_glands_escalates_dress_to_urgent(
+    client: httpx.AsyncClient, world: World, rash_gap: int, escalates: bool
+) -> None:
+    patient = world["patient_a"]
+    glands = await check_in(client, patient, day(0), red_flags={"fever": True, "swollen_glands": True})
+    [high] = glands["flags"]
+    assert (high["rule"], high["severity"]) == ("dress", "high")
+    rash = await symptom_on(client, patient, day(rash_gap), "rash", present=1)
+    if escalates:
+        [flag] = rash["flags"]
+        assert (flag["id"], flag["rule"], flag["severity"]) == (high["id"], "dress", "urgent")
+        assert [step["action"] for step in flag["history"]][-1] == "escalated"
+    else:
+        assert rules(rash) == {"skin_reaction"}
+
+
+# ---- skin_reaction ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("term", "present"), [("rash", 0), ("rash", 1), ("hives", 0), ("hives", 1)])
+async def test_a_rash_or_hives_alone_is_a_skin_reaction(
+    client: httpx.AsyncClient, world: World, term: str, present: int
+) -> None:
+    answer = await symptom_on(client, world["patient_a"], day(0), term, present=present)
+    if present:
+        [flag] = answer["flags"]
+        assert (flag["rule"], flag["severity"], flag["symptom_code"]) == ("skin_reaction", "high", term)
+        assert flag["evidence"] == [{"type": "symptom", "id": answer["id"], "retracted": False}]
+    else:
+        assert answer["flags"] == []
+
+
+async def test_hives_with_face_swelling_in_one_check_in_are_anaphylaxis_only(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    answer = await check_in(
+        client,
+        world["patient_a"],
+        day(0),
+        red_flags={"face_swelling": True},
+        symptoms=[{"reported_at": at(day(0), 21), "code": "hives", "present": 1}],
+    )
+    assert rules(answer) == {"anaphylaxis"}
+    # Hives in the next day's check-in without a red-flag answer are a skin reaction of their own.
+    next_day = await check_in(
+        client,
+        world["patient_a"],
+        day(1),
+        symptoms=[{"reported_at": at(day(1), 21), "code": "hives", "present": 1}],
+    )
+    assert rules(next_day) == {"skin_reaction"} and next_day["advice"] == ADVICE[Severity.high]
 
 
 @pytest.mark.parametrize(
@@ -115,7 +230,9 @@ async def test_severe_symptom(
         ({"severity": 1, "interference": 0}, {"severity": 2, "interference": 4}, 3, True),  # 1 -> 3: +2
         ({"severity": 1, "interference": 0}, {"severity": 2, "interference": 2}, 3, False),  # 1 -> 2: +1
         ({"severity": 2, "interference": 2}, {"severity": 2, "interference": 4}, 3, False),  # 2 -> 3: +1
-        ({"severity": 2, "interference": 2}, {"severity": 2, "interference": 2}, 15, True),  # too old: 0 -> 2
+        ({"severity": 0}, {"severity": 2, "interference": 2}, 14, True),  # within 14 days: 0 -> 2
+        ({"severity": 0}, {"severity": 2, "interference": 2}, 15, False),  # too old: a first report
+        ({"severity": 0}, {"severity": 1, "interference": 2}, 3, False),  # 0 -> 1 (S=1, I=2): +1
         (
             {"severity": 2, "interference": 2},
             {"severity": 3, "interference": 4},
@@ -138,15 +255,14 @@ async def test_worsening_symptom(
     assert ("worsening_symptom" in rules(answer)) is fires
 
 
-async def test_a_first_report_of_grade_2_is_worsening_against_0(
-    client: httpx.AsyncClient, world: World
-) -> None:
+async def test_a_first_report_compares_with_nothing(client: httpx.AsyncClient, world: World) -> None:
+    """CLINICAL.md 4 (revised): a first grade-2 report is no longer "worsening against 0"."""
     answer = await symptom_on(client, world["patient_a"], day(0), "memory", severity=2, interference=2)
-    assert rules(answer) == {"worsening_symptom"}
-    first_of_1 = await symptom_on(
-        client, world["patient_a"], day(0), "concentration", severity=1, interference=0
+    assert answer["grade"] == 2 and answer["flags"] == []
+    first_of_3 = await symptom_on(
+        client, world["patient_a"], day(0), "concentration", severity=2, interference=4
     )
-    assert first_of_1["flags"] == []
+    assert first_of_3["grade"] == 3 and rules(first_of_3) == {"severe_symptom"}
 
 
 @pytest.mark.parametrize(
@@ -158,8 +274,12 @@ async def test_a_first_report_of_grade_2_is_worsening_against_0(
         (2, 8, {"anxiety_severe"}),  # +6
         (2, 14, {"anxiety_severe"}),  # +12, total 14
         (14, 14, set()),
-        (14, 15, {"anxiety_severe"}),  # total 15
-        (11, 15, {"anxiety_severe", "anxiety_worsening"}),  # total 15 and +4
+        (14, 15, {"anxiety_severe"}),  # crossing into severe
+        (11, 15, {"anxiety_severe", "anxiety_worsening"}),  # crossing and +4
+        (15, 15, set()),  # severe already: no crossing
+        (21, 15, set()),  # a fall that is still severe
+        (16, 20, {"anxiety_worsening"}),  # +4 within the severe band
+        (15, 21, {"anxiety_severe"}),  # +6 within the severe band
     ],
 )
 async def test_gad7_rules(
@@ -167,12 +287,57 @@ async def test_gad7_rules(
 ) -> None:
     patient = world["patient_a"]
     opening = await gad7_on(client, patient, day(0), first)
-    assert rules(opening) == ({"anxiety_severe"} if first >= 15 else set())
+    assert opening["flags"] == []  # a patient's first GAD-7 never flags, even in the severe band
     answer = await gad7_on(client, patient, day(14), second)
     assert rules(answer) == expected
     severities = {f["rule"]: f["severity"] for f in answer["flags"]}
     assert severities.get("anxiety_severe", "high") == "high"
     assert severities.get("anxiety_worsening", "routine") == "routine"
+
+
+@pytest.mark.parametrize(("last", "expected"), [(13, set()), (14, {"anxiety_severe"})])
+async def test_anxiety_severe_against_the_treatment_baseline(
+    client: httpx.AsyncClient, world: World, last: int, expected: set[str]
+) -> None:
+    """Before treatment 2; the first GAD-7 on or after the first regimen's start (8, +6) is the
+    treatment baseline and raises nothing; then 12 (+4: routine) and `last`: +6 from the baseline is
+    high, though only +1 or +2 from the previous one."""
+    patient = world["patient_a"]
+    regimen = {"schedule": [{"time": "08:00", "dose_mg": 300}], "start_date": day(0).isoformat()}
+    made = await client.post(
+        f"/v1/patients/{patient.patient_id}/regimens", headers=world["provider_a"].headers, json=regimen
+    )
+    assert made.status_code == 201, made.text
+    before = await gad7_on(client, patient, day(-14), 2)
+    assert before["flags"] == []
+    baseline = await gad7_on(client, patient, day(0), 8)
+    assert baseline["flags"] == []
+    later = await gad7_on(client, patient, day(14), 12)
+    assert rules(later) == {"anxiety_worsening"}
+    answer = await gad7_on(client, patient, day(28), last)
+    assert rules(answer) == expected
+    if expected:
+        [flag] = answer["flags"]
+        assert "since the start of treatment (8 to 14)" in flag["reason"]
+        assert {e["id"] for e in flag["evidence"]} == {answer["id"], baseline["id"]}
+
+
+async def test_a_gad7_recorded_earlier_that_syncs_late_becomes_the_treatment_baseline(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """The baseline is the first GAD-7 on or after the first regimen's start by when it was recorded:
+    one recorded earlier that arrives late takes its place, and later scores are compared with it."""
+    patient = world["patient_a"]
+    regimen = {"schedule": [{"time": "08:00", "dose_mg": 300}], "start_date": day(0).isoformat()}
+    made = await client.post(
+        f"/v1/patients/{patient.patient_id}/regimens", headers=world["provider_a"].headers, json=regimen
+    )
+    assert made.status_code == 201, made.text
+    assert (await gad7_on(client, patient, day(7), 9))["flags"] == []  # the first GAD-7 of all
+    late = await gad7_on(client, patient, day(1), 3)  # recorded before it: the first, and the baseline
+    assert late["flags"] == []
+    answer = await gad7_on(client, patient, day(21), 9)  # +6 from the baseline (3), +0 from day 7
+    assert rules(answer) == {"anxiety_severe"}
 
 
 @pytest.mark.parametrize(

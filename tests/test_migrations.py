@@ -91,3 +91,31 @@ async def test_0010_dates_existing_flags_by_their_evidence_and_rebuilds_their_hi
     assert after["history"][1]["by"] == str(provider.user_id)
     events = (await client.get("/v1/webhook-endpoints", headers=world["admin_a"].headers)).json()
     assert events[0]["events"] == ["flag.created", "flag.reopened", "flag.unacknowledged"]
+
+
+async def test_0011_gives_existing_patients_the_new_facts_as_false_and_changes_nothing_else(
+    app: FastAPI, client: httpx.AsyncClient, world: World, settings: Settings
+) -> None:
+    """Patients made before 0011 get takes_other_cns_depressants and has_lung_disease false (unknown until
+    their care team says), their other facts and `updated_at` untouched, their entries and flags kept."""
+    patient, provider = world["patient_a"], world["provider_a"]
+    path = f"/v1/patients/{patient.patient_id}"
+    facts = {
+        "birth_year": 1950,
+        "takes_opioids_or_benzodiazepines": True,
+        "takes_other_cns_depressants": True,
+        "has_lung_disease": True,
+        "creatinine_clearance_ml_min": 42.5,
+    }
+    assert (await client.patch(path, headers=provider.headers, json=facts)).status_code == 200
+    answer = await check_in(client, patient, day(0), red_flags={"seizure": True})
+    before = (await client.get(path, headers=provider.headers)).json()
+    await app.state.engine.dispose()
+    migrations.downgrade(settings, "0010")
+    migrations.upgrade(settings)
+    after = (await client.get(path, headers=provider.headers)).json()
+    assert after["takes_other_cns_depressants"] is False and after["has_lung_disease"] is False
+    changed = {key for key in before if before[key] != after[key]}
+    assert changed == {"takes_other_cns_depressants", "has_lung_disease"}
+    flags = (await client.get(f"/v1/flags?patient_id={patient.patient_id}", headers=provider.headers)).json()
+    assert [f["evidence"][0]["id"] for f in flags["items"]] == [answer["check_in"]["id"]]

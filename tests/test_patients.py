@@ -30,12 +30,15 @@ async def test_provider_creates_a_patient_in_their_care(client: httpx.AsyncClien
             "timezone": "America/Chicago",
             "birth_year": 1980,
             "takes_opioids_or_benzodiazepines": True,
+            "has_lung_disease": True,
             "creatinine_clearance_ml_min": 55,
         },
     )
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["email"] == "rosa@a.example"
+    # CLINICAL.md 3's respiratory-risk facts: what was sent, and false (unknown) when not sent.
+    assert body["has_lung_disease"] is True and body["takes_other_cns_depressants"] is False
     assert body["provider_ids"] == [str(provider.user_id)]
     assert body["creatinine_clearance_ml_min"] == 55 and body["takes_opioids_or_benzodiazepines"] is True
     assert len(body["enrollment_code"].replace("-", "")) == 12
@@ -119,6 +122,9 @@ async def test_patient_may_change_only_their_timezone(client: httpx.AsyncClient,
     for clinical in (
         {"creatinine_clearance_ml_min": 120},
         {"takes_opioids_or_benzodiazepines": False},
+        {"takes_other_cns_depressants": True},
+        {"has_lung_disease": True},
+        {"timezone": "UTC", "has_lung_disease": False},
         {"provider_ids": []},
         {"timezone": "Europe/Paris", "birth_year": 2000},
     ):
@@ -134,6 +140,7 @@ async def test_patient_may_change_only_their_timezone(client: httpx.AsyncClient,
     assert unknown_field.status_code == 422
     final = (await client.get("/v1/patients/me", headers=patient.headers)).json()
     assert final["timezone"] == "Asia/Tokyo" and final["birth_year"] is None
+    assert final["takes_other_cns_depressants"] is False and final["has_lung_disease"] is False
     assert final["provider_ids"] == [str(world["provider_a"].user_id)]
 
 
@@ -145,11 +152,22 @@ async def test_care_team_changes_clinical_fields(client: httpx.AsyncClient, worl
         json={
             "creatinine_clearance_ml_min": 45.5,
             "takes_opioids_or_benzodiazepines": True,
+            "takes_other_cns_depressants": True,
+            "has_lung_disease": True,
             "provider_ids": [str(world["provider_a"].user_id), str(world["provider_a2"].user_id)],
         },
     )
     assert response.status_code == 200, response.text
     assert response.json()["creatinine_clearance_ml_min"] == 45.5
+    assert response.json()["takes_other_cns_depressants"] is True
+    assert response.json()["has_lung_disease"] is True
+    # A fact set back to no is kept as no; null is refused (a yes/no fact is never unknown once set).
+    cleared = await client.patch(path, headers=world["provider_a"].headers, json={"has_lung_disease": False})
+    assert cleared.status_code == 200 and cleared.json()["has_lung_disease"] is False
+    assert cleared.json()["takes_other_cns_depressants"] is True
+    for fact in ("takes_other_cns_depressants", "has_lung_disease"):
+        null = await client.patch(path, headers=world["provider_a"].headers, json={fact: None})
+        assert null.status_code == 422, (fact, null.text)
     # The colleague just added to the care team now sees the patient.
     assert (await client.get(path, headers=world["provider_a2"].headers)).status_code == 200
 
@@ -249,4 +267,27 @@ async def test_creating_and_listing_patients_is_audited(
     assert {pid for action, pid in rows if action == "GET /v1/patients"} == {
         new_id,
         world["patient_a"].patient_id,
+    }
+
+
+async def test_the_fhir_patient_carries_the_respiratory_risk_facts(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """CLINICAL.md 3's yes/no facts go out with the Patient resource, as the care team set them."""
+    patient, provider = world["patient_a"], world["provider_a"]
+    path = f"/v1/patients/{patient.patient_id}"
+    changed = await client.patch(
+        path, headers=provider.headers, json={"has_lung_disease": True, "birth_year": 1958}
+    )
+    assert changed.status_code == 200, changed.text
+    response = await client.get(f"{path}/fhir", headers=provider.headers)
+    assert response.status_code == 200, response.text
+    [fhir_patient] = [
+        e["resource"] for e in response.json()["entry"] if e["resource"]["resourceType"] == "Patient"
+    ]
+    assert fhir_patient["birthDate"] == "1958"
+    assert {e["url"]: e["valueBoolean"] for e in fhir_patient["extension"]} == {
+        "urn:symptrack:extension:patient:takes-opioids-or-benzodiazepines": False,
+        "urn:symptrack:extension:patient:takes-other-cns-depressants": False,
+        "urn:symptrack:extension:patient:has-lung-disease": True,
     }

@@ -217,6 +217,8 @@ async def test_json_integers_and_rfc3339_variants_are_still_accepted(
         ({"birth_year": "1990"}, "birth_year"),
         ({"takes_opioids_or_benzodiazepines": "yes"}, "takes_opioids_or_benzodiazepines"),
         ({"takes_opioids_or_benzodiazepines": 1}, "takes_opioids_or_benzodiazepines"),
+        ({"takes_other_cns_depressants": "true"}, "takes_other_cns_depressants"),
+        ({"has_lung_disease": 0}, "has_lung_disease"),
     ],
 )
 async def test_lax_patient_values_are_422_and_change_nothing(

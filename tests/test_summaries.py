@@ -137,6 +137,9 @@ async def _scenario(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
         "symptoms",
         {"reported_at": at(_day(1), 12), "code": "nausea", "frequency": 2, "severity": 2, "note": "=SUM(A1)"},
     )
+    # A first report of nausea compares with nothing (CLINICAL.md 4, second revision): no flag.
+    assert nausea["flags"] == []
+    check_ins = []
     for n in (0, 2):
         response = await client.post(
             f"/v1/patients/{patient.patient_id}/check-ins",
@@ -145,14 +148,19 @@ async def _scenario(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
                 "id": f"00000000-0000-4000-8000-00000000000{n}",
                 "date": _day(n).isoformat(),
                 "submitted_at": at(_day(n), 22),
+                # A fall on the first day: a high flag, acknowledged below.
+                "red_flags": {"fall": n == 0},
             },
         )
         assert response.status_code == 201
+        check_ins.append(response.json())
     # Acknowledged flags are no longer counted as open.
-    await client.post(
-        f"/v1/flags/{nausea['flags'][0]['id']}/acknowledge", headers=world["provider_a"].headers
+    [fall] = check_ins[0]["flags"]
+    acknowledged = await client.post(
+        f"/v1/flags/{fall['id']}/acknowledge", headers=world["provider_a"].headers
     )
-    return {"nausea": nausea}
+    assert acknowledged.status_code == 200, acknowledged.text
+    return {"nausea": nausea, "fall": fall}
 
 
 async def test_summary_numbers_match_the_hand_worked_scenario(
@@ -188,8 +196,8 @@ async def test_summary_numbers_match_the_hand_worked_scenario(
         {"code": "nausea", "reports": 1, "days": 1, "max_grade": 2, "last_grade": 2},
     ]
     # Open: severe_symptom (dizziness severity 3), and anxiety_severe raised by the GAD-7 of 20 that was
-    # later entered in error (its evidence is retracted; a clinician closes it). worsening_symptom (nausea
-    # 0 -> 2) was acknowledged, so it no longer counts as open.
+    # later entered in error (its evidence is retracted; a clinician closes it). The fall of 03-07 was
+    # acknowledged, so it no longer counts as open.
     assert summary["open_flags"] == {"urgent": 0, "high": 2, "routine": 0}
     assert summary["check_ins"] == {"days": 2, "percent": 50.0}
 
@@ -278,7 +286,9 @@ async def test_panel_is_most_urgent_first(client: httpx.AsyncClient, world: Worl
         {
             "reported_at": at(today - timedelta(days=1), 0, 1),
             "code": "fatigue",
-            "severity": 2,
+            # Severity 3 (grade 2, S then I): a severe_symptom, high. (A first report of grade 2 was a
+            # worsening "from 0" before CLINICAL.md's second revision; it now compares with nothing.)
+            "severity": 3,
             "interference": 2,
         },
     )

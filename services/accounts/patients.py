@@ -43,6 +43,8 @@ def to_public(patient: Patient, user: User, provider_ids: list[uuid.UUID]) -> Pa
         timezone=patient.timezone,
         birth_year=patient.birth_year,
         takes_opioids_or_benzodiazepines=patient.takes_opioids_or_benzodiazepines,
+        takes_other_cns_depressants=patient.takes_other_cns_depressants,
+        has_lung_disease=patient.has_lung_disease,
         creatinine_clearance_ml_min=patient.creatinine_clearance_ml_min,
         provider_ids=provider_ids,
         enrolled=user.password_hash is not None,
@@ -90,6 +92,8 @@ async def create_patient(
         provider_ids=provider_ids,
         birth_year=data.birth_year,
         takes_opioids_or_benzodiazepines=data.takes_opioids_or_benzodiazepines,
+        takes_other_cns_depressants=data.takes_other_cns_depressants,
+        has_lung_disease=data.has_lung_disease,
         creatinine_clearance_ml_min=data.creatinine_clearance_ml_min,
     )
     code, expires_at = await issue_enrollment_code(session, settings, patient.id, caller.user_id)
@@ -134,7 +138,14 @@ async def update_patient(
     if caller.role == Role.patient and (refused := sorted(set(changes) - PATIENT_EDITABLE_FIELDS)):
         raise Forbidden(f"A patient may change only their timezone, not: {', '.join(refused)}.")
     errors: list[FieldError] = []
-    for required in ("name", "timezone", "takes_opioids_or_benzodiazepines", "provider_ids"):
+    for required in (
+        "name",
+        "timezone",
+        "takes_opioids_or_benzodiazepines",
+        "takes_other_cns_depressants",
+        "has_lung_disease",
+        "provider_ids",
+    ):
         if required in changes and changes[required] is None:
             errors.append(FieldError(("body", required), "may not be null"))
     if changes.get("timezone") is not None and not accounts.is_valid_timezone(changes["timezone"]):

@@ -108,6 +108,8 @@ async def create_patient(
     provider_ids: Iterable[uuid.UUID] = (),
     birth_year: int | None = None,
     takes_opioids_or_benzodiazepines: bool = False,
+    takes_other_cns_depressants: bool = False,
+    has_lung_disease: bool = False,
     creatinine_clearance_ml_min: float | None = None,
     password: str | None = None,
 ) -> Patient:
@@ -127,6 +129,8 @@ async def create_patient(
         timezone=timezone,
         birth_year=birth_year,
         takes_opioids_or_benzodiazepines=takes_opioids_or_benzodiazepines,
+        takes_other_cns_depressants=takes_other_cns_depressants,
+        has_lung_disease=has_lung_disease,
         creatinine_clearance_ml_min=creatinine_clearance_ml_min,
     )
     session.add(patient)

@@ -96,9 +96,16 @@ RED_FLAGS: Final[dict[str, RedFlagQuestion]] = {
         ),
         RedFlagQuestion(
             "breathing_trouble",
-            "Trouble breathing or swallowing, or slow, shallow breathing?",
+            "Trouble breathing or swallowing?",
             "yes_no",
-            "label 5.2; FDA safety communication 2019-12-19 (respiratory depression)",
+            "label 5.2 (anaphylaxis, angioedema)",
+            None,
+        ),
+        RedFlagQuestion(
+            "slow_breathing",
+            "Slow or shallow breathing?",
+            "yes_no",
+            "FDA safety communication 2019-12-19 (respiratory depression)",
             None,
         ),
         RedFlagQuestion(

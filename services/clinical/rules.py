@@ -33,6 +33,11 @@ ADVICE: dict[Severity, str] = {
 LABEL_MAX_DAILY_MG = 3600  # CLINICAL.md 4, label table 1
 WORSENING_WINDOW = timedelta(days=14)  # CLINICAL.md 4, worsening_symptom (SYMPATHY)
 DRESS_WINDOW_DAYS = 3  # CLINICAL.md 4, dress: "in one check-in or within 3 days"
+RESPIRATORY_RISK_AGE = 65  # CLINICAL.md 3, respiratory risk: "age 65 or over"
+GAD7_SEVERE = 15  # CLINICAL.md 1: the band 15-21 is `severe`
+# CLINICAL.md 4, respiratory_depression: the side effects that, at severity >= 3, count in a patient at risk.
+RESPIRATORY_SYMPTOMS = ("drowsiness", "shortness_of_breath")
+SKIN_TERMS = ("rash", "hives")  # CLINICAL.md 4, skin_reaction
 
 
 def label_max_daily_mg(creatinine_clearance_ml_min: float | None) -> int:
@@ -84,6 +89,8 @@ class SymptomObs:
     grade: int | None
     severity: int | None
     present: int | None
+    # The check-in the report was made in, if any: "the same entry" for skin_reaction.
+    check_in_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,9 @@ class Snapshot:
     loader fetched for them (never entered-in-error entries)."""
 
     takes_opioids_or_benzodiazepines: bool = False
+    takes_other_cns_depressants: bool = False
+    has_lung_disease: bool = False
+    birth_year: int | None = None
     creatinine_clearance_ml_min: float | None = None
     new_check_ins: list[CheckInObs] = field(default_factory=list)
     new_symptoms: list[SymptomObs] = field(default_factory=list)
@@ -118,9 +128,28 @@ class Snapshot:
     earlier_symptoms: list[SymptomObs] = field(default_factory=list)
     # The GAD-7 before each new one: {new id: previous}.
     previous_gad7: dict[uuid.UUID, Gad7Obs] = field(default_factory=dict)
+    # The treatment baseline (CLINICAL.md 4): the first GAD-7 on or after the start of the patient's
+    # first regimen, new entries included; None without a regimen or a GAD-7 since its start.
+    treatment_baseline: Gad7Obs | None = None
     # Every taken dose on the local days the new doses fall on, and the regimen maximum of those days.
     doses_on_days: dict[date, list[DoseObs]] = field(default_factory=dict)
     regimen_max_on_days: dict[date, float | None] = field(default_factory=dict)
+
+    def respiratory_risks(self, on: date) -> list[str]:
+        """CLINICAL.md 3, respiratory risk, for an entry of local date `on`, in plain words; empty when
+        none. Age is the entry's year minus the birth year (only the year is on record): a patient
+        whose 65th birthday falls later that year counts as 65 from January 1st, erring toward
+        asking about their breathing rather than missing it."""
+        risks = []
+        if self.takes_opioids_or_benzodiazepines:
+            risks.append("takes an opioid or benzodiazepine")
+        if self.takes_other_cns_depressants:
+            risks.append("takes another sedating medicine")
+        if self.has_lung_disease:
+            risks.append("has lung disease")
+        if self.birth_year is not None and on.year - self.birth_year >= RESPIRATORY_RISK_AGE:
+            risks.append(f"is {RESPIRATORY_RISK_AGE} or over")
+        return risks
 
 
 Rule = Callable[[Snapshot], list[Finding]]
@@ -161,55 +190,100 @@ seizure = _check_in_rule("seizure", Severity.urgent, {"seizure": "Reported a sei
 fall = _check_in_rule("fall", Severity.high, {"fall": "Reported a fall or injury."})
 
 
+# CLINICAL.md 4, respiratory_depression: the red-flag answers that raise it, in plain words.
+_RESPIRATORY_ANSWERS = {
+    "hard_to_wake": (
+        "Reported being so sleepy they are hard to wake, confused, or with bluish lips or fingers."
+    ),
+    "slow_breathing": "Reported slow or shallow breathing.",
+}
+
+
 def respiratory_depression(snapshot: Snapshot) -> list[Finding]:
+    """hard_to_wake or slow_breathing answered yes; or drowsiness or shortness of breath at severity
+    >= 3 in a patient with respiratory risk (CLINICAL.md 3). Without that risk such a report is a
+    severe_symptom only."""
     findings = []
     for check_in in snapshot.new_check_ins:
-        if check_in.yes("hard_to_wake"):
+        reasons = [reason for code, reason in _RESPIRATORY_ANSWERS.items() if check_in.yes(code)]
+        if reasons:
+            evidence = (Ref("check_in", check_in.id),)
+            findings.append(Finding("respiratory_depression", Severity.urgent, " ".join(reasons), evidence))
+    for report in snapshot.new_symptoms:
+        if report.code not in RESPIRATORY_SYMPTOMS or (report.severity or 0) < 3:
+            continue
+        risks = snapshot.respiratory_risks(report.local_date)
+        if risks:
+            what = "Severe drowsiness" if report.code == "drowsiness" else "Severe shortness of breath"
             findings.append(
                 Finding(
                     "respiratory_depression",
                     Severity.urgent,
-                    "Reported being so sleepy they are hard to wake, confused, "
-                    "or with bluish lips or fingers.",
-                    (Ref("check_in", check_in.id),),
+                    f"{what} (severity {report.severity}) in a patient at risk of slowed breathing: "
+                    f"{_and(risks)}.",
+                    (Ref("symptom", report.id),),
                 )
             )
-    if snapshot.takes_opioids_or_benzodiazepines:
-        for report in snapshot.new_symptoms:
-            if report.code == "drowsiness" and (report.severity or 0) >= 3:
-                findings.append(
-                    Finding(
-                        "respiratory_depression",
-                        Severity.urgent,
-                        "Severe drowsiness while taking an opioid or benzodiazepine.",
-                        (Ref("symptom", report.id),),
-                    )
-                )
     return findings
 
 
 def dress(snapshot: Snapshot) -> list[Finding]:
-    """Fever with a rash or swollen glands, in one check-in or within 3 days of each other."""
-    fevers = [c for c in _unique(snapshot.nearby_check_ins + snapshot.new_check_ins) if c.yes("fever")]
-    partners: list[tuple[date, Ref]] = [
-        (c.local_date, Ref("check_in", c.id))
-        for c in _unique(snapshot.nearby_check_ins + snapshot.new_check_ins)
-        if c.yes("swollen_glands")
-    ]
-    partners += [
-        (s.local_date, Ref("symptom", s.id))
+    """Urgent: a fever with a rash present (a report of its own or in a check-in), in one check-in or
+    within 3 days of each other. High: a fever with swollen glands and no rash in that time. One
+    finding at most, the urgent one first, and only one the new entries take part in: an old pair has
+    been flagged already."""
+    check_ins = _unique(snapshot.nearby_check_ins + snapshot.new_check_ins)
+    fevers = sorted((c for c in check_ins if c.yes("fever")), key=lambda c: c.local_date)
+    glands = [c for c in check_ins if c.yes("swollen_glands")]
+    rashes = [
+        s
         for s in _unique(snapshot.nearby_symptoms + snapshot.new_symptoms)
         if s.code == "rash" and s.present == 1
     ]
     new_ids = {c.id for c in snapshot.new_check_ins} | {s.id for s in snapshot.new_symptoms}
+
+    def near(day: date, fever: CheckInObs) -> bool:
+        return abs((day - fever.local_date).days) <= DRESS_WINDOW_DAYS
+
+    high: Finding | None = None
     for fever in fevers:
-        close = [ref for day, ref in partners if abs((day - fever.local_date).days) <= DRESS_WINDOW_DAYS]
-        evidence = (Ref("check_in", fever.id), *close)
-        # Only what the new entries take part in: an old pair has been flagged already.
-        if close and any(ref.id in new_ids for ref in evidence):
-            reason = "Reported fever together with a rash or swollen glands, within 3 days."
-            return [Finding("dress", Severity.urgent, reason, tuple(dict.fromkeys(evidence)))]
-    return []
+        close_rashes = [Ref("symptom", r.id) for r in rashes if near(r.local_date, fever)]
+        if close_rashes:
+            evidence = (Ref("check_in", fever.id), *close_rashes)
+            if any(ref.id in new_ids for ref in evidence):
+                reason = "Reported fever together with a rash, within 3 days."
+                return [Finding("dress", Severity.urgent, reason, evidence)]
+            continue  # a fever with a rash is no "without a rash" case for the glands
+        close_glands = [Ref("check_in", g.id) for g in glands if near(g.local_date, fever)]
+        # One check-in may answer both: it is one piece of evidence.
+        evidence = tuple(dict.fromkeys((Ref("check_in", fever.id), *close_glands)))
+        if high is None and close_glands and any(ref.id in new_ids for ref in evidence):
+            reason = "Reported fever together with swollen glands, without a rash, within 3 days."
+            high = Finding("dress", Severity.high, reason, evidence)
+    return [high] if high is not None else []
+
+
+def skin_reaction(snapshot: Snapshot) -> list[Finding]:
+    """A rash or hives present, unless the same entry (the report, or the check-in it came in) is
+    evidence of a dress or anaphylaxis finding: that flag says more."""
+    claimed = {ref.id for finding in anaphylaxis(snapshot) + dress(snapshot) for ref in finding.evidence}
+    findings = []
+    for report in snapshot.new_symptoms:
+        if report.code not in SKIN_TERMS or report.present != 1:
+            continue
+        if report.id in claimed or (report.check_in_id is not None and report.check_in_id in claimed):
+            continue
+        what = "a rash" if report.code == "rash" else "hives (itchy red bumps on the skin)"
+        findings.append(
+            Finding(
+                "skin_reaction",
+                Severity.high,
+                f"Reported {what}.",
+                (Ref("symptom", report.id),),
+                symptom_code=report.code,
+            )
+        )
+    return findings
 
 
 def severe_symptom(snapshot: Snapshot) -> list[Finding]:
@@ -242,16 +316,19 @@ def worsening_symptom(snapshot: Snapshot) -> list[Finding]:
             and s.grade is not None
             and report.reported_at - WORSENING_WINDOW <= s.reported_at < report.reported_at
         ]
+        # A first report (none of the term within 14 days) compares with nothing: severe_symptom and
+        # persistent_symptom cover it (CLINICAL.md 4).
         previous = max(earlier, key=lambda s: s.reported_at, default=None)
-        baseline = previous.grade if previous and previous.grade is not None else 0
-        if report.grade - baseline >= 2:
-            evidence = (Ref("symptom", report.id),) + ((Ref("symptom", previous.id),) if previous else ())
+        if previous is None or previous.grade is None:
+            continue
+        if report.grade - previous.grade >= 2:
             findings.append(
                 Finding(
                     "worsening_symptom",
                     Severity.high,
-                    f"{_term_name(report.code)} rose from grade {baseline} to {report.grade}.",
-                    evidence,
+                    f"{_term_name(report.code)} rose from grade {previous.grade} to {report.grade} "
+                    "since the previous report.",
+                    (Ref("symptom", report.id), Ref("symptom", previous.id)),
                     symptom_code=report.code,
                 )
             )
@@ -264,17 +341,36 @@ def _gad7_rise(snapshot: Snapshot, gad7: Gad7Obs) -> tuple[int | None, Gad7Obs |
 
 
 def anxiety_severe(snapshot: Snapshot) -> list[Finding]:
+    """A reliable rise (>= 6, the RCI) against the treatment baseline or the previous GAD-7, or a total
+    crossing into the severe band (>= 15 after a previous one < 15). The patient's first GAD-7 and the
+    treatment baseline itself never flag: the prescriber knows them."""
     findings = []
+    baseline = snapshot.treatment_baseline
     for gad7 in snapshot.new_gad7:
         rise, previous = _gad7_rise(snapshot, gad7)
+        if previous is None or (baseline is not None and baseline.id == gad7.id):
+            continue
         reasons = []
-        if gad7.total >= 15:
-            reasons.append(f"GAD-7 total {gad7.total} (severe).")
+        evidence = [Ref("anxiety", gad7.id)]
+        if previous.total < GAD7_SEVERE <= gad7.total:
+            reasons.append(f"GAD-7 total {gad7.total} (severe), up from {previous.total}.")
         if rise is not None and rise >= GAD7_RCI:
             reasons.append(f"GAD-7 rose by {rise} points since the previous one.")
         if reasons:
-            evidence = (Ref("anxiety", gad7.id),) + ((Ref("anxiety", previous.id),) if previous else ())
-            findings.append(Finding("anxiety_severe", Severity.high, " ".join(reasons), evidence))
+            evidence.append(Ref("anxiety", previous.id))
+        # Against the baseline too, unless it is the previous one (said already).
+        if baseline is not None and baseline.id != previous.id and baseline.recorded_at < gad7.recorded_at:
+            from_baseline = gad7.total - baseline.total
+            if from_baseline >= GAD7_RCI:
+                reasons.append(
+                    f"GAD-7 rose by {from_baseline} points since the start of treatment "
+                    f"({baseline.total} to {gad7.total})."
+                )
+                evidence.append(Ref("anxiety", baseline.id))
+        if reasons:
+            findings.append(
+                Finding("anxiety_severe", Severity.high, " ".join(reasons), tuple(dict.fromkeys(evidence)))
+            )
     return findings
 
 
@@ -381,6 +477,7 @@ def write_time_rules(
         respiratory_depression,
         suicidality,
         dress,
+        skin_reaction,
         seizure,
         severe_symptom,
         worsening_symptom,
@@ -446,6 +543,10 @@ def missed_check_ins(
         (Ref("regimen", active[0].id),),
         episode=f"since:{since.isoformat()}",
     )
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _term_name(code: str) -> str:

@@ -8,15 +8,28 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import date, timedelta
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Select, String, and_, bindparam, literal_column, or_, select, union_all
+from sqlalchemy import (
+    CompoundSelect,
+    Select,
+    String,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models.accounts import Patient
 from models.entries import AnxietyScore, CheckIn, Dose, SymptomReport
+from models.regimens import Regimen
 from services.clinical.rules import (
     DRESS_WINDOW_DAYS,
     WORSENING_WINDOW,
@@ -35,8 +48,18 @@ def check_in_obs(row: CheckIn) -> CheckInObs:
     return CheckInObs(row.id, row.local_date, dict(row.red_flags))
 
 
-def symptom_obs(row: SymptomReport) -> SymptomObs:
-    return SymptomObs(row.id, row.code, row.local_date, row.reported_at, row.grade, row.severity, row.present)
+def symptom_obs(row: Any) -> SymptomObs:
+    """A stored report (a row of the model or of `_SYMPTOM_COLUMNS`) as the rules see it."""
+    return SymptomObs(
+        row.id,
+        row.code,
+        row.local_date,
+        row.reported_at,
+        row.grade,
+        row.severity,
+        row.present,
+        row.check_in_id,
+    )
 
 
 # The doses a patient had taken on a local day before this request's entries, by day.
@@ -93,6 +116,9 @@ async def snapshot_for(
     new_ids = {r.id for r in new_rows}
     snapshot = Snapshot(
         takes_opioids_or_benzodiazepines=patient.takes_opioids_or_benzodiazepines,
+        takes_other_cns_depressants=patient.takes_other_cns_depressants,
+        has_lung_disease=patient.has_lung_disease,
+        birth_year=patient.birth_year,
         creatinine_clearance_ml_min=patient.creatinine_clearance_ml_min,
         new_check_ins=[check_in_obs(r) for r in check_ins],
         new_symptoms=[symptom_obs(r) for r in symptoms],
@@ -102,6 +128,8 @@ async def snapshot_for(
     dress_days = [c.local_date for c in check_ins] + [s.local_date for s in symptoms if s.code == "rash"]
     low = high = None
     if dress_days:
+        # Fevers within 3 days of the new entries, and rashes within 3 days of those fevers: a new
+        # swollen-glands answer is "without a rash" only if no rash is near the fever it pairs with.
         low = min(dress_days) - timedelta(days=DRESS_WINDOW_DAYS)
         high = max(dress_days) + timedelta(days=DRESS_WINDOW_DAYS)
         nearby = await session.execute(
@@ -110,6 +138,7 @@ async def snapshot_for(
         snapshot.nearby_check_ins.extend(
             CheckInObs(r.id, r.local_date, dict(r.red_flags)) for r in nearby if r.id not in new_ids
         )
+        low, high = low - timedelta(days=DRESS_WINDOW_DAYS), high + timedelta(days=DRESS_WINDOW_DAYS)
     # Rashes near those days (dress) and the new reports' terms over their windows (worsening,
     # persistent) in one query, told apart here.
     codes = {s.code for s in symptoms}
@@ -133,16 +162,26 @@ async def snapshot_for(
         for r in reports:
             if r.id in new_ids:
                 continue
-            seen = SymptomObs(r.id, r.code, r.local_date, r.reported_at, r.grade, r.severity, r.present)
+            seen = symptom_obs(r)
             if low is not None and high is not None and r.code == "rash" and low <= r.local_date <= high:
                 snapshot.nearby_symptoms.append(seen)
             if earliest is not None and r.code in codes and utc(r.reported_at) >= earliest:
                 snapshot.earlier_symptoms.append(seen)
+    baseline: Gad7Obs | None = None
     for gad7 in gad7s:
+        # The GAD-7 before this one and the treatment baseline, in one statement: both walk the
+        # (patient, instrument, recorded_at) index and stop at their first match (the baseline's walk
+        # passes only the GAD-7s from before treatment). The new ones are stored already, so a new
+        # GAD-7 can be the baseline itself.
         params = {"patient_id": patient.id, "before": gad7.recorded_at, "id": gad7.id}
-        found = (await session.execute(_PREVIOUS_GAD7, params)).first()
-        if found is not None:
-            snapshot.previous_gad7[gad7.id] = Gad7Obs(found.id, found.recorded_at, found.total or 0)
+        for found in await session.execute(_PREVIOUS_GAD7_AND_BASELINE, params):
+            score = Gad7Obs(found.id, found.recorded_at, found.total or 0)
+            if found.part == "previous":
+                snapshot.previous_gad7[gad7.id] = score
+            else:
+                baseline = score
+    if baseline is not None:
+        snapshot = replace(snapshot, treatment_baseline=baseline)
     days = sorted({d.local_date for d in doses})
     for day in days:
         if day in taken_before:
@@ -199,6 +238,7 @@ _SYMPTOM_COLUMNS = select(
     col(SymptomReport.grade),
     col(SymptomReport.severity),
     col(SymptomReport.present),
+    col(SymptomReport.check_in_id),
 )
 _PREVIOUS_GAD7 = (
     select(col(AnxietyScore.id), col(AnxietyScore.recorded_at), col(AnxietyScore.total))
@@ -212,6 +252,40 @@ _PREVIOUS_GAD7 = (
     .order_by(col(AnxietyScore.recorded_at).desc())
     .limit(1)
 )
+# CLINICAL.md 4, treatment baseline: the first GAD-7 on or after the start of the patient's first
+# regimen (a regimen replaced before it began, ending before its start, was never in force).
+_FIRST_REGIMEN_START = (
+    select(func.min(col(Regimen.start_date)))
+    .where(
+        col(Regimen.patient_id) == bindparam("patient_id"),
+        or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= col(Regimen.start_date)),
+    )
+    .scalar_subquery()
+)
+_TREATMENT_BASELINE = (
+    select(col(AnxietyScore.id), col(AnxietyScore.recorded_at), col(AnxietyScore.total))
+    .where(
+        col(AnxietyScore.patient_id) == bindparam("patient_id"),
+        col(AnxietyScore.instrument) == "gad7",
+        col(AnxietyScore.entered_in_error_at).is_(None),
+        col(AnxietyScore.local_date) >= _FIRST_REGIMEN_START,
+    )
+    .order_by(col(AnxietyScore.recorded_at), col(AnxietyScore.id))
+    .limit(1)
+)
+
+
+def _previous_gad7_and_baseline() -> CompoundSelect[str, uuid.UUID, datetime, int | None]:
+    previous, baseline = _PREVIOUS_GAD7.subquery(), _TREATMENT_BASELINE.subquery()
+    return union_all(
+        *(
+            select(literal_column(f"'{part}'", String).label("part"), q.c.id, q.c.recorded_at, q.c.total)
+            for part, q in (("previous", previous), ("baseline", baseline))
+        )
+    )
+
+
+_PREVIOUS_GAD7_AND_BASELINE = _previous_gad7_and_baseline()
 # Built once: a plain dose's rules need these and nothing else.
 _TAKEN_ON_DAYS = select(col(Dose.id), col(Dose.local_date), col(Dose.dose_mg)).where(
     col(Dose.patient_id) == bindparam("patient_id"),

@@ -49,6 +49,9 @@ SIDE_EFFECTS = f"{OWN}:side-effect"
 ATTRIBUTES = f"{OWN}:side-effect-attribute"
 OBSERVATIONS = f"{OWN}:observation"
 RULES = f"{OWN}:flag-rule"
+PATIENT_FACTS = "urn:symptrack:extension:patient"
+# CLINICAL.md 3: the yes/no facts behind respiratory risk (with age 65 or over, from the birth year).
+PATIENT_RISK_FACTS = ("takes_opioids_or_benzodiazepines", "takes_other_cns_depressants", "has_lung_disease")
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 
 CSV_COLUMNS = [
@@ -202,6 +205,12 @@ def fhir_patient(patient: Patient, user: User) -> dict[str, Any]:
     }
     if patient.birth_year:
         resource["birthDate"] = str(patient.birth_year)
+    # The facts the flag rules read (CLINICAL.md 3): yes/no as the care team recorded them (false
+    # when never set), each an extension of our own, since no standard Patient element carries them.
+    resource["extension"] = [
+        {"url": f"{PATIENT_FACTS}:{name.replace('_', '-')}", "valueBoolean": getattr(patient, name)}
+        for name in PATIENT_RISK_FACTS
+    ]
     return resource
 
 
