@@ -13,17 +13,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models.accounts import Patient, Role
-from models.regimens import Regimen, RegimenCreate, RegimenPublic, ScheduledDose
+from models.base import utcnow
+from models.regimens import Regimen, RegimenCreate, RegimenPublic, RegimenWritten, ScheduledDose
 from services.accounts.access import Caller, require_role
+from services.clinical.prescribing import age_in, check_schedule
+from services.errors import FieldError, ValidationFailed
+from services.localtime import local_date
 
 DEFAULT_MEDICATION = "gabapentin"
 
 
 async def create_regimen(
     session: AsyncSession, caller: Caller, patient: Patient, data: RegimenCreate
-) -> RegimenPublic:
-    """A new regimen for a medication ends the previous one the day before it starts (API.md)."""
+) -> RegimenWritten:
+    """A new regimen for a medication ends the previous one the day before it starts (API.md). The
+    prescribing checks of CLINICAL.md 4 come first: a refused schedule writes nothing (422 on `schedule`,
+    saying which limit it exceeds, never what dose to give); the warnings come with the answer."""
     require_role(caller, Role.provider, Role.admin)
+    age = age_in(local_date(utcnow(), patient.timezone).year, patient.birth_year)
+    checked = check_schedule(
+        data.daily_mg, data.max_daily_mg, data.override_reason, patient.creatinine_clearance_ml_min, age
+    )
+    if checked.refusals:
+        raise ValidationFailed([FieldError(("body", "schedule"), refusal) for refusal in checked.refusals])
     day_before = data.start_date - timedelta(days=1)
     await session.execute(
         update(Regimen)
@@ -44,11 +56,12 @@ async def create_regimen(
         max_daily_mg=data.max_daily_mg,
         taper=data.taper,
         indication=data.indication,
+        override_reason=data.override_reason,
         created_by=caller.user_id,
     )
     session.add(regimen)
     await session.flush()
-    return to_public(regimen)
+    return RegimenWritten(**to_public(regimen).model_dump(), warnings=checked.warnings)
 
 
 async def list_regimens(session: AsyncSession, patient: Patient) -> list[RegimenPublic]:
@@ -88,6 +101,7 @@ def to_public(regimen: Regimen | Row[*tuple[Any, ...]]) -> RegimenPublic:
         max_daily_mg=regimen.max_daily_mg,
         taper=regimen.taper,
         indication=regimen.indication,
+        override_reason=regimen.override_reason,
         created_at=regimen.created_at,
     )
 
