@@ -82,8 +82,9 @@ async def evaluate_time_rules(
 async def _evaluate_batch(
     session: AsyncSession, settings: Settings, patients: list[Patient], now: datetime
 ) -> int:
-    """The batch's inputs in two queries (not three per patient), then the pure rules; then the dose
-    days again (one more query, and two for a batch with a day over a limit)."""
+    """The batch's inputs in three queries (not four per patient: the regimens, the last dose and
+    check-in, the days anything was recorded on), then the pure rules; then the dose days again (one
+    more query, and two more for a batch with a day over a limit or above the prescribed total)."""
     if not patients:
         return 0
     ids = [patient.id for patient in patients]
