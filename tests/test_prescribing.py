@@ -123,6 +123,8 @@ async def test_the_override_shows_in_the_regimen_summary_and_report(
     report = await client.get(f"{_base(world)}/report?{window}", headers=staff)
     assert report.status_code == 200, report.text
     assert "regimen-override" in report.text and "Seen by nephrology" in report.text
+    # The dose chart's ceiling is dose_above_max's: the override regimen's total, not the 700 overridden.
+    assert "maximum 900 mg a day" in report.text
     # The patient reads their own summary, reason included (nothing in it is staff-only).
     own = (await client.get(f"/v1/patients/me/summary?{window}", headers=world["patient_a"].headers)).json()
     assert own["regimen"]["override_reason"] == OVERRIDE

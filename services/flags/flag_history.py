@@ -220,8 +220,9 @@ async def _days_around_above_prescribed(
     taken = await session.execute(
         _TAKEN_BETWEEN, {"patient_id": patient_id, "first": unread[0], "last": unread[-1]}
     )
+    new_days = set(unread)  # the days known already (the new doses' own) are not read twice
     for dose_id, on, mg in taken:
-        if on not in snapshot.doses_on_days or on in unread:
+        if on in new_days:
             snapshot.doses_on_days.setdefault(on, []).append(DoseObs(dose_id, on, mg))
     await regimens.load(session, patient_id, unread)
     for day in unread:
