@@ -132,6 +132,14 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _above_prescribed_days_fit_the_window(self) -> Settings:
+        if self.above_prescribed_min_days > self.above_prescribed_window_days:
+            raise ValueError(
+                "SYMPTRACK_ABOVE_PRESCRIBED_MIN_DAYS must not exceed SYMPTRACK_ABOVE_PRESCRIBED_WINDOW_DAYS"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _check_webhook_secret_keys(self) -> Settings:
         for key in self.webhook_secret_keys:
             try:

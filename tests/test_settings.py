@@ -56,3 +56,10 @@ def test_defaults_match_the_documents() -> None:
     assert (settings.above_prescribed_min_days, settings.above_prescribed_window_days) == (2, 7)
     assert settings.unacknowledged_alert_minutes == 30
     assert settings.late_evidence_hours == 24
+
+
+def test_above_prescribed_needs_its_days_to_fit_its_window() -> None:
+    with pytest.raises(ValidationError, match="ABOVE_PRESCRIBED_MIN_DAYS"):
+        Settings(_env_file=None, secret_key="k" * 40, above_prescribed_min_days=8)  # type: ignore[call-arg]
+    fits = Settings(_env_file=None, secret_key="k" * 40, above_prescribed_min_days=7)  # type: ignore[call-arg]
+    assert fits.above_prescribed_window_days == 7
