@@ -23,6 +23,8 @@ MIN_DOSE_MG = 0.01
 # A data-sanity bound on a prescribed daily maximum (an extra zero, 1e308), not clinical advice: the
 # dose_above_max rule applies the label's 3600 mg/day whatever the regimen says.
 MAX_DAILY_MG_SANITY = 10 * MAX_SINGLE_DOSE_MG
+# Why a schedule above the label maximum was prescribed (CLINICAL.md 4, checks when a regimen is written).
+MAX_OVERRIDE_REASON_LENGTH = 2000
 
 
 class Regimen(SQLModel, table=True):
@@ -41,6 +43,9 @@ class Regimen(SQLModel, table=True):
     max_daily_mg: float | None = None
     taper: bool = False
     indication: str | None = Field(default=None, max_length=100)
+    # Set when the schedule exceeds the label maximum for the patient's kidney function (or 3600 mg) and
+    # the prescriber wrote it anyway: while in force, dose_above_max reads this regimen's own limit.
+    override_reason: str | None = Field(default=None, max_length=MAX_OVERRIDE_REASON_LENGTH)
     created_at: datetime = created_at_field()
     created_by: uuid.UUID | None = Field(default=None, foreign_key="user_account.id", ondelete="SET NULL")
 
@@ -80,6 +85,20 @@ class RegimenCreate(BaseModel):
     max_daily_mg: Number | None = PydanticField(default=None, ge=MIN_DOSE_MG, le=MAX_DAILY_MG_SANITY)
     taper: StrictBool = False
     indication: Text | None = PydanticField(default="anxiety", max_length=100)
+    override_reason: VisibleText | None = PydanticField(
+        default=None,
+        min_length=1,
+        max_length=MAX_OVERRIDE_REASON_LENGTH,
+        description=(
+            "Why a schedule above the label maximum for the patient's creatinine clearance (or 3600 mg a "
+            "day) is prescribed; without it such a schedule is refused (422 on `schedule`)."
+        ),
+    )
+
+    @property
+    def daily_mg(self) -> float:
+        """The schedule's daily total."""
+        return sum(slot.dose_mg for slot in self.schedule)
 
     @field_validator("schedule")
     @classmethod
@@ -122,4 +141,32 @@ class RegimenPublic(BaseModel):
     max_daily_mg: float | None
     taper: bool
     indication: str | None
+    override_reason: str | None = PydanticField(
+        default=None, description="Why the schedule exceeds the label maximum (null: it doesn't)"
+    )
     created_at: datetime
+
+
+class RegimenWritten(RegimenPublic):
+    """The regimen just written, with the prescribing checks' warnings (CLINICAL.md 4)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": ex.REGIMEN_ID,
+                    "patient_id": ex.PATIENT_ID,
+                    **REGIMEN_EXAMPLE_BODY,
+                    "override_reason": None,
+                    "created_at": ex.EARLIER,
+                    "warnings": [],
+                }
+            ]
+        }
+    )
+
+    warnings: list[str] = PydanticField(
+        default_factory=list,
+        description="What the prescriber should know about this regimen (empty: nothing)",
+        examples=[["creatinine clearance unknown: the label's renal maximums cannot be applied"]],
+    )

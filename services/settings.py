@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     persistent_symptom_window_days: int = Field(default=7, ge=1)
     persistent_symptom_min_grade: int = Field(default=2, ge=0, le=3)
     missed_check_in_days: int = Field(default=3, ge=1)
+    # above_prescribed: a local day's taken total this many percent or more above the regimen's scheduled
+    # daily total, on at least min_days of the last window_days local days.
+    above_prescribed_percent: float = Field(default=50.0, gt=0)
+    above_prescribed_min_days: int = Field(default=2, ge=1)
+    above_prescribed_window_days: int = Field(default=7, ge=1, le=31)
     # An urgent flag still open this long after it was opened or reopened sends flag.unacknowledged.
     unacknowledged_alert_minutes: float = Field(default=30.0, gt=0)
     # Evidence that happened this long before it reached the server says so in the flag's reason.
@@ -135,6 +140,14 @@ class Settings(BaseSettings):
                 raise ValueError("SYMPTRACK_SECRET_KEY must be at least 32 characters")
         elif not self.secret_key.strip():
             self.secret_key = local_secret.load_or_create(self.data_dir)
+        return self
+
+    @model_validator(mode="after")
+    def _above_prescribed_days_fit_the_window(self) -> Settings:
+        if self.above_prescribed_min_days > self.above_prescribed_window_days:
+            raise ValueError(
+                "SYMPTRACK_ABOVE_PRESCRIBED_MIN_DAYS must not exceed SYMPTRACK_ABOVE_PRESCRIBED_WINDOW_DAYS"
+            )
         return self
 
     @model_validator(mode="after")

@@ -33,8 +33,11 @@ MAX_DAILY_MG = 900
 
 
 async def _regimen(client: httpx.AsyncClient, world: World, start: int) -> None:
+    """A regimen that schedules its maximum: a day above the maximum is not yet 50% above the
+    scheduled total (above_prescribed, tested in tests/test_prescribing.py), so these tests see
+    dose_above_max alone."""
     body = {
-        "schedule": [{"time": "08:00", "dose_mg": 300}],
+        "schedule": [{"time": t, "dose_mg": MAX_DAILY_MG / 3} for t in ("08:00", "14:00", "20:00")],
         "start_date": day(start).isoformat(),
         "max_daily_mg": MAX_DAILY_MG,
     }

@@ -18,7 +18,7 @@ from services.clinical.rules import Finding, Ref
 from services.database import session_scope
 from services.flags import lifecycle as flag_service
 from services.flags.time_rules import evaluate_time_rules
-from tests.flag_helpers import at, check_in, day, dose_on, gad7_on, rules, symptom_on
+from tests.flag_helpers import at, check_in, day, dose_on, gad7_on, post, rules, symptom_on
 from tests.world import World
 
 
@@ -225,22 +225,28 @@ async def _open_rules(client: httpx.AsyncClient, world: World) -> list[str]:
 async def test_abrupt_stop_after_2_days_without_a_dose_and_idempotent(
     app: FastAPI, client: httpx.AsyncClient, world: World
 ) -> None:
+    """Doses stop after day 0 while the check-ins go on to day 2 (CLINICAL.md 4, revised: abrupt_stop
+    needs the patient to keep recording); then the check-ins stop too."""
     await _regimen(client, world, start=-10)
     patient = world["patient_a"]
     for d in range(-10, 1):  # a dose and a check-in every day up to day 0
         await dose_on(client, patient, day(d), 300)
         await check_in(client, patient, day(d))
+    for d in (1, 2):  # check-ins, no dose
+        await check_in(client, patient, day(d))
     factory = app.state.session_factory
     # Day 2: only day 1 had no dose.
     await evaluate_time_rules(factory, app.state.settings, now=_noon(2))
     assert await _open_rules(client, world) == []
-    # Day 3: days 1 and 2 had no dose (and no check-in for only 2 days).
+    # Day 3: days 1 and 2 had no dose, and check-ins.
     await evaluate_time_rules(factory, app.state.settings, now=_noon(3))
     assert await _open_rules(client, world) == ["abrupt_stop"]
     await evaluate_time_rules(factory, app.state.settings, now=_noon(3))
-    # Day 4: 3 days without a check-in.
-    await evaluate_time_rules(factory, app.state.settings, now=_noon(4))
-    await evaluate_time_rules(factory, app.state.settings, now=_noon(4))
+    # Day 6: 3 days (3, 4, 5) without a check-in.
+    await evaluate_time_rules(factory, app.state.settings, now=_noon(5))
+    assert await _open_rules(client, world) == ["abrupt_stop"]
+    await evaluate_time_rules(factory, app.state.settings, now=_noon(6))
+    await evaluate_time_rules(factory, app.state.settings, now=_noon(6))
     assert await _open_rules(client, world) == ["abrupt_stop", "missed_check_ins"]
     assert await _count(app, Flag) == 2 and await _count(app, OutboxEvent) == 2
     # Resolved, the same lapse is not raised again by later runs.
@@ -250,24 +256,71 @@ async def test_abrupt_stop_after_2_days_without_a_dose_and_idempotent(
             headers=world["provider_a"].headers,
             json={"note": "spoke with the patient"},
         )
-    await evaluate_time_rules(factory, app.state.settings, now=_noon(5))
+    await evaluate_time_rules(factory, app.state.settings, now=_noon(7))
     assert await _open_rules(client, world) == [] and await _count(app, Flag) == 2
 
 
-async def test_no_abrupt_stop_on_a_taper(app: FastAPI, client: httpx.AsyncClient, world: World) -> None:
+async def test_abrupt_stop_on_a_taper_too(app: FastAPI, client: httpx.AsyncClient, world: World) -> None:
+    """CLINICAL.md 4 (revised): "a regimen (taper or not)". This case used to raise nothing: the last dose
+    on day 0, a check-in on day 4, and on day 5 days 3 and 4 had none."""
     await _regimen(client, world, start=-10, taper=True)
     patient = world["patient_a"]
     await dose_on(client, patient, day(0), 300)
     await check_in(client, patient, day(4))
     await evaluate_time_rules(app.state.session_factory, app.state.settings, now=_noon(5))
+    assert await _open_rules(client, world) == ["abrupt_stop"]
+    items = (await client.get("/v1/flags?status=open", headers=world["admin_a"].headers)).json()["items"]
+    assert items[0]["severity"] == "high" and "taper" in items[0]["reason"]
+
+
+async def test_no_abrupt_stop_for_a_patient_who_recorded_nothing(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    """Stopped logging is not stopped taking: nothing recorded after day 0 gives missed_check_ins (3 days),
+    never abrupt_stop, taper or not."""
+    await _regimen(client, world, start=-10, taper=True)
+    patient = world["patient_a"]
+    await dose_on(client, patient, day(0), 300)
+    await check_in(client, patient, day(0))
+    factory = app.state.session_factory
+    await evaluate_time_rules(factory, app.state.settings, now=_noon(3))
     assert await _open_rules(client, world) == []
+    await evaluate_time_rules(factory, app.state.settings, now=_noon(4))
+    assert await _open_rules(client, world) == ["missed_check_ins"]
+
+
+async def test_no_abrupt_stop_when_a_dose_was_taken(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    """Check-ins on both days of the window and one dose taken on its second: no abrupt_stop."""
+    await _regimen(client, world, start=-10, taper=True)
+    patient = world["patient_a"]
+    for d in (1, 2):
+        await check_in(client, patient, day(d))
+    await dose_on(client, patient, day(2), 300)
+    await evaluate_time_rules(app.state.session_factory, app.state.settings, now=_noon(3))
+    assert await _open_rules(client, world) == []
+
+
+async def test_a_skipped_dose_is_recording_not_taking(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    """Nothing but a skipped dose on day 2: the patient kept recording and took nothing."""
+    await _regimen(client, world, start=-10)
+    patient = world["patient_a"]
+    await dose_on(client, patient, day(0), 300)
+    await check_in(client, patient, day(0))
+    skipped = {"taken_at": at(day(2), 8), "dose_mg": 300, "status": "skipped"}
+    await post(client, patient, "doses", skipped)
+    await evaluate_time_rules(app.state.session_factory, app.state.settings, now=_noon(3))
+    assert await _open_rules(client, world) == ["abrupt_stop"]
 
 
 async def test_concurrent_job_runs_raise_one_flag(
     app: FastAPI, client: httpx.AsyncClient, world: World
 ) -> None:
     await _regimen(client, world, start=-10)
-    await check_in(client, world["patient_a"], day(0))
+    await check_in(client, world["patient_a"], day(1))  # recording, but no dose on days 1 and 2
     await asyncio.gather(
         *(evaluate_time_rules(app.state.session_factory, app.state.settings, now=_noon(3)) for _ in range(3))
     )

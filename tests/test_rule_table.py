@@ -12,16 +12,18 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from models.flags import Severity
 from services.clinical.rules import (
+    AbovePrescribed,
     CheckInObs,
     DoseObs,
     Gad7Obs,
+    Prescribed,
     Snapshot,
     SymptomObs,
     abrupt_stop,
@@ -100,6 +102,7 @@ def _scripted() -> list[Snapshot]:
     new_gad7, prev_low = _gad7(15), _gad7(14, 3)
     rising, prev_two = _gad7(6), _gad7(2, 3)
     doses = [DoseObs(_ids(), DAY, 1800), DoseObs(_ids(), DAY, 1900)]
+    over = [DoseObs(_ids(), DAY - timedelta(days=2), 900), DoseObs(_ids(), DAY, 900)]
     return [
         Snapshot(new_check_ins=[_check_in(face_swelling=True)]),
         Snapshot(new_check_ins=[_check_in(slow_breathing=True)]),
@@ -113,7 +116,14 @@ def _scripted() -> list[Snapshot]:
         Snapshot(new_symptoms=[_symptom("fatigue", 2, 2)], earlier_symptoms=[earlier_fatigue]),
         Snapshot(new_gad7=[new_gad7], previous_gad7={new_gad7.id: prev_low}),
         Snapshot(new_gad7=[rising], previous_gad7={rising.id: prev_two}),
-        Snapshot(new_doses=doses[-1:], doses_on_days={DAY: doses}, regimen_max_on_days={DAY: None}),
+        Snapshot(new_doses=doses[-1:], doses_on_days={DAY: doses}, prescribed_on_days={DAY: None}),
+        # 900 mg taken against 600 prescribed, on 2 of 7 days (the product defaults).
+        Snapshot(
+            new_doses=over[-1:],
+            doses_on_days={d.local_date: [d] for d in over},
+            prescribed_on_days={d.local_date: Prescribed(600) for d in over},
+            above_prescribed=AbovePrescribed(50, 2, 7),
+        ),
         Snapshot(new_check_ins=[_check_in(fall=True)]),
         Snapshot(new_symptoms=nausea[-1:], earlier_symptoms=nausea[:-1]),
     ]

@@ -22,14 +22,18 @@ from hypothesis import strategies as st
 from models.flags import Severity
 from services.clinical.rules import (
     ADVICE,
+    AbovePrescribed,
     CheckInObs,
     DoseObs,
     Finding,
     Gad7Obs,
+    Prescribed,
     Ref,
     Rule,
     Snapshot,
     SymptomObs,
+    above_prescribed,
+    daily_limits,
     dose_above_max,
     label_max_daily_mg,
     persistent_symptom_rule,
@@ -60,9 +64,9 @@ CLINICAL_RULES: dict[str, frozenset[Severity]] = {
     "missed_check_ins": frozenset({ROUTINE}),
 }
 TIME_BASED = {"abrupt_stop", "missed_check_ins"}
-# Rules of the table built on another branch of issue 23 (the dose rules and prescribing checks): the
-# code may not list them yet; once it does, they are held to the table's order like the others.
-PENDING = {"above_prescribed"}
+# Rules of the table the code may not list yet (none: every rule of the second revision is built); a
+# rule named here is held to the table's order once the code lists it.
+PENDING: set[str] = set()
 # Rules whose flags are kept apart per side effect ("one open flag per patient, rule and symptom").
 PER_SYMPTOM = {"severe_symptom", "worsening_symptom", "persistent_symptom", "skin_reaction"}
 RED_FLAG_RULES = {"anaphylaxis", "respiratory_depression", "suicidality", "dress", "seizure", "fall"}
@@ -91,6 +95,12 @@ PERSISTENT = (
     _default("persistent_symptom_min_grade"),
 )
 RULES: list[Rule] = write_time_rules(*PERSISTENT)
+# above_prescribed's (CLINICAL.md: 50% or more over the scheduled total on 2 of the last 7 local days).
+ABOVE_PRESCRIBED = AbovePrescribed(
+    Settings.model_fields["above_prescribed_percent"].default,
+    _default("above_prescribed_min_days"),
+    _default("above_prescribed_window_days"),
+)
 
 BASE_DAY = date(2026, 5, 4)
 
@@ -702,7 +712,8 @@ def _doses_on_one_day(
         creatinine_clearance_ml_min=clearance,
         new_doses=doses[-1:],
         doses_on_days={day(0): doses},
-        regimen_max_on_days={day(0): regimen_max},
+        # A regimen without an override, its maximum as given (None: no regimen, or no maximum).
+        prescribed_on_days={day(0): Prescribed(600.0, regimen_max) if regimen_max is not None else None},
     )
     return snapshot, doses
 
@@ -758,6 +769,138 @@ def test_dose_above_max_adds_up_each_local_day_apart() -> None:
     monday, tuesday = [dose(1800, 0), dose(1800, 0)], [dose(2000, 1), dose(1700, 1)]
     snapshot = Snapshot(new_doses=[monday[-1], tuesday[-1]], doses_on_days={day(0): monday, day(1): tuesday})
     assert [f.evidence for f in evaluate(snapshot)] == [refs("dose", *tuesday)]
+
+
+# ---- dose_above_max under a regimen written with override_reason -------------------------------------
+
+
+def _under(prescribed: Prescribed | None, totals: list[float], clearance: float | None = None) -> Snapshot:
+    doses = [dose(mg) for mg in totals]
+    return Snapshot(
+        creatinine_clearance_ml_min=clearance,
+        new_doses=doses[-1:],
+        doses_on_days={day(0): doses},
+        prescribed_on_days={day(0): prescribed},
+    )
+
+
+@pytest.mark.parametrize(
+    ("clearance", "prescribed", "total", "fires"),
+    [
+        # 900 mg a day prescribed above the 700 mg of a clearance of 20 mL/min, with a reason: the patient
+        # following it is not flagged; the regimen's own total (no max_daily_mg) is the limit instead.
+        (20, Prescribed(900.0, None, override=True), 900, False),
+        (20, Prescribed(900.0, None, override=True), 901, True),
+        # Its max_daily_mg, when it has one, in place of the label maximum overridden.
+        (20, Prescribed(900.0, 1000.0, override=True), 1000, False),
+        (20, Prescribed(900.0, 1000.0, override=True), 1001, True),
+        # Without the override the label maximum stands (such a regimen can't be written: legacy data).
+        (20, Prescribed(900.0, None), 701, True),
+        (20, Prescribed(900.0, None), 700, False),
+        # Above 3600 mg with a reason: 4800 prescribed, 4800 taken.
+        (None, Prescribed(4800.0, None, override=True), 4800, False),
+        (None, Prescribed(4800.0, None, override=True), 4801, True),
+        # A label maximum the schedule stays within was not overridden: 1200 prescribed with a reason at
+        # 20 mL/min (700) and a max of 4000 still meets the label's 3600.
+        (20, Prescribed(1200.0, 4000.0, override=True), 3600, False),
+        (20, Prescribed(1200.0, 4000.0, override=True), 3601, True),
+    ],
+)
+def test_dose_above_max_under_an_override_reads_the_regimen_s_own_limit(
+    clearance: float | None, prescribed: Prescribed, total: float, fires: bool
+) -> None:
+    snapshot = _under(prescribed, [300, total - 300], clearance)
+    assert ("dose_above_max" in rule_ids(snapshot)) is fires
+    if fires:
+        finding = the_finding(snapshot, "dose_above_max")
+        assert "mg" in finding.reason and "take" not in finding.reason.lower().replace("taken", "")
+
+
+def test_the_override_s_limit_is_named_in_the_reason() -> None:
+    reason = the_finding(_under(Prescribed(900.0, None, override=True), [901], 20), "dose_above_max").reason
+    assert "the prescribed daily total of 900 mg" in reason and "700" not in reason
+    limits = daily_limits(20, Prescribed(900.0, 1000.0, override=True))
+    assert sorted(limit for limit, _ in limits) == [1000, 3600]
+
+
+# ---- above_prescribed -------------------------------------------------------------------------------
+
+
+def _week(totals: dict[int, float], new_on: int = 0, prescribed: float = 600.0) -> Snapshot:
+    """One dose a day on the given day offsets, against `prescribed` mg a day; the dose of `new_on` new."""
+    doses = {day(offset): [dose(mg, offset)] for offset, mg in totals.items()}
+    around = [day(new_on + n) for n in range(-6, 7)]
+    return Snapshot(
+        new_doses=doses[day(new_on)],
+        doses_on_days={on: doses.get(on, []) for on in around},
+        prescribed_on_days={on: Prescribed(prescribed) for on in around},
+        above_prescribed=ABOVE_PRESCRIBED,
+    )
+
+
+def test_above_prescribed_s_product_defaults_are_clinical_md_s() -> None:
+    assert (ABOVE_PRESCRIBED.percent, ABOVE_PRESCRIBED.min_days, ABOVE_PRESCRIBED.window_days) == (50, 2, 7)
+
+
+@pytest.mark.parametrize(
+    ("earlier", "today", "fires"),
+    [
+        (900, 900, True),  # 50% above 600 on both days
+        (894, 900, False),  # 49% on the earlier day: one day counts
+        (900, 894, False),  # 49% on the new day
+        (1200, 1200, True),
+    ],
+)
+def test_above_prescribed_at_50_percent_on_2_days(earlier: float, today: float, fires: bool) -> None:
+    snapshot = _week({-3: earlier, 0: today})
+    assert ("above_prescribed" in rule_ids(snapshot)) is fires
+
+
+def test_above_prescribed_reason_and_evidence() -> None:
+    snapshot = _week({-2: 900, -1: 600, 0: 950})
+    finding = the_finding(snapshot, "above_prescribed")
+    assert finding.reason == (
+        f"Took 900 mg on {day(-2).isoformat()} and 950 mg on {day(0).isoformat()}, "
+        "50% or more above the prescribed 600 mg a day."
+    )
+    assert finding.evidence == (
+        *refs("dose", *snapshot.doses_on_days[day(-2)]),
+        *refs("dose", *snapshot.doses_on_days[day(0)]),
+    )
+
+
+@pytest.mark.parametrize(("offset", "fires"), [(-6, True), (-7, False)])
+def test_above_prescribed_counts_the_last_7_local_days_only(offset: int, fires: bool) -> None:
+    """The 7th day back (day -6) is in the window; the 8th (day -7) is not."""
+    assert ("above_prescribed" in rule_ids(_week({offset: 900, 0: 900}))) is fires
+
+
+def test_one_day_of_seven_is_not_above_prescribed() -> None:
+    assert "above_prescribed" not in rule_ids(_week({0: 3000}))
+    assert "above_prescribed" not in rule_ids(_week({-1: 600, -2: 650, 0: 3000}))
+
+
+def test_a_late_dose_completes_a_window_with_later_days() -> None:
+    """A phone syncs days late: a dose on day -2 with day 3 above already: both in one 7-day window."""
+    assert "above_prescribed" in rule_ids(_week({-2: 900, 3: 900}, new_on=-2))
+    assert "above_prescribed" not in rule_ids(_week({-2: 900, 5: 900}, new_on=-2))
+
+
+def test_above_prescribed_needs_a_regimen_and_the_new_day_above() -> None:
+    snapshot = _week({-3: 900, 0: 900})
+    no_regimen = replace(snapshot, prescribed_on_days={})
+    assert above_prescribed(no_regimen) == []
+    old_days_only = _week({-3: 900, -1: 900, 0: 600})
+    assert above_prescribed(old_days_only) == []  # the new dose's day isn't above: flagged already
+
+
+def test_above_prescribed_compares_each_day_with_its_own_regimen() -> None:
+    snapshot = _week({-3: 900, 0: 900})
+    snapshot.prescribed_on_days[day(-3)] = Prescribed(900.0)  # the earlier regimen prescribed 900
+    assert above_prescribed(snapshot) == []
+    snapshot.prescribed_on_days[day(-3)] = Prescribed(500.0)
+    (finding,) = above_prescribed(snapshot)
+    assert "the daily total prescribed on each of those days" in finding.reason
 
 
 # ---- persistent_symptom -----------------------------------------------------------------------------
@@ -879,6 +1022,9 @@ NEAR, AROUND, PAST = st.integers(-3, 3), st.integers(-6, 6), st.integers(-16, 0)
 HOURS = st.integers(0, 23)
 MILLIGRAMS = st.integers(1, 24).map(lambda n: n * 100.0)
 REGIMEN_MAX = st.none() | st.integers(3, 48).map(lambda n: n * 100.0)
+PRESCRIBED = st.none() | st.builds(
+    Prescribed, st.integers(1, 48).map(lambda n: n * 100.0), REGIMEN_MAX, st.booleans()
+)
 CLEARANCE = st.none() | st.floats(0, 200)
 BIRTH_YEAR = st.none() | st.integers(1930, 2008)
 TOTALS, EARLIER = st.integers(0, 21), st.integers(-30, -4)
@@ -956,7 +1102,8 @@ def snapshots(draw: st.DrawFn, min_check_ins: int = 0) -> Snapshot:
         previous_gad7=previous_gad7,
         treatment_baseline=treatment_baseline,
         doses_on_days=doses_on_days,
-        regimen_max_on_days={d: draw(REGIMEN_MAX) for d in doses_on_days},
+        prescribed_on_days={d: draw(PRESCRIBED) for d in doses_on_days},
+        above_prescribed=ABOVE_PRESCRIBED,
     )
 
 

@@ -51,5 +51,15 @@ def test_defaults_match_the_documents() -> None:
     assert (settings.persistent_symptom_min_days, settings.persistent_symptom_window_days) == (3, 7)
     assert settings.persistent_symptom_min_grade == 2
     assert settings.missed_check_in_days == 3
+    # above_prescribed: 50% or more over the scheduled daily total on 2 of the last 7 local days.
+    assert settings.above_prescribed_percent == 50
+    assert (settings.above_prescribed_min_days, settings.above_prescribed_window_days) == (2, 7)
     assert settings.unacknowledged_alert_minutes == 30
     assert settings.late_evidence_hours == 24
+
+
+def test_above_prescribed_needs_its_days_to_fit_its_window() -> None:
+    with pytest.raises(ValidationError, match="ABOVE_PRESCRIBED_MIN_DAYS"):
+        Settings(_env_file=None, secret_key="k" * 40, above_prescribed_min_days=8)  # type: ignore[call-arg]
+    fits = Settings(_env_file=None, secret_key="k" * 40, above_prescribed_min_days=7)  # type: ignore[call-arg]
+    assert fits.above_prescribed_window_days == 7

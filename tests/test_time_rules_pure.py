@@ -1,9 +1,11 @@
 """The time-based rules of CLINICAL.md section 4 (abrupt_stop, missed_check_ins) as pure functions: no
-database, no worker. The periodic job and its idempotence are tested in tests/test_flag_lifecycle.py."""
+database, no worker. abrupt_stop as revised in issue 23: taper regimens too, and only while the patient
+keeps recording. The periodic job and its idempotence are tested in tests/test_flag_lifecycle.py."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import date, timedelta
 
 import pytest
@@ -28,9 +30,19 @@ def regimen(start: int = -10, end: int | None = None, taper: bool = False) -> Re
     return RegimenObs(uuid.uuid4(), day(start), day(end) if end is not None else None, taper)
 
 
-def stopped(today: int, regimens: list[RegimenObs], last_dose: int | None) -> Finding | None:
+# A patient who records something (a check-in, a score, a report) every day, unless a test says otherwise.
+EVERY_DAY = range(-40, 40)
+
+
+def stopped(
+    today: int, regimens: list[RegimenObs], last_dose: int | None, recorded: Iterable[int] = EVERY_DAY
+) -> Finding | None:
     return abrupt_stop(
-        day(today), regimens, day(last_dose) if last_dose is not None else None, ABRUPT_STOP_DAYS
+        day(today),
+        regimens,
+        day(last_dose) if last_dose is not None else None,
+        {day(n) for n in recorded},
+        ABRUPT_STOP_DAYS,
     )
 
 
@@ -80,9 +92,45 @@ def test_no_dose_ever_counts_from_the_regimen_s_start() -> None:
 
 
 @pytest.mark.parametrize("today", [3, 5, 30])
-def test_never_abrupt_stop_on_a_taper(today: int) -> None:
-    assert stopped(today, [regimen(taper=True)], last_dose=0) is None
-    assert stopped(today, [regimen(taper=True)], last_dose=None) is None
+def test_abrupt_stop_on_a_taper_too(today: int) -> None:
+    """CLINICAL.md 4 (revised): "a regimen (taper or not)"; a taper stopped abruptly is what label 5.6
+    warns of. (It used to be skipped for tapers.)"""
+    on = regimen(taper=True)
+    finding = stopped(today, [on], last_dose=0)
+    assert finding is not None and finding.evidence == (Ref("regimen", on.id),)
+    assert "taper" in finding.reason
+    assert stopped(today, [on], last_dose=None) is not None
+    assert stopped(2, [on], last_dose=0) is None  # one day without a dose: below the threshold
+
+
+def test_no_abrupt_stop_for_a_patient_who_recorded_nothing() -> None:
+    """Stopped logging is not stopped taking: a patient who recorded nothing on the window's days gets
+    missed_check_ins (after its own 3 days), not abrupt_stop. (It used to fire for them.)"""
+    on = regimen()
+    assert stopped(3, [on], last_dose=0, recorded=[0]) is None  # nothing on days 1 and 2
+    assert stopped(3, [on], last_dose=0, recorded=[0, 3]) is None  # today is not one of those days
+    assert stopped(4, [on], last_dose=0, recorded=[0]) is None
+    assert missed(4, [on], last_check_in=0) is not None
+
+
+@pytest.mark.parametrize("recorded", [[1], [2], [1, 2]])
+def test_abrupt_stop_when_the_patient_kept_recording_on_those_days(recorded: list[int]) -> None:
+    """Any entry on the window's days is recording: a check-in, a score, a report, a skipped dose."""
+    assert stopped(3, [regimen()], last_dose=0, recorded=recorded) is not None
+
+
+def test_a_dose_taken_on_those_days_is_no_abrupt_stop() -> None:
+    assert stopped(3, [regimen()], last_dose=1) is None
+    assert stopped(3, [regimen()], last_dose=2) is None
+    assert stopped(3, [regimen(taper=True)], last_dose=2) is None
+
+
+def test_abrupt_stop_across_a_regimen_replaced_in_the_window() -> None:
+    """Doses were scheduled on both days, by the old regimen and then by the one replacing it (a taper,
+    say): the evidence is the regimen in force on the window's last day."""
+    old, new = regimen(start=-10, end=1), regimen(start=2, taper=True)
+    finding = stopped(3, [old, new], last_dose=0)
+    assert finding is not None and finding.evidence == (Ref("regimen", new.id),)
 
 
 @pytest.mark.parametrize(
@@ -150,23 +198,29 @@ OFFSETS = st.integers(-20, 20)
     today=OFFSETS,
     days=st.integers(1, 5),
     taper=st.booleans(),
+    recorded=st.sets(OFFSETS, max_size=6),
 )
 @settings(max_examples=150, deadline=None)
 def test_time_rules_on_one_open_ended_regimen(
-    start: int, last: int | None, today: int, days: int, taper: bool
+    start: int, last: int | None, today: int, days: int, taper: bool, recorded: set[int]
 ) -> None:
     """An independent statement of both rules for one regimen with no end: the window is the `days`
-    complete days before today; the regimen covers all of them; nothing was recorded in them."""
+    complete days before today; the regimen covers all of them; no dose (abrupt_stop) or no check-in
+    (missed_check_ins) in them; abrupt_stop, taper or not, only if something was recorded in them."""
     on = regimen(start=start, taper=taper)
     covered = today - days >= start
     lapsed = last is None or last < today - days
+    kept_recording = any(today - days <= n < today for n in recorded)
     expected_episode = f"since:{day(last if last is not None else start).isoformat()}"
     last_day = day(last) if last is not None else None
-    for rule, applies, severity in (
-        (abrupt_stop, not taper, Severity.high),
-        (missed_check_ins, True, Severity.routine),
+    for name, applies, severity in (
+        ("abrupt_stop", kept_recording, Severity.high),
+        ("missed_check_ins", True, Severity.routine),
     ):
-        finding = rule(day(today), [on], last_day, days)
+        if name == "abrupt_stop":
+            finding = abrupt_stop(day(today), [on], last_day, {day(n) for n in recorded}, days)
+        else:
+            finding = missed_check_ins(day(today), [on], last_day, days)
         assert (finding is not None) is (covered and lapsed and applies)
         if finding is not None:
             assert finding.severity == severity

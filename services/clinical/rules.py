@@ -108,6 +108,32 @@ class DoseObs:
 
 
 @dataclass(frozen=True)
+class Prescribed:
+    """What the regimen in force on a local day prescribes, as the dose rules read it."""
+
+    daily_mg: float  # the schedule's daily total
+    max_daily_mg: float | None = None
+    # Written with override_reason: the schedule is above a label maximum the prescriber overrode.
+    override: bool = False
+
+
+@dataclass(frozen=True)
+class AbovePrescribed:
+    """above_prescribed's product defaults (CLINICAL.md 4: 50% over on 2 of the last 7 local days)."""
+
+    percent: float
+    min_days: int
+    window_days: int
+
+    def over(self, total: float, prescribed: Prescribed | None) -> bool:
+        """A day's taken total is `percent` or more above its regimen's scheduled daily total."""
+        if prescribed is None or prescribed.daily_mg <= 0:
+            return False
+        # A hair of slack for float sums: 900 against 600 is exactly 50%, whatever 0.1 + 0.2 does.
+        return total * 100 >= prescribed.daily_mg * (100 + self.percent) - 1e-6
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """What the write-time rules see. `new_*` are the entries just recorded; the rest is history the
     loader fetched for them (never entered-in-error entries)."""
@@ -131,9 +157,13 @@ class Snapshot:
     # The treatment baseline (CLINICAL.md 4): the first GAD-7 on or after the start of the patient's
     # first regimen, new entries included; None without a regimen or a GAD-7 since its start.
     treatment_baseline: Gad7Obs | None = None
-    # Every taken dose on the local days the new doses fall on, and the regimen maximum of those days.
+    # Every taken dose on the local days the new doses fall on, and what the regimen in force prescribed
+    # on those days (None: no regimen). above_prescribed also needs the days around a day above its
+    # threshold: the loader adds them then (and only then), with their regimens.
     doses_on_days: dict[date, list[DoseObs]] = field(default_factory=dict)
-    regimen_max_on_days: dict[date, float | None] = field(default_factory=dict)
+    prescribed_on_days: dict[date, Prescribed | None] = field(default_factory=dict)
+    # above_prescribed's product defaults (settings), given by the loader, which reads with them.
+    above_prescribed: AbovePrescribed | None = None
 
     def respiratory_risks(self, on: date) -> list[str]:
         """CLINICAL.md 3, respiratory risk, for an entry of local date `on`, in plain words; empty when
@@ -390,17 +420,35 @@ def anxiety_worsening(snapshot: Snapshot) -> list[Finding]:
     return findings
 
 
-def daily_limits_exceeded(
-    total: float, creatinine_clearance_ml_min: float | None, regimen_max: float | None
-) -> list[str]:
-    """The limits of dose_above_max a local day's taken total exceeds, in words (none: no finding)."""
-    limits: list[tuple[float, str]] = [(LABEL_MAX_DAILY_MG, "the label maximum of 3600 mg")]
+def daily_limits(
+    creatinine_clearance_ml_min: float | None, prescribed: Prescribed | None
+) -> list[tuple[float, str]]:
+    """dose_above_max's limits for a local day, each with its words: the label's 3600 mg, the label
+    maximum for the patient's creatinine clearance, the regimen's max_daily_mg. Under a regimen written
+    with override_reason, the label maximums its schedule exceeds (those the prescriber overrode) give way
+    to the regimen's max_daily_mg, or else its scheduled daily total (CLINICAL.md 4): a patient following
+    it is not flagged daily; a label maximum the schedule stays within still applies."""
+    label: list[tuple[float, str]] = [(LABEL_MAX_DAILY_MG, "the label maximum of 3600 mg")]
     if creatinine_clearance_ml_min is not None:
         label_max = label_max_daily_mg(creatinine_clearance_ml_min)
-        limits.append((label_max, f"the label maximum of {label_max} mg for the patient's kidney function"))
-    if regimen_max is not None:
-        limits.append((regimen_max, f"the prescribed maximum of {regimen_max:g} mg"))
-    return [text for limit, text in limits if total > limit]
+        label.append((label_max, f"the label maximum of {label_max} mg for the patient's kidney function"))
+    if prescribed is None:
+        return label
+    own: list[tuple[float, str]] = []
+    if prescribed.max_daily_mg is not None:
+        own.append((prescribed.max_daily_mg, f"the prescribed maximum of {prescribed.max_daily_mg:g} mg"))
+    if prescribed.override:
+        label = [(limit, text) for limit, text in label if prescribed.daily_mg <= limit]
+        if not own:
+            own.append((prescribed.daily_mg, f"the prescribed daily total of {prescribed.daily_mg:g} mg"))
+    return label + own
+
+
+def daily_limits_exceeded(
+    total: float, creatinine_clearance_ml_min: float | None, prescribed: Prescribed | None
+) -> list[str]:
+    """The limits of dose_above_max a local day's taken total exceeds, in words (none: no finding)."""
+    return [text for limit, text in daily_limits(creatinine_clearance_ml_min, prescribed) if total > limit]
 
 
 def dose_above_max(snapshot: Snapshot) -> list[Finding]:
@@ -409,14 +457,64 @@ def dose_above_max(snapshot: Snapshot) -> list[Finding]:
     for day in sorted({d.local_date for d in snapshot.new_doses}):
         doses = snapshot.doses_on_days.get(day, [])
         total = sum(d.dose_mg for d in doses)
-        regimen_max = snapshot.regimen_max_on_days.get(day)
-        exceeded = daily_limits_exceeded(total, snapshot.creatinine_clearance_ml_min, regimen_max)
+        prescribed = snapshot.prescribed_on_days.get(day)
+        exceeded = daily_limits_exceeded(total, snapshot.creatinine_clearance_ml_min, prescribed)
         if exceeded:
             reason = f"{total:g} mg taken on {day.isoformat()}, above {' and '.join(exceeded)}."
             findings.append(
                 Finding("dose_above_max", Severity.high, reason, tuple(Ref("dose", d.id) for d in doses))
             )
     return findings
+
+
+def above_prescribed_days(snapshot: Snapshot, day: date) -> list[date]:
+    """The days above the prescribed total in the busiest `window_days`-day window around `day` (the
+    window ending on it first, then later ones: a late dose may complete a window with later days);
+    empty unless `day` itself is above and the window holds `min_days` of them."""
+    limits = snapshot.above_prescribed
+    if limits is None:
+        return []
+
+    def over(on: date) -> bool:
+        total = sum(d.dose_mg for d in snapshot.doses_on_days.get(on, []))
+        return limits.over(total, snapshot.prescribed_on_days.get(on))
+
+    if not over(day):
+        return []
+    best: list[date] = []
+    for shift in range(limits.window_days):
+        last = day + timedelta(days=shift)
+        inside = [last - timedelta(days=n) for n in range(limits.window_days - 1, -1, -1)]
+        found = [on for on in inside if over(on)]
+        if len(found) > len(best):
+            best = found
+    return best if len(best) >= limits.min_days else []
+
+
+def above_prescribed(snapshot: Snapshot) -> list[Finding]:
+    """A local day's taken total 50% or more above the regimen's scheduled daily total on 2 of the last
+    7 local days (product defaults: `snapshot.above_prescribed`). Evidence: the doses of those days."""
+    limits = snapshot.above_prescribed
+    if limits is None:
+        return []
+    for day in sorted({d.local_date for d in snapshot.new_doses}, reverse=True):  # the latest first
+        days = above_prescribed_days(snapshot, day)
+        if not days:
+            continue
+        taken = [
+            f"{sum(d.dose_mg for d in snapshot.doses_on_days[on]):g} mg on {on.isoformat()}" for on in days
+        ]
+        ordered = {p.daily_mg for on in days if (p := snapshot.prescribed_on_days.get(on)) is not None}
+        said = " and ".join([", ".join(taken[:-1]), taken[-1]] if len(taken) > 1 else taken)
+        if len(ordered) == 1:
+            prescribed = f"the prescribed {ordered.pop():g} mg a day"
+        else:
+            prescribed = "the daily total prescribed on each of those days"
+        reason = f"Took {said}, {limits.percent:g}% or more above {prescribed}."
+        evidence = tuple(Ref("dose", d.id) for on in days for d in snapshot.doses_on_days[on])
+        # One finding per evaluation: several new days attach to the same flag anyway.
+        return [Finding("above_prescribed", Severity.high, reason, evidence)]
+    return []
 
 
 def persistent_symptom_rule(min_days: int, window_days: int, min_grade: int) -> Rule:
@@ -484,6 +582,7 @@ def write_time_rules(
         anxiety_severe,
         anxiety_worsening,
         dose_above_max,
+        above_prescribed,
         fall,
         persistent_symptom_rule(persistent_min_days, persistent_window_days, persistent_min_grade),
     ]
@@ -504,22 +603,34 @@ class RegimenObs:
 
 
 def abrupt_stop(
-    today: date, regimens: list[RegimenObs], last_taken_dose_date: date | None, days: int
+    today: date,
+    regimens: list[RegimenObs],
+    last_taken_dose_date: date | None,
+    recorded_days: set[date],
+    days: int,
 ) -> Finding | None:
-    """An active regimen and no dose taken on the last `days` complete local days, with no taper."""
+    """A regimen (taper or not) in force on each of the last `days` complete local days, no dose taken on
+    them, while the patient kept recording: some entry (a check-in, a score, a report, a skipped dose) on
+    one of those days (`recorded_days`: the local days with any entry). A patient who recorded nothing
+    then has stopped logging, not necessarily taking: missed_check_ins covers them."""
     window = [today - timedelta(days=n) for n in range(days, 0, -1)]
-    active = [r for r in regimens if all(r.active_on(day) for day in window)]
-    if not active or any(r.taper for r in active):
+    # Doses scheduled on every day of the window: by one regimen, or by one and the one replacing it.
+    if not all(any(r.active_on(day) for r in regimens) for day in window):
         return None
     if last_taken_dose_date is not None and last_taken_dose_date >= window[0]:
         return None
-    regimen = active[0]
+    if not recorded_days.intersection(window):
+        return None
+    regimen = max(
+        (r for r in regimens if r.active_on(window[-1])), key=lambda r: r.start_date
+    )  # the one in force on the window's last day
     since = last_taken_dose_date or regimen.start_date
+    kind = "a taper regimen (the label asks to taper over at least 1 week)" if regimen.taper else "a regimen"
     return Finding(
         "abrupt_stop",
         Severity.high,
         f"No dose taken on {days} consecutive days ({window[0].isoformat()} to {window[-1].isoformat()}) "
-        "on a regimen without a taper.",
+        f"on {kind}, while the patient kept recording other entries.",
         (Ref("regimen", regimen.id),),
         episode=f"since:{since.isoformat()}",
     )

@@ -6,7 +6,8 @@ the same day committed while it waited would be missing from the day's total.
 
 Data-modifying CTEs let one statement do what the recorder otherwise asks in three:
 
-- `in_force`: the regimen in force on the dose's local day (its default medication, the rule's maximum);
+- `in_force`: the regimen in force on the dose's local day (its default medication; for the dose rules
+  its maximum, its schedule (the daily total) and whether it overrode the label maximum);
 - `inserted`: `INSERT ... ON CONFLICT (id) DO NOTHING RETURNING`, with the medication filled from
   `in_force` when the phone left it out;
 - `audited`: the request's audit row (`audit.defer`), when one is waiting to be written;
@@ -29,7 +30,7 @@ from models.entries import Dose
 from services.accounts import audit
 from services.entries.recorder import Context
 from services.entries.store import table_of, values_of
-from services.flags.flag_history import day_doses, remember_dose_day
+from services.flags.flag_history import day_doses, no_override, no_schedule, remember_dose_day
 from services.prescribing.regimens import DEFAULT_MEDICATION, in_force_on
 
 _DOSE = table_of(Dose)
@@ -62,12 +63,16 @@ def _statement(with_audit: bool) -> Any:
             inserted.c.id.label("id"),
             null().label("mg"),
             inserted.c.medication.label("medication"),
+            no_schedule().label("schedule"),
+            no_override().label("override_reason"),
         ),
         select(
             literal_column("'regimen'", String),
             in_force.c.id,
             in_force.c.max_daily_mg,
             in_force.c.medication,
+            in_force.c.schedule,
+            in_force.c.override_reason,
         ),
         day_doses(),
     )

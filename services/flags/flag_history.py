@@ -13,13 +13,16 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     CompoundSelect,
     Select,
     String,
     and_,
     bindparam,
+    cast,
     func,
     literal_column,
+    null,
     or_,
     select,
     union_all,
@@ -33,14 +36,16 @@ from models.regimens import Regimen
 from services.clinical.rules import (
     DRESS_WINDOW_DAYS,
     WORSENING_WINDOW,
+    AbovePrescribed,
     CheckInObs,
     DoseObs,
     Gad7Obs,
+    Prescribed,
     Snapshot,
     SymptomObs,
 )
 from services.localtime import utc
-from services.prescribing.regimens import InForce, RegimensInForce, in_force_on
+from services.prescribing.regimens import InForce, RegimensInForce, daily_mg, in_force_on
 from services.settings import Settings
 
 
@@ -93,7 +98,9 @@ def remember_dose_day(
         if row.part == "dose":
             taken.append(DoseObs(row.id, day, row.mg))
         elif row.part == "regimen":
-            in_force = InForce(row.medication, row.mg)
+            in_force = InForce(
+                row.medication, row.mg, daily_mg(row.schedule), row.override_reason is not None
+            )
     regimens.remember(patient_id, day, in_force)
 
 
@@ -124,6 +131,7 @@ async def snapshot_for(
         new_symptoms=[symptom_obs(r) for r in symptoms],
         new_gad7=[Gad7Obs(r.id, r.recorded_at, r.total or 0) for r in gad7s],
         new_doses=[DoseObs(r.id, r.local_date, r.dose_mg) for r in doses],
+        above_prescribed=above_prescribed_limits(settings),
     )
     dress_days = [c.local_date for c in check_ins] + [s.local_date for s in symptoms if s.code == "rash"]
     low = high = None
@@ -195,18 +203,81 @@ async def snapshot_for(
             snapshot.doses_on_days.setdefault(on, []).append(DoseObs(dose_id, on, mg))
     for day in days:
         snapshot.doses_on_days.setdefault(day, [])
-        regimen = regimens.known(patient.id, day)
-        snapshot.regimen_max_on_days[day] = regimen.max_daily_mg if regimen else None
+        snapshot.prescribed_on_days[day] = prescribed(regimens.known(patient.id, day))
+    await _days_around_above_prescribed(session, patient.id, snapshot, regimens)
     return snapshot
 
 
-def day_doses() -> Select[str, uuid.UUID, float, str]:
-    """The doses taken on a local day (`patient_id`, `day`), as rows of a UNION with the regimen."""
+def prescribed(regimen: InForce | None) -> Prescribed | None:
+    """What the dose rules read of the regimen in force on a day."""
+    if regimen is None:
+        return None
+    return Prescribed(regimen.daily_mg, regimen.max_daily_mg, regimen.override)
+
+
+def above_prescribed_limits(settings: Settings) -> AbovePrescribed:
+    return AbovePrescribed(
+        settings.above_prescribed_percent,
+        settings.above_prescribed_min_days,
+        settings.above_prescribed_window_days,
+    )
+
+
+async def _days_around_above_prescribed(
+    session: AsyncSession, patient_id: uuid.UUID, snapshot: Snapshot, regimens: RegimensInForce
+) -> None:
+    """above_prescribed counts the days above the prescribed total in the 7 local days (settings) around a
+    new dose's day: only when that day is itself above are the others read, the doses of the days not
+    read yet in one bounded query and their regimens in one more (none when known). Called after the
+    dose's day is locked and read (dose_day_lock), like every read of a day's total."""
+    limits = snapshot.above_prescribed
+    if limits is None:
+        return
+    above = [
+        day
+        for day, doses in snapshot.doses_on_days.items()
+        if limits.over(sum(d.dose_mg for d in doses), snapshot.prescribed_on_days.get(day))
+    ]
+    if not above:
+        return
+    reach = timedelta(days=limits.window_days - 1)
+    first, last = min(above) - reach, max(above) + reach
+    around = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    unread = [day for day in around if day not in snapshot.doses_on_days]
+    if not unread:
+        return
+    taken = await session.execute(
+        _TAKEN_BETWEEN, {"patient_id": patient_id, "first": unread[0], "last": unread[-1]}
+    )
+    new_days = set(unread)  # the days known already (the new doses' own) are not read twice
+    for dose_id, on, mg in taken:
+        if on in new_days:
+            snapshot.doses_on_days.setdefault(on, []).append(DoseObs(dose_id, on, mg))
+    await regimens.load(session, patient_id, unread)
+    for day in unread:
+        snapshot.doses_on_days.setdefault(day, [])
+        snapshot.prescribed_on_days[day] = prescribed(regimens.known(patient_id, day))
+
+
+def no_schedule() -> Any:
+    """The `schedule` column of a row that is not the regimen's, typed so the UNION's JSON is read."""
+    return cast(null(), JSON)
+
+
+def no_override() -> Any:
+    return cast(null(), String)
+
+
+def day_doses() -> Select[*tuple[Any, ...]]:
+    """The doses taken on a local day (`patient_id`, `day`), as rows of a UNION with the regimen
+    (part, id, mg, medication, schedule, override_reason)."""
     return select(
         literal_column("'dose'", String).label("part"),
         col(Dose.id).label("id"),
         col(Dose.dose_mg).label("mg"),
         col(Dose.medication).label("medication"),
+        no_schedule().label("schedule"),
+        no_override().label("override_reason"),
     ).where(
         col(Dose.patient_id) == bindparam("patient_id"),
         col(Dose.local_date) == bindparam("day"),
@@ -215,12 +286,17 @@ def day_doses() -> Select[str, uuid.UUID, float, str]:
     )
 
 
-def _day_doses_and_regimen() -> CompoundSelect[str, uuid.UUID, float, str]:
+def _day_doses_and_regimen() -> CompoundSelect[*tuple[Any, ...]]:
     regimen = in_force_on(bindparam("patient_id"), bindparam("day")).subquery()
     return union_all(
         day_doses(),
         select(
-            literal_column("'regimen'", String), regimen.c.id, regimen.c.max_daily_mg, regimen.c.medication
+            literal_column("'regimen'", String),
+            regimen.c.id,
+            regimen.c.max_daily_mg,
+            regimen.c.medication,
+            regimen.c.schedule,
+            regimen.c.override_reason,
         ),
     )
 
@@ -294,3 +370,10 @@ _TAKEN_ON_DAYS = select(col(Dose.id), col(Dose.local_date), col(Dose.dose_mg)).w
     col(Dose.entered_in_error_at).is_(None),
 )
 _DAY_DOSES_AND_REGIMEN = _day_doses_and_regimen()
+# The doses taken over a stretch of local days (above_prescribed's days around a day above it).
+_TAKEN_BETWEEN = select(col(Dose.id), col(Dose.local_date), col(Dose.dose_mg)).where(
+    col(Dose.patient_id) == bindparam("patient_id"),
+    col(Dose.local_date).between(bindparam("first"), bindparam("last")),
+    col(Dose.status) == "taken",
+    col(Dose.entered_in_error_at).is_(None),
+)

@@ -1,7 +1,8 @@
 """The periodic job for rules that depend on time passing, not on a new entry (CLINICAL.md 4):
 abrupt_stop and missed_check_ins; and the safety net of the rules that read a day's total: the last 2
 local days of each patient with doses there are read again, and a day whose total exceeds a limit gets
-dose_above_max (the write-time rule itself, so the same reason and flag), unless a flag has it already.
+dose_above_max, a day above the prescribed total above_prescribed (the write-time rules themselves, so
+the same reasons and flags), unless a flag of the rule holds its doses already.
 
 Safe to run twice and on several workers at once: a lapse is identified by its episode (the last dose
 or check-in before it), a flag is raised once per episode, and the unique index on active flags makes
@@ -14,19 +15,22 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, func, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from models.accounts import Patient
 from models.base import utcnow
-from models.entries import CheckIn, Dose
+from models.entries import AnxietyScore, CheckIn, Dose, SymptomReport
 from models.flags import Flag
 from models.regimens import Regimen
 from services.clinical.rules import (
     DoseObs,
+    Finding,
+    Prescribed,
     RegimenObs,
     Snapshot,
+    above_prescribed,
     abrupt_stop,
     daily_limits_exceeded,
     dose_above_max,
@@ -34,7 +38,9 @@ from services.clinical.rules import (
 )
 from services.database import session_scope
 from services.flags import lifecycle as flags
+from services.flags.flag_history import above_prescribed_limits
 from services.localtime import day_bounds, local_date, utc
+from services.prescribing.regimens import daily_mg
 from services.settings import Settings
 
 BATCH = 200
@@ -76,8 +82,9 @@ async def evaluate_time_rules(
 async def _evaluate_batch(
     session: AsyncSession, settings: Settings, patients: list[Patient], now: datetime
 ) -> int:
-    """The batch's inputs in two queries (not three per patient), then the pure rules; then the dose
-    days again (one more query, and two for a batch with a day over a limit)."""
+    """The batch's inputs in three queries (not four per patient: the regimens, the last dose and
+    check-in, the days anything was recorded on), then the pure rules; then the dose days again (one
+    more query, and two more for a batch with a day over a limit or above the prescribed total)."""
     if not patients:
         return 0
     ids = [patient.id for patient in patients]
@@ -89,12 +96,26 @@ async def _evaluate_batch(
     latest = {row.id: row for row in await session.execute(_LATEST_DOSE_AND_CHECK_IN, {"ids": ids})}
     last_doses = {pid: row.last_dose for pid, row in latest.items() if row.last_dose is not None}
     last_check_ins = {pid: row.last_check_in for pid, row in latest.items() if row.last_check_in is not None}
+    # The local days each patient recorded anything on, over abrupt_stop's window in every zone: a
+    # patient who took no dose but kept recording has stopped taking, one who recorded nothing has
+    # stopped logging (missed_check_ins). One statement for the batch, bounded by the window.
+    utc_today = now.astimezone(UTC).date()
+    recorded: dict[uuid.UUID, set[date]] = {}
+    span = {"first": utc_today - timedelta(days=settings.abrupt_stop_days + 1), "last": utc_today}
+    for patient_id, on in await session.execute(_RECORDED_DAYS, {"ids": ids, **span}):
+        recorded.setdefault(patient_id, set()).add(on)
     touched = 0
     for patient in patients:
         today = local_date(now, patient.timezone)
         mine = regimens.get(patient.id, [])
         findings = [
-            abrupt_stop(today, mine, last_doses.get(patient.id), settings.abrupt_stop_days),
+            abrupt_stop(
+                today,
+                mine,
+                last_doses.get(patient.id),
+                recorded.get(patient.id, set()),
+                settings.abrupt_stop_days,
+            ),
             missed_check_ins(today, mine, last_check_ins.get(patient.id), settings.missed_check_in_days),
         ]
         # A lapse is complete when the patient's day starts: that is when it is charted.
@@ -119,15 +140,17 @@ async def _dose_days_again(
     regimens: dict[uuid.UUID, list[Regimen]],
     now: datetime,
 ) -> int:
-    """dose_above_max over the batch's last 2 local days: the days' totals in one aggregate; only a day
-    over a limit reads its doses, and only one that no dose_above_max flag holds yet is applied. The
-    finding is dated as at write time, by the doses no flag held (when they were taken, and when they
-    reached the server: a late one says so in the reason, as it would have then)."""
+    """dose_above_max and above_prescribed over the batch's last 2 local days: the days' totals in one
+    aggregate; only a day over a limit (or above the prescribed total) reads its doses (and, for
+    above_prescribed, the days around it), and only a finding whose doses no flag of its rule holds yet is
+    applied. The finding is dated as at write time, by the doses no flag held (when they were taken, and
+    when they reached the server: a late one says so in the reason, as it would have then)."""
     by_id = {patient.id: patient for patient in patients}
     wanted = {
         patient.id: {local_date(now, patient.timezone) - timedelta(days=n) for n in range(RECHECKED_DAYS)}
         for patient in patients
     }
+    limits = above_prescribed_limits(settings)
     # Every zone's today lies within a day of UTC's.
     utc_today = now.astimezone(UTC).date()
     params = {
@@ -135,45 +158,73 @@ async def _dose_days_again(
         "first": utc_today - timedelta(days=RECHECKED_DAYS),
         "last": utc_today + timedelta(days=1),
     }
-    over: dict[uuid.UUID, dict[date, float | None]] = {}
+    over: dict[uuid.UUID, dict[date, Prescribed | None]] = {}
+    above: dict[uuid.UUID, set[date]] = {}
     for row in await session.execute(_DAY_TOTALS, params):
         if row.local_date not in wanted[row.patient_id]:
             continue
         patient = by_id[row.patient_id]
-        regimen_max = _regimen_max(regimens.get(row.patient_id, []), row.local_date)
+        prescribed = _prescribed(regimens.get(row.patient_id, []), row.local_date)
         # A hair of slack: the rule itself decides, from the doses, below.
-        if daily_limits_exceeded(row.total + 1e-6, patient.creatinine_clearance_ml_min, regimen_max):
-            over.setdefault(row.patient_id, {})[row.local_date] = regimen_max
-    if not over:
+        if daily_limits_exceeded(row.total + 1e-6, patient.creatinine_clearance_ml_min, prescribed):
+            over.setdefault(row.patient_id, {})[row.local_date] = prescribed
+        if limits.over(row.total + 1e-6, prescribed):
+            above.setdefault(row.patient_id, set()).add(row.local_date)
+    if not over and not above:
         return 0
-    days = sorted({day for found in over.values() for day in found})
+    # The doses of the days over a limit, and of the days around those above the prescribed total.
+    reach = timedelta(days=limits.window_days - 1)
+    days = {day for found in over.values() for day in found}
+    days |= {
+        day + timedelta(days=n) for found in above.values() for day in found for n in range(-reach.days, 1)
+    }
     doses: dict[tuple[uuid.UUID, date], list[DoseObs]] = {}
     times: dict[uuid.UUID, tuple[datetime, datetime]] = {}
     for dose_id, patient_id, on, mg, taken_at, created_at in await session.execute(
-        _DOSES_ON_DAYS, {"ids": list(over), "days": days}
+        _DOSES_ON_DAYS, {"ids": list(over.keys() | above.keys()), "days": sorted(days)}
     ):
-        if on in over[patient_id]:
-            doses.setdefault((patient_id, on), []).append(DoseObs(dose_id, on, mg))
-            times[dose_id] = (utc(taken_at), utc(created_at))
-    flagged: dict[uuid.UUID, set[str]] = {}
-    for patient_id, evidence in await session.execute(_DOSE_FLAG_EVIDENCE, {"ids": list(over)}):
-        flagged.setdefault(patient_id, set()).update(
+        doses.setdefault((patient_id, on), []).append(DoseObs(dose_id, on, mg))
+        times[dose_id] = (utc(taken_at), utc(created_at))
+    flagged: dict[tuple[uuid.UUID, str], set[str]] = {}
+    for patient_id, rule, evidence in await session.execute(
+        _DOSE_FLAG_EVIDENCE, {"ids": list(over.keys() | above.keys())}
+    ):
+        flagged.setdefault((patient_id, rule), set()).update(
             item["id"] for item in evidence if item["type"] == "dose"
         )
     touched: set[uuid.UUID] = set()
-    for patient_id, found in over.items():
+    for patient_id in over.keys() | above.keys():
         patient = by_id[patient_id]
+        findings: list[Finding] = []
+        held = flagged.get((patient_id, "dose_above_max"), set())
         snapshot = Snapshot(creatinine_clearance_ml_min=patient.creatinine_clearance_ml_min)
-        for on, regimen_max in found.items():
+        for on, prescribed in over.get(patient_id, {}).items():
             day_doses = doses.get((patient_id, on), [])
-            if {str(d.id) for d in day_doses} <= flagged.get(patient_id, set()):
+            if {str(d.id) for d in day_doses} <= held:
                 continue  # flagged already (at write time, or by an earlier pass), whatever became of it
             snapshot.new_doses.extend(day_doses)
             snapshot.doses_on_days[on] = day_doses
-            snapshot.regimen_max_on_days[on] = regimen_max
-        held = flagged.get(patient_id, set())
-        for finding in dose_above_max(snapshot):  # two days over: the second attaches to the first's flag
-            fresh = [times[ref.id] for ref in finding.evidence if str(ref.id) not in held]
+            snapshot.prescribed_on_days[on] = prescribed
+        findings += dose_above_max(snapshot)  # two days over: the second attaches to the first's flag
+        if patient_id in above:
+            around = sorted(
+                {on + timedelta(days=n) for on in above[patient_id] for n in range(-reach.days, 1)}
+            )
+            mine = regimens.get(patient_id, [])
+            week = Snapshot(
+                new_doses=[d for on in above[patient_id] for d in doses.get((patient_id, on), [])],
+                doses_on_days={on: doses.get((patient_id, on), []) for on in around},
+                prescribed_on_days={on: _prescribed(mine, on) for on in around},
+                above_prescribed=limits,
+            )
+            already = flagged.get((patient_id, "above_prescribed"), set())
+            findings += [
+                f for f in above_prescribed(week) if not {str(ref.id) for ref in f.evidence} <= already
+            ]
+        for finding in findings:
+            rule_held = flagged.get((patient_id, finding.rule), set())
+            fresh = [times[ref.id] for ref in finding.evidence if str(ref.id) not in rule_held]
+            fresh = fresh or [times[ref.id] for ref in finding.evidence]
             taken = [at for at, _ in fresh]
             observed = flags.Observed(min(taken), max(taken), max(arrived for _, arrived in fresh))
             if (flag := await flags.apply_finding(session, settings, patient, finding, observed)) is not None:
@@ -181,12 +232,13 @@ async def _dose_days_again(
     return len(touched)
 
 
-def _regimen_max(regimens: list[Regimen], day: date) -> float | None:
-    """The maximum of the regimen in force on the day: the latest started, as `in_force_on` orders."""
+def _prescribed(regimens: list[Regimen], day: date) -> Prescribed | None:
+    """What the regimen in force on the day prescribes: the latest started, as `in_force_on` orders."""
     covering = [r for r in regimens if r.start_date <= day and (r.end_date is None or r.end_date >= day)]
     if not covering:
         return None
-    return max(covering, key=lambda r: (r.start_date, utc(r.created_at))).max_daily_mg
+    regimen = max(covering, key=lambda r: (r.start_date, utc(r.created_at)))
+    return Prescribed(daily_mg(regimen.schedule), regimen.max_daily_mg, regimen.override_reason is not None)
 
 
 def _latest_date(model: Any, *where: Any) -> Any:
@@ -233,9 +285,23 @@ _DOSES_ON_DAYS = select(
     col(Dose.status) == "taken",
     col(Dose.entered_in_error_at).is_(None),
 )
-_DOSE_FLAG_EVIDENCE = select(col(Flag.patient_id), col(Flag.evidence)).where(
-    col(Flag.patient_id).in_(bindparam("ids", expanding=True)), col(Flag.rule) == "dose_above_max"
+_DOSE_FLAG_EVIDENCE = select(col(Flag.patient_id), col(Flag.rule), col(Flag.evidence)).where(
+    col(Flag.patient_id).in_(bindparam("ids", expanding=True)),
+    col(Flag.rule).in_(["dose_above_max", "above_prescribed"]),
 )
+
+
+def _recorded(model: Any) -> Any:
+    return select(col(model.patient_id), col(model.local_date)).where(
+        col(model.patient_id).in_(bindparam("ids", expanding=True)),
+        col(model.local_date).between(bindparam("first"), bindparam("last")),
+        col(model.entered_in_error_at).is_(None),
+    )
+
+
+# The local days (in a stretch) each patient of a batch recorded anything on: a check-in, a score, a
+# side-effect report, a dose taken or skipped. Each part reads its (patient_id, local_date) index.
+_RECORDED_DAYS = union(*(_recorded(model) for model in (CheckIn, AnxietyScore, SymptomReport, Dose)))
 
 
 async def time_rules_job(factory: async_sessionmaker[AsyncSession], settings: Settings) -> int:

@@ -13,17 +13,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models.accounts import Patient, Role
-from models.regimens import Regimen, RegimenCreate, RegimenPublic, ScheduledDose
+from models.base import utcnow
+from models.regimens import Regimen, RegimenCreate, RegimenPublic, RegimenWritten, ScheduledDose
 from services.accounts.access import Caller, require_role
+from services.clinical.prescribing import age_in, check_schedule
+from services.errors import FieldError, ValidationFailed
+from services.localtime import local_date
 
 DEFAULT_MEDICATION = "gabapentin"
 
 
 async def create_regimen(
     session: AsyncSession, caller: Caller, patient: Patient, data: RegimenCreate
-) -> RegimenPublic:
-    """A new regimen for a medication ends the previous one the day before it starts (API.md)."""
+) -> RegimenWritten:
+    """A new regimen for a medication ends the previous one the day before it starts (API.md). The
+    prescribing checks of CLINICAL.md 4 come first: a refused schedule writes nothing (422 on `schedule`,
+    saying which limit it exceeds, never what dose to give); the warnings come with the answer."""
     require_role(caller, Role.provider, Role.admin)
+    age = age_in(local_date(utcnow(), patient.timezone).year, patient.birth_year)
+    checked = check_schedule(
+        data.daily_mg, data.max_daily_mg, data.override_reason, patient.creatinine_clearance_ml_min, age
+    )
+    if checked.refusals:
+        raise ValidationFailed([FieldError(("body", "schedule"), refusal) for refusal in checked.refusals])
     day_before = data.start_date - timedelta(days=1)
     await session.execute(
         update(Regimen)
@@ -44,11 +56,12 @@ async def create_regimen(
         max_daily_mg=data.max_daily_mg,
         taper=data.taper,
         indication=data.indication,
+        override_reason=data.override_reason,
         created_by=caller.user_id,
     )
     session.add(regimen)
     await session.flush()
-    return to_public(regimen)
+    return RegimenWritten(**to_public(regimen).model_dump(), warnings=checked.warnings)
 
 
 async def list_regimens(session: AsyncSession, patient: Patient) -> list[RegimenPublic]:
@@ -88,6 +101,7 @@ def to_public(regimen: Regimen | Row[*tuple[Any, ...]]) -> RegimenPublic:
         max_daily_mg=regimen.max_daily_mg,
         taper=regimen.taper,
         indication=regimen.indication,
+        override_reason=regimen.override_reason,
         created_at=regimen.created_at,
     )
 
@@ -97,16 +111,39 @@ def to_public(regimen: Regimen | Row[*tuple[Any, ...]]) -> RegimenPublic:
 
 @dataclass(frozen=True)
 class InForce:
-    """What the write path needs of the regimen in force on a day."""
+    """What the write path needs of the regimen in force on a day: its medication, and what the dose
+    rules read (the maximum, the schedule's daily total, whether the label maximum was overridden)."""
 
     medication: str
     max_daily_mg: float | None
+    daily_mg: float = 0.0
+    override: bool = False
+
+    @classmethod
+    def of(cls, row: Any) -> InForce:
+        """From a row of `in_force_on`'s or `_COVERING`'s columns (or a regimen)."""
+        return cls(row.medication, row.max_daily_mg, daily_mg(row.schedule), row.override_reason is not None)
 
 
-def in_force_on(patient_id: Any, day: Any) -> Select[uuid.UUID, str, float | None]:
+def daily_mg(schedule: Iterable[Any]) -> float:
+    """A schedule's daily total, from its stored JSON (or its models)."""
+    return float(sum(slot["dose_mg"] if isinstance(slot, dict) else slot.dose_mg for slot in schedule))
+
+
+# The regimen's columns the write path reads (InForce.of).
+_IN_FORCE_COLUMNS = (
+    col(Regimen.id),
+    col(Regimen.medication),
+    col(Regimen.max_daily_mg),
+    col(Regimen.schedule),
+    col(Regimen.override_reason),
+)
+
+
+def in_force_on(patient_id: Any, day: Any) -> Select[*tuple[Any, ...]]:
     """The regimen in force on a local day (the latest started), as Core: a statement or a subquery."""
     return (
-        select(col(Regimen.id), col(Regimen.medication), col(Regimen.max_daily_mg))
+        select(*_IN_FORCE_COLUMNS)
         .where(
             col(Regimen.patient_id) == patient_id,
             col(Regimen.start_date) <= day,
@@ -119,7 +156,7 @@ def in_force_on(patient_id: Any, day: Any) -> Select[uuid.UUID, str, float | Non
 
 # Every regimen in force on some day of a range, the latest started first (as `in_force_on` orders).
 _COVERING = (
-    select(col(Regimen.medication), col(Regimen.max_daily_mg), col(Regimen.start_date), col(Regimen.end_date))
+    select(*_IN_FORCE_COLUMNS, col(Regimen.start_date), col(Regimen.end_date))
     .where(
         col(Regimen.patient_id) == bindparam("patient_id"),
         col(Regimen.start_date) <= bindparam("last"),
@@ -159,6 +196,4 @@ class RegimensInForce:
             regimen = next(
                 (r for r in found if r.start_date <= day and (r.end_date is None or r.end_date >= day)), None
             )
-            self.remember(
-                patient_id, day, InForce(regimen.medication, regimen.max_daily_mg) if regimen else None
-            )
+            self.remember(patient_id, day, InForce.of(regimen) if regimen else None)

@@ -26,7 +26,7 @@ from models.regimens import Regimen, RegimenPublic
 from models.summaries import PatientSummary
 from services.accounts.access import Caller
 from services.clinical.gad7 import gad7_change_meaning
-from services.clinical.rules import label_max_daily_mg
+from services.clinical.rules import Prescribed, daily_limits, label_max_daily_mg
 from services.localtime import day_bounds, local_date, utc
 from services.reports import summaries
 
@@ -156,7 +156,7 @@ async def report_data(
         birth_year=patient.birth_year,
         generated_at=now.astimezone(ZoneInfo(patient.timezone)),
         days=days,
-        doses=_dose_days(summary, per_day, days, label_max),
+        doses=_dose_days(summary, per_day, days, patient.creatinine_clearance_ml_min),
         symptoms=await _symptom_days(session, summary, params),
         flags=await _flags(session, patient, start, end),
         gad7=_gad7_change(summary),
@@ -173,7 +173,10 @@ def _in_window(model: Any) -> Any:
 
 
 def _dose_days(
-    summary: PatientSummary, per_day: list[summaries.DayAdherence], days: list[date], label_max: int
+    summary: PatientSummary,
+    per_day: list[summaries.DayAdherence],
+    days: list[date],
+    creatinine_clearance_ml_min: float | None,
 ) -> list[DoseDay]:
     """Each day's doses, from the summary's own day-by-day adherence: they add up to its numbers."""
     mg = {point.date: point.mg for point in summary.daily_mg}
@@ -186,13 +189,21 @@ def _dose_days(
             found.append(DoseDay(day, 0.0, None, mg.get(day, 0.0), 0, 0, 0))
             continue
         today = counted.get(day, summaries.DayAdherence(day, 0, 0, 0))  # none due yet
-        maxima = [r.max_daily_mg for r in in_force if r.max_daily_mg is not None]
+        # The dose_above_max rule's ceiling: the lowest of its limits (under an override, the regimen's
+        # own in place of the label maximum the prescriber overrode).
+        ceilings = [
+            limit
+            for r in in_force
+            for limit, _ in daily_limits(
+                creatinine_clearance_ml_min,
+                Prescribed(sum(s.dose_mg for s in r.schedule), r.max_daily_mg, r.override_reason is not None),
+            )
+        ]
         found.append(
             DoseDay(
                 day=day,
                 scheduled_mg=sum(s.dose_mg for r in in_force for s in r.schedule),
-                # The dose_above_max rule's ceiling: the regimen's maximum or the label's, the lower.
-                max_mg=min([*maxima, label_max]),
+                max_mg=min(ceilings),
                 taken_mg=mg.get(day, 0.0),
                 due=today.due,
                 taken=today.taken,
