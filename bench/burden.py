@@ -434,9 +434,12 @@ async def _outcomes(
         for flag in flags:
             if flag.patient_id != patient.id:
                 continue
-            if {entry["id"] for entry in flag.evidence} & ids or (
+            evidence = {entry["id"] for entry in flag.evidence}
+            # A time-based flag: a lapse episode, or evidence that names the regimen (not an entry).
+            lapse = flag.episode is not None or any(entry["type"] == "regimen" for entry in flag.evidence)
+            if evidence & ids or (
                 item.event.time_based
-                and flag.episode is not None
+                and lapse
                 and first <= local_date(flag.observed_at, patient.timezone) <= last
             ):
                 mine.append(flag)
