@@ -76,3 +76,10 @@ bench: $(BENCH_STAMP)
 	@command -v wrk >/dev/null || { test "$$(id -u)" = 0 && apt-get update -qq && apt-get install -y -qq wrk; } \
 		|| { echo "make bench needs wrk: apt-get install wrk" >&2; exit 1; }
 	$(BIN)/python -m bench.run
+
+## The alert burden (issue 23): a seeded cohort replayed day by day through the recorder and the
+## time-rules job on a scratch PostgreSQL database (BENCH_POSTGRES_URL), flags counted; a few minutes.
+## Sizes from BURDEN_ARGS, e.g. BURDEN_ARGS="--patients 100 --days 14 --variant a". See bench/README.md.
+.PHONY: burden
+burden: install
+	$(BIN)/python -m bench.burden $(BURDEN_ARGS)
