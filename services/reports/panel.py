@@ -413,9 +413,9 @@ async def _rows(
             clock = clocks[timezone]
             for back, doses in zip(range(NEAR_DAYS - 1, -1, -1), near_taken, strict=True):
                 day = clock.today - timedelta(days=back)
-                due = clock.due(day, times_on(schedules, day))
+                due, got = clock.counted(day, times_on(schedules, day), doses)
                 scheduled += due
-                taken += min(due, doses)
+                taken += got
         rows.append(
             PanelRow(
                 patient_id=patient_id,
