@@ -148,7 +148,7 @@ class Baseline:
     """The change from the treatment baseline to the window's last GAD-7 (CLINICAL.md 4)."""
 
     value: int
-    date: date
+    on: date
     last: int | None
     last_date: date | None
     change: int | None
@@ -298,7 +298,7 @@ def _baseline(summary: PatientSummary) -> Baseline | None:
     change = gad7.change_from_baseline
     return Baseline(
         value=gad7.baseline.value,
-        date=gad7.baseline.date,
+        on=gad7.baseline.date,
         last=last.total if last else None,
         last_date=last.date if last else None,
         change=change.points if change else None,

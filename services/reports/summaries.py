@@ -362,9 +362,8 @@ async def summary_by_day(
             await connection.execute(_SYMPTOMS, in_window)
         ).all()
     ]
-    check_in_days, on_regimen, urgent, high, routine, baseline_total, baseline_date = (
-        await connection.execute(_COUNTS, in_window)
-    ).one()
+    counts: Any = (await connection.execute(_COUNTS, in_window)).one()
+    check_in_days, on_regimen, urgent, high, routine, baseline_total, baseline_date = counts
     flag_window = {
         "pid": patient.id,
         "since": day_bounds(start, patient.timezone)[0],
