@@ -187,7 +187,8 @@ def _gad7(data: ReportData, days: Any, index: dict[date, int]) -> Chart:
     # The bands are named on the axis, at their middles: inside the frame nothing but the marks.
     middles = {(low + high) / 2: name for low, high, name, _ in GAD7_BANDS}
     ticks = list(middles)
-    found = shapes.chart(days, shapes.Span(0, 21, ticks), lambda v, i, c: _pad(middles[float(v)]), ticks)
+    # A little room above 21 and below 0: a dot at either end is drawn whole inside the frame.
+    found = shapes.chart(days, shapes.Span(-0.8, 21.8, ticks), lambda v, i, c: _pad(middles[float(v)]), ticks)
     shapes.add(found, [(1, 0)], shapes.Bands(GAD7_BANDS, labelled=False), "bands")
     series = data.summary.gad7.series
     if series:
@@ -217,7 +218,7 @@ def _rating(data: ReportData, days: Any, index: dict[date, int]) -> Chart:
     from services.reports import chart_shapes as shapes
 
     ticks = [0, 5, 10]
-    found = shapes.chart(days, shapes.Span(0, 10, ticks), _number, ticks)
+    found = shapes.chart(days, shapes.Span(-0.6, 10.6, ticks), _number, ticks)  # room for a square at 0 or 10
     series = data.summary.rating.series
     if series:
         shapes.add(
