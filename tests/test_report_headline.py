@@ -199,3 +199,17 @@ async def test_the_headline_and_the_fixed_numbers_on_the_page(
     panel = (await client.get("/v1/panel?limit=500", headers=admin)).json()["items"]
     (row,) = [r for r in panel if r["patient_id"] == str(person.patient_id)]
     assert row["adherence_7d"] == 33.3
+
+
+def test_a_long_source_list_collapses_to_a_count_and_the_first_few() -> None:
+    from services.reports.report_data import FlagSource
+    from services.reports.report_page import plural, sources
+
+    day = date(2026, 3, 1)
+    many = tuple(FlagSource("dose", day + timedelta(days=n), retracted=n == 1) for n in range(47))
+    assert sources(many) == (
+        "47 sources: dose of 2026-03-01; dose of 2026-03-02 (entered in error); dose of 2026-03-03; "
+        "and 44 more"
+    )
+    assert sources(many[:4]).count("dose of") == 4  # a few are all listed
+    assert (plural(1, "day"), plural(0, "day"), plural(2, "dose")) == ("day", "days", "doses")
