@@ -213,3 +213,29 @@ def test_a_long_source_list_collapses_to_a_count_and_the_first_few() -> None:
     )
     assert sources(many[:4]).count("dose of") == 4  # a few are all listed
     assert (plural(1, "day"), plural(0, "day"), plural(2, "dose")) == ("day", "days", "doses")
+
+
+def test_a_dose_tagged_for_a_slot_is_on_time_only_for_that_slot() -> None:
+    """Slots 08:00 and 14:00 (New York, a past day). A dose taken at 13:30 tagged for 08:00 is that
+    morning's dose, 5.5 hours late: it does not make the 14:00 slot on time, as an untagged 13:30 dose
+    would. One of two slots taken either way."""
+    from services.reports.summaries import Schedule, daily_adherence
+
+    zone = "America/New_York"
+    day = date(2026, 5, 4)
+    schedule = Schedule(day, None, (time(8, 0), time(14, 0)))
+
+    def moment(hour: int, minute: int) -> datetime:
+        return datetime.combine(day, time(hour, minute), tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+    now = datetime(2026, 5, 10, tzinfo=UTC)
+    doses, counts = {day: [moment(13, 30)]}, {day: (1, 300.0)}
+
+    def counted(tags: list[datetime | None] | None) -> list[tuple[int, int, int]]:
+        found = daily_adherence([schedule], [day], zone, now, counts, doses, {day: tags} if tags else None)
+        return [(d.due, d.taken, d.on_time) for d in found]
+
+    assert counted(None) == [(2, 1, 1)]  # untagged: 30 minutes from 14:00, on time
+    assert counted([None]) == [(2, 1, 1)]
+    assert counted([moment(8, 0)]) == [(2, 1, 0)]  # the 08:00 dose, late
+    assert counted([moment(14, 0)]) == [(2, 1, 1)]  # the 14:00 dose, on time

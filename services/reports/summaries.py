@@ -226,6 +226,7 @@ def daily_adherence(
     now: datetime,
     taken: dict[date, tuple[int, float]],
     taken_at: dict[date, list[datetime]] | None = None,
+    tagged: dict[date, list[datetime | None]] | None = None,
 ) -> list[DayAdherence]:
     """`adherence` day by day (the days with scheduled doses; the report draws them). `taken` and
     `taken_at` are by slot day (`slot_day`), not by the day a dose was taken."""
@@ -245,7 +246,8 @@ def daily_adherence(
             slots = clock.slot_micros(day, times)
             if day >= near:  # near today: only the slots whose time has come
                 slots = [at for at in slots if at <= clock.now_micros]
-            on_time = min(got, _on_time(slots, [micros(at) for at in taken_at.get(day, [])]))
+            tags = [None if at is None else micros(at) for at in tagged.get(day, [])] if tagged else None
+            on_time = min(got, _on_time(slots, [micros(at) for at in taken_at.get(day, [])], tags))
         found.append(DayAdherence(day, due, got, on_time))
     return found
 
@@ -280,12 +282,23 @@ def total_adherence(per_day: list[DayAdherence], with_on_time: bool) -> Adherenc
     )
 
 
-def _on_time(slots: list[int], doses: list[int]) -> int:
-    """Slots in time order, each matched to the nearest unused dose within 60 minutes (the earlier
-    dose on a tie)."""
-    unused = sorted(doses)
+def _on_time(slots: list[int], doses: list[int], tags: list[int | None] | None = None) -> int:
+    """A dose tagged for a slot (`scheduled_for` within 60 minutes of the slot's time) counts for that
+    slot only: on time when taken within 60 minutes of it. Then the other slots in time order, each
+    matched to the nearest unused untagged dose within 60 minutes (the earlier dose on a tie)."""
+    free = sorted(slots)
+    unused = []
     matched = 0
-    for slot in sorted(slots):
+    for n, dose in enumerate(doses):
+        tag = tags[n] if tags else None
+        own = min(free, key=lambda slot: abs(slot - tag)) if tag is not None and free else None
+        if own is None or tag is None or abs(own - tag) > _ON_TIME_MICROS:
+            unused.append(dose)
+            continue
+        free.remove(own)
+        matched += abs(dose - own) <= _ON_TIME_MICROS
+    unused.sort()
+    for slot in free:
         best, best_gap = -1, _ON_TIME_MICROS + 1
         for n, dose in enumerate(unused):
             gap = abs(dose - slot)
@@ -338,6 +351,7 @@ async def summary_by_day(
     mg_on: dict[date, float] = defaultdict(float)
     taken: dict[date, tuple[int, float]] = {}
     taken_at: dict[date, list[datetime]] = defaultdict(list)
+    tagged: dict[date, list[datetime | None]] = defaultdict(list)
     around = {**in_window, "before": start - timedelta(days=1), "after": end + timedelta(days=1)}
     for day, instant, mg, scheduled_for in (await connection.execute(_TAKEN, around)).all():
         if start <= day <= end:
@@ -346,6 +360,7 @@ async def summary_by_day(
         if start <= counts_for <= end:
             taken[counts_for] = (taken.get(counts_for, (0, 0.0))[0] + 1, 0.0)
             taken_at[counts_for].append(instant)
+            tagged[counts_for].append(scheduled_for)
 
     gad7: list[Gad7Point] = []
     ratings: list[RatingPoint] = []
@@ -393,6 +408,7 @@ async def summary_by_day(
         now,
         taken,
         taken_at,
+        tagged,
     )
     summary = PatientSummary(
         patient_id=patient.id,
