@@ -209,13 +209,13 @@ class ReportData:
 
 
 def _first(model: Any, column: Any) -> Any:
+    """The earliest day of an entry not entered in error, or of a regimen ever in force."""
+    if model is Regimen:
+        counted = or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= col(Regimen.start_date))
+    else:
+        counted = summaries.live(model)
     return (
-        select(func.min(column))
-        .where(
-            col(model.patient_id) == bindparam("pid"),
-            *([summaries.live(model)] if model is not Regimen else []),
-        )
-        .scalar_subquery()
+        select(func.min(column)).where(col(model.patient_id) == bindparam("pid"), counted).scalar_subquery()
     )
 
 
