@@ -15,12 +15,26 @@ from models.regimens import REGIMEN_EXAMPLE_BODY, RegimenPublic
 _ADHERENCE: JsonDict = {"scheduled": 56, "taken": 52, "percent": 92.9, "on_time_percent": 85.7}
 _DAILY_MG: JsonDict = {"date": ex.DAY, "mg": 600.0}
 _GAD7_POINT: JsonDict = {"date": ex.DAY, "recorded_at": "2026-05-05T00:30:00Z", "total": 8, "band": "mild"}
-_GAD7_SUMMARY: JsonDict = {"first": 13, "last": 8, "change": -5, "last_band": "mild", "series": [_GAD7_POINT]}
+_GAD7_BASELINE: JsonDict = {"value": 14, "date": "2026-04-01"}
+_GAD7_CHANGE: JsonDict = {
+    "points": -6,
+    "meaning": "reliable improvement: at least the reliable change index (6 points) and the minimal "
+    "clinically important difference (4)",
+}
+_GAD7_SUMMARY: JsonDict = {
+    "first": 13,
+    "last": 8,
+    "change": -5,
+    "last_band": "mild",
+    "series": [_GAD7_POINT],
+    "baseline": _GAD7_BASELINE,
+    "change_from_baseline": _GAD7_CHANGE,
+}
 _RATING_POINT: JsonDict = {"date": ex.DAY, "recorded_at": "2026-05-05T00:30:00Z", "score": 4}
 _RATING_SUMMARY: JsonDict = {"mean": 4.5, "series": [_RATING_POINT]}
 _SYMPTOM: JsonDict = {"code": "dizziness", "reports": 6, "days": 5, "max_grade": 2, "last_grade": 1}
 _FLAG_COUNTS: JsonDict = {"urgent": 1, "high": 0, "routine": 2}
-_CHECK_INS: JsonDict = {"days": 27, "percent": 90.0}
+_CHECK_INS: JsonDict = {"days": 27, "percent": 90.0, "regimen_days": 30}
 _REGIMEN: JsonDict = {
     "id": ex.REGIMEN_ID,
     "patient_id": ex.PATIENT_ID,
@@ -64,8 +78,29 @@ class Gad7Point(BaseModel):
     band: str
 
 
+class Gad7Baseline(BaseModel):
+    """The treatment baseline (CLINICAL.md 4): the first GAD-7 on or after the start of the patient's
+    first regimen, whatever the window."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_GAD7_BASELINE]})
+
+    value: int
+    date: date
+
+
+class Gad7Change(BaseModel):
+    """A change between two GAD-7 totals and what it means by the minimal clinically important
+    difference (4 points) and the reliable change index (6 points)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_GAD7_CHANGE]})
+
+    points: int
+    meaning: str
+
+
 class Gad7Summary(BaseModel):
-    """The GAD-7s of the window: first, last, their change, and every one."""
+    """The GAD-7s of the window: first, last, their change, and every one; and the change from the
+    treatment baseline to the window's last."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [_GAD7_SUMMARY]})
 
@@ -74,6 +109,15 @@ class Gad7Summary(BaseModel):
     change: int | None
     last_band: str | None
     series: list[Gad7Point]
+    baseline: Gad7Baseline | None = Field(
+        default=None,
+        description="The treatment baseline; null before any GAD-7 on or after the first regimen",
+    )
+    change_from_baseline: Gad7Change | None = Field(
+        default=None,
+        description="The window's last GAD-7 less the baseline, with its meaning; null without a baseline or "
+        "without a GAD-7 in the window",
+    )
 
 
 class RatingPoint(BaseModel):
@@ -145,12 +189,19 @@ class FlagInWindow(BaseModel):
 
 
 class CheckInSummary(BaseModel):
-    """Days of the window with a check-in, and their share of the window in %."""
+    """Days of the window with a check-in, and their share in % of the days a regimen was in force
+    (up to today; of the window's days when none was)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [_CHECK_INS]})
 
     days: int
-    percent: float
+    percent: float = Field(
+        description="Check-in days on a regimen day / regimen days, in %; over the window's days when no "
+        "regimen was in force in it"
+    )
+    regimen_days: int = Field(
+        default=0, description="The window's days up to today with a regimen in force: what percent is over"
+    )
 
 
 class PatientSummary(BaseModel):

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from services.localtime import SQLITE_LOCAL_DATE, sqlite_local_date
 from services.platform import wakeup
 from services.settings import Settings
 
@@ -144,6 +145,8 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        # A local date in a patient's zone, in SQL (the panel's adherence by the slot a dose is for).
+        dbapi_connection.create_function(SQLITE_LOCAL_DATE, 2, sqlite_local_date, deterministic=True)
         # Take transactions into our own hands (the driver would open them lazily, and a read that
         # later writes could then fail with "database is locked" instead of waiting).
         dbapi_connection.isolation_level = None

@@ -32,3 +32,16 @@ def utc(instant: None) -> None: ...
 def utc(instant: datetime | None) -> datetime | None:
     """Answers give instants in UTC, however the phone sent them (API.md conventions)."""
     return instant.astimezone(UTC) if instant is not None else None
+
+
+SQLITE_LOCAL_DATE = "symptrack_local_date"
+
+
+def sqlite_local_date(stored: str | None, timezone: str | None) -> str | None:
+    """`local_date` as a SQLite function (registered on each connection as SQLITE_LOCAL_DATE): an
+    instant as SQLite stores it (naive UTC text) to its ISO local date in the zone. PostgreSQL has
+    `timezone(zone, instant)` for this."""
+    if stored is None or timezone is None:
+        return None
+    instant = datetime.fromisoformat(stored).replace(tzinfo=UTC)
+    return instant.astimezone(ZoneInfo(timezone)).date().isoformat()

@@ -199,7 +199,12 @@ async def test_summary_numbers_match_the_hand_worked_scenario(
     # later entered in error (its evidence is retracted; a clinician closes it). The fall of 03-07 was
     # acknowledged, so it no longer counts as open.
     assert summary["open_flags"] == {"urgent": 0, "high": 2, "routine": 0}
-    assert summary["check_ins"] == {"days": 2, "percent": 50.0}
+    # Check-ins over the 4 days a regimen was in force (regimen A from 03-05): 2 of 4.
+    assert summary["check_ins"] == {"days": 2, "percent": 50.0, "regimen_days": 4}
+    # The treatment baseline: the first GAD-7 on or after regimen A's start (03-05), the 12 of 03-07.
+    assert gad7["baseline"] == {"value": 12, "date": "2026-03-07"}
+    assert gad7["change_from_baseline"]["points"] == -4
+    assert gad7["change_from_baseline"]["meaning"].startswith("clinically important improvement")
 
 
 @pytest.mark.one_database  # who may read is decided before any query the databases answer differently
@@ -543,7 +548,7 @@ async def test_fhir_bundle_validates_and_carries_the_codes(client: httpx.AsyncCl
 
 def test_adherence_counts_only_the_times_that_have_come_across_a_dst_change() -> None:
     """Today (03-08, spring forward in New York): 02:30 does not exist and rings at 03:30 EDT, which has
-    not come at 03:10 EDT; 00:30 has. Yesterday under the old regimen: both doses due, one taken 40
+    not come at 03:10 EDT; 00:30 has (taken). Yesterday under the old regimen: both doses due, one taken 40
     minutes late (on time), one 90 minutes late (not). Tomorrow: nothing is due yet."""
     from datetime import time as wall
 
@@ -566,6 +571,9 @@ def test_adherence_counts_only_the_times_that_have_come_across_a_dst_change() ->
     # 03-06: 2 due, 0 taken; 03-07: 2 due, 2 taken, 1 on time; 03-08: 1 due (00:30), taken on time.
     assert (result.scheduled, result.taken) == (5, 3)
     assert (result.percent, result.on_time_percent) == (60.0, 40.0)
-    # An hour later (04:10 EDT) the 02:30 dose (rung at 03:30) is due too.
+    # An hour later (04:10 EDT) the 02:30 dose (rung at 03:30) is inside its 60-minute window: not yet
+    # missed; at 04:40 its window has closed and it is.
     later = adherence([old, new], days, zone, now + timedelta(hours=1), counts, taken)
-    assert (later.scheduled, later.taken) == (6, 3)
+    assert (later.scheduled, later.taken) == (5, 3)
+    closed = adherence([old, new], days, zone, now + timedelta(minutes=90), counts, taken)
+    assert (closed.scheduled, closed.taken) == (6, 3)

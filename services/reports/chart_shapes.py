@@ -47,9 +47,13 @@ GRADE_FILL = {0: "#fff", 1: "#d9d9d9", 2: "#8c8c8c", 3: "#262626"}
 GRADE_INK = {0: "#000", 1: "#000", 2: "#fff", 3: "#fff"}
 
 
+PAD_DAYS = 0.5  # empty room either side of the first and last day's slot: nothing drawn touches the frame
+
+
 class DayScale(leather.Scale):  # type: ignore[misc]
-    """Local days 1..n, each centred in a slot of equal width: every chart of the page shares it, so
-    one day sits at the same place in all of them."""
+    """Local days 1..n, each centred in a slot of equal width, with half a slot of room at either end
+    (today's bar, cell and marker whole, inside the frame): every chart of the page shares it, so one
+    day sits at the same place in all of them."""
 
     def __init__(self, count: int, tick_every: int, label: Callable[[int], str]) -> None:
         self._count = count
@@ -60,7 +64,8 @@ class DayScale(leather.Scale):  # type: ignore[misc]
         return 0.5 <= v <= self._count + 0.5
 
     def project(self, value: float, range_min: float, range_max: float) -> float:
-        return range_min + (range_max - range_min) * (float(value) - 0.5) / self._count
+        span = self._count + 2 * PAD_DAYS
+        return range_min + (range_max - range_min) * (float(value) - 0.5 + PAD_DAYS) / span
 
     def project_interval(self, value: float, range_min: float, range_max: float) -> tuple[float, float]:
         low, high = float(value) - 0.5, float(value) + 0.5
@@ -171,30 +176,54 @@ class DayBars(_Quiet):
         return group
 
 
+class Frame(_Quiet):
+    """The plotting area's outline, drawn invisible: what the browser test holds every mark inside."""
+
+    def to_svg(
+        self, width: float, height: float, x_scale: Any, y_scale: Any, series: Any, palette: Any
+    ) -> Any:
+        group = ET.Element("g")
+        group.set("class", "frame")
+        ET.SubElement(
+            group,
+            "rect",
+            x="0",
+            y="0",
+            width=f"{width:.1f}",
+            height=f"{height:.1f}",
+            fill="none",
+            stroke="none",
+        )
+        return group
+
+
 class Trend(_Quiet):
-    """A line through a series' points and a mark on each: solid for GAD-7, dashed for the rating."""
+    """A line through a series' points and a mark on each: solid for GAD-7, dashed for the rating. Gaps
+    are gaps: two points further apart than `max_gap` days are not joined."""
 
     legend = "line"
 
-    def __init__(self, dasharray: str | None = None, square: bool = False) -> None:
+    def __init__(self, dasharray: str | None = None, square: bool = False, max_gap: float = 1) -> None:
         self._stroke_color = "#000"
         self._dasharray = dasharray
         self._square = square
+        self._max_gap = max_gap
 
     def to_svg(
         self, width: float, height: float, x_scale: Any, y_scale: Any, series: Any, palette: Any
     ) -> Any:
         group = ET.Element("g")
         group.set("class", "series trend")
+        data = [d for d in series.data() if d.y is not None]
         points = [
-            (float(x_scale.project(d.x, 0, width)), float(y_scale.project(d.y, height, 0)))
-            for d in series.data()
-            if d.y is not None
+            (float(x_scale.project(d.x, 0, width)), float(y_scale.project(d.y, height, 0))) for d in data
         ]
-        if len(points) > 1:
-            path = ET.Element(
-                "path", d="M" + " L".join(f"{x:.1f} {y:.1f}" for x, y in points), fill="none", stroke="#000"
-            )
+        steps = []
+        for n, (x, y) in enumerate(points):
+            joined = n > 0 and float(data[n].x) - float(data[n - 1].x) <= self._max_gap
+            steps.append(f"{'L' if joined else 'M'}{x:.1f} {y:.1f}")
+        if any(step.startswith("L") for step in steps):
+            path = ET.Element("path", d=" ".join(steps), fill="none", stroke="#000")
             path.set("stroke-width", "1.5")
             if self._dasharray:
                 path.set("stroke-dasharray", self._dasharray)
@@ -210,8 +239,9 @@ class Trend(_Quiet):
 class Bands(_Quiet):
     """Horizontal bands behind a chart, each a grey with its name at the right edge (GAD-7 bands)."""
 
-    def __init__(self, bands: Sequence[tuple[float, float, str, str]]) -> None:
+    def __init__(self, bands: Sequence[tuple[float, float, str, str]], labelled: bool = True) -> None:
         self._bands = bands
+        self._labelled = labelled
 
     def to_svg(
         self, width: float, height: float, x_scale: Any, y_scale: Any, series: Any, palette: Any
@@ -230,6 +260,8 @@ class Bands(_Quiet):
                     fill=fill,
                 )
             )
+            if not self._labelled:  # named on the axis instead: no label for a mark to sit on
+                continue
             label = _text(float(width) - 4, (top + bottom) / 2, name, size=9)
             label.set("text-anchor", "end")
             label.set("font-style", "italic")
@@ -275,7 +307,18 @@ def chart(
     found.set_y_scale(y_scale)
     found.add_x_axis()
     found.add_y_axis(ticks=y_ticks, tick_formatter=y_label)
+    add_frame(found)
     return found
+
+
+def add_frame(found: Any) -> None:
+    """The invisible frame, first: one point on the first day (every chart has one)."""
+    found.add_series(leather.Series([(1, found_low(found))], name="frame"), Frame())
+
+
+def found_low(found: Any) -> float:
+    ticks = found._scales[1].ticks()  # the y scale's first tick lies in its domain
+    return float(ticks[0]) if ticks else 1.0
 
 
 def add(found: Any, data: Sequence[Any], shape: Any, name: str) -> None:

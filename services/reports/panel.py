@@ -27,6 +27,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
+    cast,
     func,
     literal_column,
     or_,
@@ -36,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from models.accounts import Patient, Role, User
@@ -48,7 +50,7 @@ from models.summaries import FlagCounts, PanelRow
 from services.accounts import audit
 from services.accounts.access import Caller, readable_patients, require_role
 from services.errors import FieldError, ValidationFailed
-from services.localtime import utc
+from services.localtime import SQLITE_LOCAL_DATE, utc
 from services.pagination import b64_json_decode, b64_json_encode
 from services.reports.summaries import (
     PANEL_DAYS,
@@ -241,19 +243,33 @@ def _aggregates(dialect: str) -> Any:
     in_page = _in_page(dialect)
     days = _days()
     window = (bindparam("d0", type_=Date), bindparam(f"d{PANEL_DAYS - 1}", type_=Date))
+    # Taken doses by the day of the slot they count for (summaries.slot_day): a dose tagged
+    # `scheduled_for` counts on that instant's local day, so a day either side is read too.
+    owner = aliased(Patient)
+    if dialect == "postgresql":
+        tagged_day: Any = cast(func.timezone(col(owner.timezone), col(Dose.scheduled_for)), Date)
+    else:
+        tagged_day = getattr(func, SQLITE_LOCAL_DATE)(
+            col(Dose.scheduled_for), col(owner.timezone), type_=Date
+        )
+    slot_day = case((col(Dose.scheduled_for).is_(None), col(Dose.local_date)), else_=tagged_day)
     taken = (
         select(
             col(Dose.patient_id).label("patient_id"),
-            col(Dose.local_date).label("day"),
+            slot_day.label("day"),
             func.count().label("n"),
         )
+        .join_from(Dose, owner, col(owner.id) == col(Dose.patient_id))
         .where(
             in_page(col(Dose.patient_id)),
-            col(Dose.local_date).between(*window),
+            col(Dose.local_date).between(
+                bindparam("day_before", type_=Date), bindparam("day_after", type_=Date)
+            ),
+            slot_day.between(*window),
             col(Dose.status) == "taken",
             live(Dose),
         )
-        .group_by(col(Dose.patient_id), col(Dose.local_date))
+        .group_by(col(Dose.patient_id), slot_day)
         .cte("taken")
     )
     # The regimens in force on some day before yesterday, with their number of daily slots (the
@@ -388,6 +404,8 @@ async def _rows(
     for day, ids in groups.items():
         params: dict[str, Any] = {"ids": ids}
         params.update({f"d{n}": day - timedelta(days=PANEL_DAYS - 1 - n) for n in range(PANEL_DAYS)})
+        params["day_before"] = day - timedelta(days=PANEL_DAYS)
+        params["day_after"] = day + timedelta(days=1)
         for row in (await connection.execute(_AGGREGATES[dialect], params)).all():
             found[row[0]] = row
     near: dict[uuid.UUID, list[Schedule]] = defaultdict(list)
@@ -413,9 +431,9 @@ async def _rows(
             clock = clocks[timezone]
             for back, doses in zip(range(NEAR_DAYS - 1, -1, -1), near_taken, strict=True):
                 day = clock.today - timedelta(days=back)
-                due = clock.due(day, times_on(schedules, day))
+                due, got = clock.counted(day, times_on(schedules, day), doses)
                 scheduled += due
-                taken += min(due, doses)
+                taken += got
         rows.append(
             PanelRow(
                 patient_id=patient_id,

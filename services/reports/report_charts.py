@@ -27,6 +27,7 @@ SEVERITIES: tuple[tuple[str, str, str, str], ...] = (
     ("high", "\u25c6", "#8c8c8c", "#fff"),
     ("routine", "\u25cb", "#fff", "#000"),
 )
+GAD7_JOIN_DAYS = 21
 # CLINICAL.md 1 bands, edges between whole totals.
 GAD7_BANDS: tuple[tuple[float, float, str, str], ...] = (
     (0, 4.5, "minimal 0-4", "#fff"),
@@ -183,12 +184,21 @@ def _dose_slots(data: ReportData, days: Any) -> Chart:
 def _gad7(data: ReportData, days: Any, index: dict[date, int]) -> Chart:
     from services.reports import chart_shapes as shapes
 
-    ticks = [0, 5, 10, 15, 21]
-    found = shapes.chart(days, shapes.Span(0, 21, ticks), _number, ticks)
-    shapes.add(found, [(1, 0)], shapes.Bands(GAD7_BANDS), "bands")
+    # The bands are named on the axis, at their middles: inside the frame nothing but the marks.
+    middles = {(low + high) / 2: name for low, high, name, _ in GAD7_BANDS}
+    ticks = list(middles)
+    # A little room above 21 and below 0: a dot at either end is drawn whole inside the frame.
+    found = shapes.chart(days, shapes.Span(-0.8, 21.8, ticks), lambda v, i, c: _pad(middles[float(v)]), ticks)
+    shapes.add(found, [(1, 0)], shapes.Bands(GAD7_BANDS, labelled=False), "bands")
     series = data.summary.gad7.series
     if series:
-        shapes.add(found, [(index[p.date], p.total) for p in series], shapes.Trend(), "GAD-7 total")
+        # Every 14 days (CLINICAL.md 1): totals up to 3 weeks apart are joined, a longer silence is a gap.
+        shapes.add(
+            found,
+            [(index[p.date], p.total) for p in series],
+            shapes.Trend(max_gap=GAD7_JOIN_DAYS),
+            "GAD-7 total",
+        )
     desc = (
         "GAD-7 totals: " + "; ".join(f"{p.total} ({p.band}) on {p.date}" for p in series) + "."
         if series
@@ -198,8 +208,8 @@ def _gad7(data: ReportData, days: Any, index: dict[date, int]) -> Chart:
         "gad7",
         "GAD-7 total (0-21) in its bands",
         shapes.svg(found, WIDTH, 150, "GAD-7 totals over the window", desc, "gad7"),
-        "Solid line and dots: GAD-7 totals. Shaded bands, labelled at the right: minimal 0-4, mild 5-9, "
-        "moderate 10-14, severe 15-21.",
+        "Solid line and dots: GAD-7 totals (not joined across more than 3 weeks without one). Shaded "
+        "bands, named on the left: minimal 0-4, mild 5-9, moderate 10-14, severe 15-21.",
         Table(("Date", "GAD-7 total", "band"), [(p.date, p.total, p.band) for p in series]),
     )
 
@@ -208,7 +218,7 @@ def _rating(data: ReportData, days: Any, index: dict[date, int]) -> Chart:
     from services.reports import chart_shapes as shapes
 
     ticks = [0, 5, 10]
-    found = shapes.chart(days, shapes.Span(0, 10, ticks), _number, ticks)
+    found = shapes.chart(days, shapes.Span(-0.6, 10.6, ticks), _number, ticks)  # room for a square at 0 or 10
     series = data.summary.rating.series
     if series:
         shapes.add(
@@ -227,7 +237,7 @@ def _rating(data: ReportData, days: Any, index: dict[date, int]) -> Chart:
         "rating",
         "Daily anxiety rating (0 not at all - 10 worst imaginable)",
         shapes.svg(found, WIDTH, 110, "Daily anxiety ratings over the window", desc, "rating"),
-        "Dashed line and squares: the day's rating.",
+        "Dashed line and squares: the day's rating; the line is broken where a day has none.",
         Table(("Date", "rating"), [(p.date, p.score) for p in series]),
     )
 

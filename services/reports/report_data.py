@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,6 +28,8 @@ from services.accounts.access import Caller
 from services.clinical.gad7 import gad7_change_meaning
 from services.clinical.rules import Prescribed, daily_limits, label_max_daily_mg
 from services.localtime import day_bounds, local_date, utc
+from services.prescribing.regimens import regimen_in_force
+from services.prescribing.regimens import to_public as regimen_public
 from services.reports import summaries
 
 DEFAULT_REPORT_DAYS = 90  # API.md: the report's default window, the last 90 local days
@@ -99,6 +101,61 @@ class GadChange:
 
 
 @dataclass(frozen=True)
+class Fact:
+    """A fact of the patient's record that the rules read, as recorded or "not recorded"."""
+
+    key: str
+    label: str
+    value: str
+
+
+def _yes_no(value: Any) -> str:
+    return "yes" if value else "no"
+
+
+def _clearance(value: Any) -> str:
+    return f"{value:g} mL/min" if value is not None else "not recorded"
+
+
+def _plain(value: Any) -> str:
+    return str(value) if value is not None else "not recorded"
+
+
+# The patient's facts the rules and the label's maximums read, in the order shown: (key, label, the
+# Patient attribute, how it reads). One more fact (takes_other_cns_depressants, has_lung_disease) is one
+# more line here.
+PATIENT_FACTS: tuple[tuple[str, str, str, Any], ...] = (
+    ("birth-year", "Born", "birth_year", _plain),
+    (
+        "opioids-benzodiazepines",
+        "Takes opioids or benzodiazepines",
+        "takes_opioids_or_benzodiazepines",
+        _yes_no,
+    ),
+    ("creatinine-clearance", "Creatinine clearance", "creatinine_clearance_ml_min", _clearance),
+)
+
+
+def patient_facts(patient: Patient) -> list[Fact]:
+    return [
+        Fact(key, label, show(getattr(patient, attribute, None)))
+        for key, label, attribute, show in PATIENT_FACTS
+    ]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The change from the treatment baseline to the window's last GAD-7 (CLINICAL.md 4)."""
+
+    value: int
+    on: date
+    last: int | None
+    last_date: date | None
+    change: int | None
+    meaning: str | None
+
+
+@dataclass(frozen=True)
 class ReportData:
     summary: PatientSummary
     timezone: str
@@ -107,15 +164,38 @@ class ReportData:
     days: list[date]
     doses: list[DoseDay]
     symptoms: dict[str, list[SymptomDay]]  # by code, in the summary's order
-    flags: list[FlagMark]  # raised in the window, or still open; oldest first
+    flags: list[FlagMark]  # raised in the window, or still active (open or acknowledged); oldest first
     gad7: GadChange | None
     label_max_mg: int
+    facts: list[Fact] = field(default_factory=list)
+    clearance_on_record: bool = False
+    today: date | None = None
+    today_regimen: RegimenPublic | None = None
+    baseline: Baseline | None = None
 
     @property
     def open_flags(self) -> list[FlagMark]:
         rank = {Severity.urgent: 0, Severity.high: 1, Severity.routine: 2}
         found = [f for f in self.flags if f.status == FlagStatus.open]
         return sorted(found, key=lambda f: (rank[f.severity], f.observed_at))
+
+    @property
+    def headline_flags(self) -> list[FlagMark]:
+        """The headline's flags: every urgent or high flag still active (unacknowledged first, then
+        acknowledged), then the routine ones not yet acknowledged; most severe first, oldest first."""
+        rank = {Severity.urgent: 0, Severity.high: 1, Severity.routine: 2}
+        found = [
+            f
+            for f in self.flags
+            if f.status == FlagStatus.open
+            or (f.status == FlagStatus.acknowledged and f.severity != Severity.routine)
+        ]
+        return sorted(found, key=lambda f: (rank[f.severity], f.status != FlagStatus.open, f.observed_at))
+
+    @property
+    def regimen_days(self) -> int:
+        """The window's days up to today with a regimen in force (adherence and check-ins are over these)."""
+        return self.summary.check_ins.regimen_days
 
     @property
     def regimen_changes(self) -> list[RegimenPublic]:
@@ -128,12 +208,37 @@ class ReportData:
         ]
 
 
-def report_window(
-    patient: Patient, date_from: date | None, date_to: date | None, now: datetime
+def _first(model: Any, column: Any) -> Any:
+    """The earliest day of an entry not entered in error, or of a regimen ever in force."""
+    if model is Regimen:
+        counted = or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= col(Regimen.start_date))
+    else:
+        counted = summaries.live(model)
+    return (
+        select(func.min(column)).where(col(model.patient_id) == bindparam("pid"), counted).scalar_subquery()
+    )
+
+
+# The patient's first regimen start and first entry day: where the report's default window may start.
+# One row of index walks (each table's index on (patient_id, local_date)).
+_FIRST_DAYS = select(
+    _first(Regimen, col(Regimen.start_date)),
+    *(_first(model, col(model.local_date)) for model in (Dose, AnxietyScore, SymptomReport, CheckIn)),
+)
+
+
+async def report_window(
+    session: AsyncSession, patient: Patient, date_from: date | None, date_to: date | None, now: datetime
 ) -> tuple[date, date]:
-    """The report's local days: by default the last 90, today included; checked as the summary's are."""
+    """The report's local days: by default the last 90, today included, starting no earlier than the
+    patient's first regimen or entry (a patient who began 28 days ago gets 29 days, not 61 empty ones);
+    checked as the summary's are."""
     end = date_to or local_date(now, patient.timezone)
     start = date_from or end - timedelta(days=DEFAULT_REPORT_DAYS - 1)
+    if date_from is None:
+        firsts = [d for d in (await session.execute(_FIRST_DAYS, {"pid": patient.id})).one() if d is not None]
+        if firsts:
+            start = min(max(start, min(firsts)), end)
     return summaries.window(patient, start, end, now)
 
 
@@ -145,11 +250,12 @@ async def report_data(
     date_to: date | None,
     now: datetime,
 ) -> ReportData:
-    start, end = report_window(patient, date_from, date_to, now)
+    start, end = await report_window(session, patient, date_from, date_to, now)
     summary, per_day = await summaries.summary_by_day(session, caller, patient, start, end, now)
     params = {"pid": patient.id, "start": start, "end": end}
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     label_max = label_max_daily_mg(patient.creatinine_clearance_ml_min)
+    today = local_date(now, patient.timezone)
     return ReportData(
         summary=summary,
         timezone=patient.timezone,
@@ -161,6 +267,42 @@ async def report_data(
         flags=await _flags(session, patient, start, end),
         gad7=_gad7_change(summary),
         label_max_mg=label_max,
+        facts=patient_facts(patient),
+        clearance_on_record=patient.creatinine_clearance_ml_min is not None,
+        today=today,
+        today_regimen=await _regimen_today(session, patient, summary, today),
+        baseline=_baseline(summary),
+    )
+
+
+async def _regimen_today(
+    session: AsyncSession, patient: Patient, summary: PatientSummary, today: date
+) -> RegimenPublic | None:
+    """The regimen in force today: from the summary's when the window reaches today (no statement)."""
+    if summary.from_date <= today <= summary.to_date:
+        in_force = [
+            r
+            for r in summary.regimens
+            if r.start_date <= today and (r.end_date is None or today <= r.end_date)
+        ]
+        return in_force[-1] if in_force else None
+    found = await regimen_in_force(session, patient.id, today)
+    return regimen_public(found) if found is not None else None
+
+
+def _baseline(summary: PatientSummary) -> Baseline | None:
+    gad7 = summary.gad7
+    if gad7.baseline is None:
+        return None
+    last = gad7.series[-1] if gad7.series else None
+    change = gad7.change_from_baseline
+    return Baseline(
+        value=gad7.baseline.value,
+        on=gad7.baseline.date,
+        last=last.total if last else None,
+        last_date=last.date if last else None,
+        change=change.points if change else None,
+        meaning=change.meaning if change else None,
     )
 
 
@@ -256,7 +398,7 @@ _FLAGS = (
     .where(
         col(Flag.patient_id) == bindparam("pid"),
         or_(
-            col(Flag.status) == FlagStatus.open.value,
+            col(Flag.status).in_((FlagStatus.open.value, FlagStatus.acknowledged.value)),
             col(Flag.observed_at).between(bindparam("since"), bindparam("until")),
         ),
     )

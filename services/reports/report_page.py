@@ -68,6 +68,23 @@ def source(item: FlagSource) -> str:
     return f"{text} (entered in error)" if item.retracted else text
 
 
+SOURCES_SHOWN = 3  # a flag's sources beyond these are counted, not listed (the CSV and API list them all)
+
+
+def sources(items: tuple[FlagSource, ...]) -> str:
+    """A flag's sources: all when few; else the first few and how many more (a flag with 47 sources
+    must not push the next flag to another page)."""
+    if len(items) <= SOURCES_SHOWN + 1:
+        return "; ".join(source(item) for item in items)
+    shown = "; ".join(source(item) for item in items[:SOURCES_SHOWN])
+    return f"{len(items)} sources: {shown}; and {len(items) - SOURCES_SHOWN} more"
+
+
+def plural(count: int, word: str) -> str:
+    """The word for a count: "1 day", "2 days" (the number itself is written by the template)."""
+    return word if count == 1 else f"{word}s"
+
+
 def table(found: report_charts.Table) -> Markup:
     """A chart's data as an HTML table, joined here rather than cell by cell in the template: a
     90-day window has hundreds of cells, and html.escape on each is several times cheaper."""
@@ -100,6 +117,8 @@ def render(data: ReportData, name: str) -> str:
         "term": term,
         "mg": mg,
         "source": source,
+        "sources": sources,
+        "plural": plural,
         "table": table,
     }
     return _environment().get_template("report.html.j2").render(context)

@@ -33,6 +33,8 @@ from models.summaries import (
     DailyMg,
     FlagCounts,
     FlagInWindow,
+    Gad7Baseline,
+    Gad7Change,
     Gad7Point,
     Gad7Summary,
     PatientSummary,
@@ -41,6 +43,7 @@ from models.summaries import (
     SymptomSummary,
 )
 from services.accounts.access import Caller
+from services.clinical.gad7 import gad7_change_meaning
 from services.errors import FieldError, ValidationFailed
 from services.localtime import day_bounds, local_date, local_instant, utc
 from services.prescribing.regimens import to_public as regimen_public
@@ -161,6 +164,28 @@ class Clock:
             return sum(1 for wall_clock in times if wall_clock <= self.wall_now)
         return sum(1 for t in times if local_instant(day, t, self.timezone) <= self.now)
 
+    def counted(self, day: date, times: list[time], doses: int) -> tuple[int, int]:
+        """(due, taken) of a day's slots, given the taken doses that count for that day (`slot_day`).
+
+        A slot is missed only once its window (60 minutes after its time, the on-time window) has
+        closed: a closed slot is due whether taken or not; a slot whose time has come but whose window
+        is still open is due only when a dose is there for it (the doses beyond the closed slots'), so
+        at 08:27 an 08:00 dose not yet taken is neither taken nor missed. Counts only: the panel has
+        no more than that for its older days, and the summary, the report and the panel share this."""
+        closed, come = self.closed_and_come(day, times)
+        due = closed + min(come - closed, max(0, doses - closed))
+        return due, min(due, doses)
+
+    def closed_and_come(self, day: date, times: list[time]) -> tuple[int, int]:
+        """How many of the day's slots have their window closed, and how many their time come."""
+        if day > self.today + timedelta(days=1):
+            return 0, 0
+        if day < self.today - timedelta(days=1):
+            return len(times), len(times)  # the last slot's window closed by 01:00 of the next day
+        slots = self.slot_micros(day, times)
+        closed = sum(1 for at in slots if at + _ON_TIME_MICROS <= self.now_micros)
+        return closed, sum(1 for at in slots if at <= self.now_micros)
+
     def slot_micros(self, day: date, times: list[time]) -> list[int]:
         """The instants of the day's slot times, in microseconds since the epoch."""
         offset = self._offset(day)
@@ -174,6 +199,13 @@ class Clock:
 def times_on(schedules: list[Schedule], day: date) -> list[time]:
     """The wall-clock times of the regimens in force on a day."""
     return [wall_clock for schedule in schedules if schedule.covers(day) for wall_clock in schedule.times]
+
+
+def slot_day(taken_on: date, scheduled_for: datetime | None, zone: ZoneInfo) -> date:
+    """The local day whose schedule a taken dose counts for: the day of the slot it is tagged for
+    (`scheduled_for`: a dose at 00:30 for the evening before counts for that evening), else the day it
+    was taken."""
+    return scheduled_for.astimezone(zone).date() if scheduled_for is not None else taken_on
 
 
 @dataclass(frozen=True)
@@ -194,8 +226,10 @@ def daily_adherence(
     now: datetime,
     taken: dict[date, tuple[int, float]],
     taken_at: dict[date, list[datetime]] | None = None,
+    tagged: dict[date, list[datetime | None]] | None = None,
 ) -> list[DayAdherence]:
-    """`adherence` day by day (the days with scheduled doses whose time has come; the report draws them)."""
+    """`adherence` day by day (the days with scheduled doses; the report draws them). `taken` and
+    `taken_at` are by slot day (`slot_day`), not by the day a dose was taken."""
     clock = Clock(timezone, now)
     near = clock.today - timedelta(days=1)
     found = []
@@ -205,15 +239,16 @@ def daily_adherence(
         times = times_on(schedules, day)
         if not times:
             continue
-        due = clock.due(day, times)
         doses = taken.get(day, (0, 0.0))[0]
+        due, got = clock.counted(day, times, doses)
         on_time = 0
         if taken_at is not None and due and doses:
             slots = clock.slot_micros(day, times)
             if day >= near:  # near today: only the slots whose time has come
                 slots = [at for at in slots if at <= clock.now_micros]
-            on_time = _on_time(slots, [micros(at) for at in taken_at.get(day, [])])
-        found.append(DayAdherence(day, due, min(due, doses), on_time))
+            tags = [None if at is None else micros(at) for at in tagged.get(day, [])] if tagged else None
+            on_time = min(got, _on_time(slots, [micros(at) for at in taken_at.get(day, [])], tags))
+        found.append(DayAdherence(day, due, got, on_time))
     return found
 
 
@@ -225,9 +260,10 @@ def adherence(
     taken: dict[date, tuple[int, float]],
     taken_at: dict[date, list[datetime]] | None = None,
 ) -> Adherence:
-    """A scheduled dose is taken when a taken dose falls on its local day (one dose for one slot), and
-    on time when a taken dose is within 60 minutes of its time. Only scheduled doses whose time has come
-    count (`Clock.due`). Instants (zone-aware, DST-safe) are built only for the on-time comparison
+    """A scheduled dose is taken when a taken dose counts for its local day (one dose for one slot; a
+    dose tagged `scheduled_for` a slot counts for that slot's day), and on time when a taken dose is
+    within 60 minutes of its time. A slot counts once its window has closed, or earlier when a dose is
+    there for it (`Clock.counted`). Instants (zone-aware, DST-safe) are built only for the on-time comparison
     (`taken_at`, when given), on days with taken doses."""
     return total_adherence(
         daily_adherence(schedules, days, timezone, now, taken, taken_at), taken_at is not None
@@ -246,12 +282,23 @@ def total_adherence(per_day: list[DayAdherence], with_on_time: bool) -> Adherenc
     )
 
 
-def _on_time(slots: list[int], doses: list[int]) -> int:
-    """Slots in time order, each matched to the nearest unused dose within 60 minutes (the earlier
-    dose on a tie)."""
-    unused = sorted(doses)
+def _on_time(slots: list[int], doses: list[int], tags: list[int | None] | None = None) -> int:
+    """A dose tagged for a slot (`scheduled_for` within 60 minutes of the slot's time) counts for that
+    slot only: on time when taken within 60 minutes of it. Then the other slots in time order, each
+    matched to the nearest unused untagged dose within 60 minutes (the earlier dose on a tie)."""
+    free = sorted(slots)
+    unused = []
     matched = 0
-    for slot in sorted(slots):
+    for n, dose in enumerate(doses):
+        tag = tags[n] if tags else None
+        own = min(free, key=lambda slot: abs(slot - tag)) if tag is not None and free else None
+        if own is None or tag is None or abs(own - tag) > _ON_TIME_MICROS:
+            unused.append(dose)
+            continue
+        free.remove(own)
+        matched += abs(dose - own) <= _ON_TIME_MICROS
+    unused.sort()
+    for slot in free:
         best, best_gap = -1, _ON_TIME_MICROS + 1
         for n, dose in enumerate(unused):
             gap = abs(dose - slot)
@@ -299,12 +346,21 @@ async def summary_by_day(
     connection = await session.connection()
 
     regimens = [r for r in (await connection.execute(_REGIMENS, in_window)).all() if _ever_in_force(r)]
+    zone = ZoneInfo(patient.timezone)
+    # mg by the day a dose was taken; adherence by the day of the slot it counts for (`slot_day`).
+    mg_on: dict[date, float] = defaultdict(float)
     taken: dict[date, tuple[int, float]] = {}
     taken_at: dict[date, list[datetime]] = defaultdict(list)
-    for day, instant, mg in (await connection.execute(_TAKEN, in_window)).all():
-        count, day_mg = taken.get(day, (0, 0.0))
-        taken[day] = (count + 1, day_mg + mg)
-        taken_at[day].append(instant)
+    tagged: dict[date, list[datetime | None]] = defaultdict(list)
+    around = {**in_window, "before": start - timedelta(days=1), "after": end + timedelta(days=1)}
+    for day, instant, mg, scheduled_for in (await connection.execute(_TAKEN, around)).all():
+        if start <= day <= end:
+            mg_on[day] += mg
+        counts_for = slot_day(day, scheduled_for, zone)
+        if start <= counts_for <= end:
+            taken[counts_for] = (taken.get(counts_for, (0, 0.0))[0] + 1, 0.0)
+            taken_at[counts_for].append(instant)
+            tagged[counts_for].append(scheduled_for)
 
     gad7: list[Gad7Point] = []
     ratings: list[RatingPoint] = []
@@ -321,8 +377,8 @@ async def summary_by_day(
             await connection.execute(_SYMPTOMS, in_window)
         ).all()
     ]
-    check_in_days, urgent, high, routine = (await connection.execute(_COUNTS, in_window)).one()
-    zone = ZoneInfo(patient.timezone)
+    counts: Any = (await connection.execute(_COUNTS, in_window)).one()
+    check_in_days, on_regimen, urgent, high, routine, baseline_total, baseline_date = counts
     flag_window = {
         "pid": patient.id,
         "since": day_bounds(start, patient.timezone)[0],
@@ -352,6 +408,7 @@ async def summary_by_day(
         now,
         taken,
         taken_at,
+        tagged,
     )
     summary = PatientSummary(
         patient_id=patient.id,
@@ -360,13 +417,14 @@ async def summary_by_day(
         regimen=regimen_public(last_regimen) if last_regimen else None,
         regimens=[regimen_public(r) for r in regimens],
         adherence=total_adherence(per_day, with_on_time=True),
-        daily_mg=[DailyMg(date=day, mg=round(taken.get(day, (0, 0.0))[1], 3)) for day in days],
+        daily_mg=[DailyMg(date=day, mg=round(mg_on.get(day, 0.0), 3)) for day in days],
         gad7=Gad7Summary(
             first=gad7[0].total if gad7 else None,
             last=gad7[-1].total if gad7 else None,
             change=gad7[-1].total - gad7[0].total if gad7 else None,
             last_band=gad7[-1].band if gad7 else None,
             series=gad7,
+            **from_baseline(baseline_total, baseline_date, gad7[-1].total if gad7 else None),
         ),
         rating=RatingSummary(
             mean=round(sum(r.score for r in ratings) / len(ratings), 2) if ratings else None, series=ratings
@@ -374,9 +432,45 @@ async def summary_by_day(
         symptoms=symptoms,
         open_flags=FlagCounts(urgent=urgent, high=high, routine=routine),
         flags=flags,
-        check_ins=CheckInSummary(days=check_in_days, percent=percent(check_in_days, len(days)) or 0.0),
+        check_ins=_check_ins(check_in_days, on_regimen, regimens, days, local_date(now, patient.timezone)),
     )
     return summary, per_day
+
+
+def from_baseline(total: int | None, day: date | None, last: int | None) -> dict[str, Any]:
+    """The treatment baseline (CLINICAL.md 4: the first GAD-7 on or after the start of the patient's
+    first regimen, `treatment_baseline`) and the change from it to the window's last GAD-7, with its
+    meaning by the MCID (4) and the RCI (6); null when there is no baseline (or no GAD-7 in the window
+    to compare with it)."""
+    if total is None or day is None:
+        return {"baseline": None, "change_from_baseline": None}
+    change = None
+    if last is not None:
+        change = Gad7Change(points=last - total, meaning=gad7_change_meaning(last - total))
+    return {"baseline": Gad7Baseline(value=total, date=day), "change_from_baseline": change}
+
+
+def regimen_days(regimens: list[Any], days: list[date], today: date) -> int:
+    """The window's days, up to today, with a regimen in force: what check-ins are counted over."""
+    return sum(
+        1
+        for day in days
+        if day <= today
+        and any(r.start_date <= day and (r.end_date is None or day <= r.end_date) for r in regimens)
+    )
+
+
+def _check_ins(
+    check_in_days: int, on_regimen: int, regimens: list[Any], days: list[date], today: date
+) -> CheckInSummary:
+    """Check-in days over the days a regimen was in force (the days a check-in was asked for); over
+    the window's days when no regimen was in force in it."""
+    over = regimen_days(regimens, days, today)
+    if over:
+        return CheckInSummary(days=check_in_days, percent=percent(on_regimen, over) or 0.0, regimen_days=over)
+    return CheckInSummary(
+        days=check_in_days, percent=percent(check_in_days, len(days)) or 0.0, regimen_days=0
+    )
 
 
 def _ever_in_force(regimen: Any) -> bool:
@@ -404,8 +498,12 @@ _REGIMENS = (
 )
 # The window's taken doses: per day their count and mg are summed in Python from these rows, which the
 # on-time comparison needs anyway (a day's doses and slots are a handful).
-_TAKEN = select(col(Dose.local_date), col(Dose.taken_at), col(Dose.dose_mg)).where(
-    _in_window(Dose), col(Dose.status) == "taken"
+# A day either side too: a dose taken after midnight may be tagged for the evening before.
+_TAKEN = select(col(Dose.local_date), col(Dose.taken_at), col(Dose.dose_mg), col(Dose.scheduled_for)).where(
+    col(Dose.patient_id) == bindparam("pid"),
+    col(Dose.local_date).between(bindparam("before"), bindparam("after")),
+    live(Dose),
+    col(Dose.status) == "taken",
 )
 _ANXIETY = (
     select(
@@ -463,8 +561,59 @@ _FLAGS_OBSERVED = (
     .order_by(col(Flag.observed_at), col(Flag.id))
 )
 
-# One row: the days with a check-in in the window, and the open flags now by severity.
+
+def _in_force_on(day: Any) -> Any:
+    """Some regimen of the patient (one ever in force) covers the day."""
+    return (
+        select(col(Regimen.id))
+        .where(
+            col(Regimen.patient_id) == bindparam("pid"),
+            col(Regimen.start_date) <= day,
+            or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= day),
+            or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= col(Regimen.start_date)),
+        )
+        .exists()
+    )
+
+
+def treatment_baseline() -> tuple[Any, Any]:
+    """The treatment baseline (CLINICAL.md 4): the first GAD-7 (not entered in error) on or after the
+    start of the patient's first regimen (one ever in force), as two scalar subqueries, its total and
+    its local date, for the patient bound as `pid`: a walk down the index on (patient_id, instrument,
+    recorded_at). The one place it is defined (the anxiety_severe rule's baseline is the same)."""
+    first_start = (
+        select(func.min(col(Regimen.start_date)))
+        .where(
+            col(Regimen.patient_id) == bindparam("pid"),
+            or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= col(Regimen.start_date)),
+        )
+        .scalar_subquery()
+    )
+
+    def first(column: Any) -> Any:
+        return (
+            select(column)
+            .where(
+                col(AnxietyScore.patient_id) == bindparam("pid"),
+                col(AnxietyScore.instrument) == "gad7",
+                live(AnxietyScore),
+                col(AnxietyScore.local_date) >= first_start,
+            )
+            .order_by(col(AnxietyScore.recorded_at), col(AnxietyScore.id))
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    return first(col(AnxietyScore.total)), first(col(AnxietyScore.local_date))
+
+
+# One row: the days with a check-in in the window (all, and those a regimen was in force), the open
+# flags now by severity, and the treatment baseline.
 _COUNTS = select(
     select(func.count(distinct(col(CheckIn.local_date)))).where(_in_window(CheckIn)).scalar_subquery(),
+    select(func.count(distinct(col(CheckIn.local_date))))
+    .where(_in_window(CheckIn), _in_force_on(col(CheckIn.local_date)))
+    .scalar_subquery(),
     *(_open_flags(severity) for severity in ("urgent", "high", "routine")),
+    *treatment_baseline(),
 )
