@@ -151,7 +151,7 @@ async def test_the_headline_and_the_fixed_numbers_on_the_page(
     flags = page.text("headline-flags")
     assert "HIGH anxiety severe, not acknowledged" in flags, flags
     assert f"observed {t(13).isoformat()} 12:00" in flags
-    assert "GAD-7 total 17 (severe)" in flags  # the flag's reason (its latest evidence)
+    assert "GAD-7 rose by 7 points since the start of treatment (10 to 17)." in flags  # its reason
     assert page.text("headline-unacknowledged") == "1"
     assert page.text("headline-schedule") == f"{s_text} 300 mg, 22:00 300 mg"
     assert "600 mg a day" in page.text("headline-regimen")

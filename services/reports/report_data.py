@@ -132,6 +132,8 @@ PATIENT_FACTS: tuple[tuple[str, str, str, Any], ...] = (
         "takes_opioids_or_benzodiazepines",
         _yes_no,
     ),
+    ("other-cns-depressants", "Takes other sedating medicines", "takes_other_cns_depressants", _yes_no),
+    ("lung-disease", "Has lung disease", "has_lung_disease", _yes_no),
     ("creatinine-clearance", "Creatinine clearance", "creatinine_clearance_ml_min", _clearance),
 )
 
