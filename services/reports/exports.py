@@ -95,10 +95,17 @@ async def _pages(
 
 
 def _safe(text: str | None) -> str:
-    """Spreadsheets run a cell that starts like a formula; a leading quote keeps free text as text."""
+    """Spreadsheets run a cell that starts like a formula (OWASP CSV injection: =, +, -, @, tab,
+    carriage return); a leading quote keeps it as text. The one neutralization of every text cell."""
     if text and text.startswith(_FORMULA_START):
         return "'" + text
     return text or ""
+
+
+def _cells(row: dict[str, Any]) -> dict[str, Any]:
+    """Every text cell of a row neutralized the one way, whatever its column: a column added later
+    can't forget it. Numbers stay numbers."""
+    return {name: _safe(value) if isinstance(value, str) else value for name, value in row.items()}
 
 
 def _iso(value: datetime | None) -> str:
@@ -112,7 +119,7 @@ def _csv_row(kind: str, row: Any) -> dict[str, Any]:
         "local_date": row.local_date.isoformat(),
         "check_in_id": getattr(row, "check_in_id", "") or "",
         "entered_in_error": "true" if row.entered_in_error_at else "false",
-        "note": _safe(getattr(row, "note", None)),
+        "note": getattr(row, "note", None) or "",
     }
     if isinstance(row, Dose):
         base |= {
@@ -166,7 +173,7 @@ async def csv_export(
     ):
         count = 0
         async for row in _pages(factory, model, patient_id, start, end, instant):
-            writer.writerow(_csv_row(kind, row))
+            writer.writerow(_cells(_csv_row(kind, row)))
             count += 1
             if count % 200 == 0:
                 yield flush()
