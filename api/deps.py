@@ -19,7 +19,7 @@ from services.accounts.access import Caller, parse_patient_ref, patient_in_scope
 from services.accounts.auth import authenticate
 from services.database import after_rollback, session_scope
 from services.errors import DomainError, NotFound
-from services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from services.pagination import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
 from services.settings import Settings
 
 
@@ -112,4 +112,6 @@ async def get_patient_in_scope(
 PatientInScope = Annotated[tuple[Patient, User], Depends(get_patient_in_scope, scope="function")]
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page (default {DEFAULT_LIMIT})")]
-CursorParam = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
+CursorParam = Annotated[
+    str | None, Query(description="`next_cursor` of the previous page", max_length=MAX_CURSOR_LENGTH)
+]
