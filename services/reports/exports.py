@@ -28,7 +28,7 @@ from models.accounts import Patient, User
 from models.base import utcnow
 from models.entries import AnxietyScore, CheckIn, Dose, SymptomReport
 from models.flags import Flag, FlagStatus
-from models.regimens import Regimen
+from models.regimens import GABAPENTIN_RXNORM, Regimen
 from services.clinical.catalog import (
     GAD7_ANSWER_LABELS,
     GAD7_ANSWER_LOINC,
@@ -200,6 +200,14 @@ def _medication(name: str, rxnorm: str | None) -> dict[str, Any]:
     return {"text": name}
 
 
+def rxnorm_of(medication: str, rxnorm: str | None) -> str | None:
+    """A regimen's own code, except the gabapentin code that regimens of other medications were
+    once stored with by default (before issue 25): that one is false, so no code at all."""
+    if rxnorm == GABAPENTIN_RXNORM and medication.strip().lower() != "gabapentin":
+        return None
+    return rxnorm
+
+
 def fhir_patient(patient: Patient, user: User) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "Patient",
@@ -222,7 +230,9 @@ def fhir_medication_request(regimen: Regimen, today: date) -> dict[str, Any]:
         "id": str(regimen.id),
         "status": "active" if active else "completed",
         "intent": "order",
-        "medicationCodeableConcept": _medication(regimen.medication, regimen.rxnorm),
+        "medicationCodeableConcept": _medication(
+            regimen.medication, rxnorm_of(regimen.medication, regimen.rxnorm)
+        ),
         "subject": _ref("Patient", regimen.patient_id),
         "authoredOn": _iso(regimen.created_at),
         **({"reasonCode": [{"text": regimen.indication}]} if regimen.indication else {}),
@@ -358,10 +368,6 @@ def validated(resource: dict[str, Any]) -> str:
     return str(model.model_dump_json(exclude_none=True))
 
 
-def _default_rxnorm(medication: str) -> str | None:
-    return "25480" if medication == "gabapentin" else None  # CLINICAL.md: RxNorm ingredient 25480
-
-
 async def fhir_export(
     factory: async_sessionmaker[AsyncSession], patient: Patient, user: User, start: date, end: date
 ) -> AsyncIterator[bytes]:
@@ -403,14 +409,16 @@ async def fhir_export(
             ).scalars()
         )
     today = end
-    rxnorm = {r.medication: r.rxnorm for r in regimens}
+    # A dose is coded as its medication's regimen is (the latest one in the window); a dose of a
+    # medication no regimen names is text only: no code is better than a false one.
+    rxnorm = {r.medication: rxnorm_of(r.medication, r.rxnorm) for r in regimens}
     for regimen in regimens:
         yield entry(fhir_medication_request(regimen, today))
     builders: list[tuple[Any, str, Callable[[Any], dict[str, Any]]]] = [
         (
             Dose,
             "taken_at",
-            lambda d: fhir_administration(d, rxnorm.get(d.medication, _default_rxnorm(d.medication))),
+            lambda d: fhir_administration(d, rxnorm.get(d.medication)),
         ),
         (AnxietyScore, "recorded_at", fhir_anxiety),
         (SymptomReport, "reported_at", fhir_symptom),
