@@ -100,6 +100,12 @@ def configure_logging(level: str) -> None:
 
 
 UNMATCHED = "unmatched"
+# A server takes any token as a method: a label holds the standard ones, any other is "OTHER".
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else "OTHER"
 
 
 def route_template(scope: Scope) -> str:
@@ -141,7 +147,7 @@ class ObservabilityMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(scope)
-            method = scope["method"]
+            method = method_label(scope["method"])
             REQUESTS.labels(method, route, str(status)).inc()
             LATENCY.labels(method, route).observe(elapsed)
             access_log.info(

@@ -17,7 +17,7 @@ from services.platform.metrics import read_gauges
 from tests.flag_helpers import check_in, day
 from tests.world import World
 
-_LABEL = re.compile(r'symptrack_http_requests_total\{method="[A-Z]+",route="([^"]*)",status="\d+"\}')
+_LABEL = re.compile(r'symptrack_http_requests_total\{method="[A-Z0-9]+",route="([^"]*)",status="\d+"\}')
 
 
 def _routes(text: str) -> set[str]:
@@ -49,11 +49,16 @@ async def test_crafted_paths_add_no_label_and_no_audit_action(
         assert answer.status_code in (404, 422), (path, answer.status_code)
     for index in range(5):  # unmatched paths: one label, whatever they are
         await client.get(f"/no/such/{uuid.uuid4().hex}/{index}")
+        await client.request(f"X{uuid.uuid4().hex[:8].upper()}", "/v1/me")  # made-up methods: one label
     after = _routes((await client.get("/metrics")).text)
     added = after - before
     templates = {r.path_format for r in _api_routes(app)} | {"unmatched"}
     assert added <= templates, added - templates
     assert "/v1/patients/{patient_id}/doses/{entry_id}" in after and "unmatched" in after
+    methods = set(
+        re.findall(r'symptrack_http_requests_total\{method="([^"]*)"', (await client.get("/metrics")).text)
+    )
+    assert methods <= {"GET", "DELETE", "OTHER"}, methods
     async with session_scope(app.state.session_factory) as session:
         actions = set((await session.execute(select(AuditEvent.action))).scalars())
     assert "DELETE /v1/patients/{patient_id}/doses/{entry_id}" in actions
