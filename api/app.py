@@ -9,9 +9,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.datastructures import Headers
+from starlette.responses import Response
 
 from api.docs import install_docs
-from api.errors import UnhandledErrorMiddleware, install_problem_handlers
+from api.errors import UnhandledErrorMiddleware, install_problem_handlers, problem
 from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from api.observability import ObservabilityMiddleware, configure_logging, quiet_chatty_loggers
 from api.openapi import install_openapi
@@ -52,6 +54,22 @@ def _redis_client(url: str) -> Any:
     from redis.asyncio import Redis
 
     return Redis.from_url(url)
+
+
+class ProblemCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered as problem+json like every other 4xx
+    (its own answer is a bare text/plain 400). The detail says what was refused (origin, method,
+    headers), never echoing what was sent."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        answer = super().preflight_response(request_headers)
+        if answer.status_code != 400:
+            return answer
+        refused = bytes(answer.body).decode().removeprefix("Disallowed CORS ").strip()
+        refusal = problem(400, f"Cross-origin request refused: {refused} not allowed.", code="cors-refused")
+        if vary := answer.headers.get("vary"):
+            refusal.headers["vary"] = vary
+        return refusal
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
@@ -97,7 +115,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.state.settings = settings
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            ProblemCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],

@@ -258,7 +258,13 @@ def _register_demo_webhook(settings: Settings, url: str) -> None:
 @click.option(
     "--secret",
     envvar="SYMPTRACK_LISTEN_SECRET",
-    help="The endpoint's whsec_... signing secret (or SYMPTRACK_LISTEN_SECRET).",
+    help="The endpoint's whsec_... signing secret. Prefer SYMPTRACK_LISTEN_SECRET or --secret-file: "
+    "a --secret on the command line is visible to every user of the machine in `ps`.",
+)
+@click.option(
+    "--secret-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A file whose first line is the whsec_... secret (kept out of `ps`).",
 )
 @click.option(
     "--demo",
@@ -267,18 +273,28 @@ def _register_demo_webhook(settings: Settings, url: str) -> None:
     help="Take the secret of the demo organization's endpoint at http://HOST:PORT/ from the database "
     "(registered by `symptrack demo --webhook-url`).",
 )
-def listen(host: str, port: int, secret: str | None, from_demo: bool) -> None:
-    """Receive webhook deliveries here: verify each signature and print what arrived (Ctrl-C stops)."""
-    from api.listen import make_server, webhook_for
+def listen(host: str, port: int, secret: str | None, secret_file: str | None, from_demo: bool) -> None:
+    """Receive webhook deliveries here: verify each signature and print what arrived (Ctrl-C stops).
+    A delivery whose webhook-id was already accepted (a replay, or a retry) is answered 200 and
+    printed as a duplicate, not as a new alert."""
+    from api.listen import make_server, read_secret_file, webhook_for
 
     if from_demo:
         secret = _demo_webhook_secret(f"http://{host}:{port}/")
+    elif secret_file:
+        try:
+            secret = read_secret_file(secret_file)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.BadParameter("cannot read it", param_hint="--secret-file") from exc
     if not secret:
-        raise click.UsageError("give --secret whsec_... (or SYMPTRACK_LISTEN_SECRET), or --demo")
+        raise click.UsageError(
+            "give SYMPTRACK_LISTEN_SECRET=whsec_..., --secret-file PATH, --secret whsec_... (visible in ps), "
+            "or --demo"
+        )
     try:
         webhook = webhook_for(secret)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--secret") from exc
+        raise click.BadParameter(str(exc), param_hint="--secret-file" if secret_file else "--secret") from exc
 
     def echo(text: str) -> None:
         click.echo(text)

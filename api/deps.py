@@ -12,13 +12,14 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.observability import route_template
 from models.accounts import Patient, User
 from services.accounts import audit
 from services.accounts.access import Caller, parse_patient_ref, patient_in_scope
 from services.accounts.auth import authenticate
 from services.database import after_rollback, session_scope
 from services.errors import DomainError, NotFound
-from services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from services.pagination import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
 from services.settings import Settings
 
 
@@ -59,11 +60,9 @@ CallerDep = Annotated[Caller, Depends(get_caller, scope="function")]
 
 
 def _action(request: Request) -> str:
-    """What was done, as the route template: "GET /v1/patients/{patient_id}" (ids stay out)."""
-    path = request.url.path
-    for name, value in request.path_params.items():
-        path = path.replace(f"/{value}", "/{" + name + "}")
-    return f"{request.method} {path}"
+    """What was done, as the matched route's template: "GET /v1/patients/{patient_id}" (ids stay out,
+    and nothing from the raw path gets in)."""
+    return f"{request.method} {route_template(request.scope)}"
 
 
 def _status_of(exc: Exception) -> int:
@@ -113,4 +112,6 @@ async def get_patient_in_scope(
 PatientInScope = Annotated[tuple[Patient, User], Depends(get_patient_in_scope, scope="function")]
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page (default {DEFAULT_LIMIT})")]
-CursorParam = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
+CursorParam = Annotated[
+    str | None, Query(description="`next_cursor` of the previous page", max_length=MAX_CURSOR_LENGTH)
+]

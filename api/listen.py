@@ -2,15 +2,23 @@
 
 Every delivery is verified with the Standard Webhooks library: a good signature answers 200, a bad one
 (or one too old) 400, which the delivery worker retries as it would against a clinic's receiver. Each
-delivery is printed in a few readable lines. For a developer's machine: it keeps nothing and listens on
-loopback unless told otherwise. The standard library's HTTP server is enough for one developer's
-alerts, and starts at once.
+delivery is printed in a few readable lines.
+
+A verified delivery whose `webhook-id` was already accepted is a duplicate: a replay of captured bytes
+within the signature's 5-minute tolerance, or the sender's retry of a message whose 200 it never got
+(the id is the same on every retry). The Standard Webhooks specification has receivers dedupe by
+`webhook-id` and acknowledge what they already have, so it answers 200 (a 409 or any non-2xx would
+only make the sender retry it for a day) and prints one line saying "duplicate", never the alert again.
+
+For a developer's machine: it keeps nothing on disk and listens on loopback unless told otherwise.
+The standard library's HTTP server is enough for one developer's alerts, and starts at once.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +29,35 @@ from standardwebhooks import Webhook
 # Our deliveries are a few hundred bytes; this refuses a stray upload without reading it.
 MAX_BODY_BYTES = 1 << 20
 Echo = Callable[[str], None]
+# The ids of accepted deliveries, remembered this many at most: far more than arrive within the
+# signatures' 5-minute tolerance, beyond which a replay fails verification anyway.
+REMEMBERED_IDS = 10_000
+
+
+class SeenIds:
+    """The webhook-ids already accepted, the oldest forgotten first; safe across handler threads."""
+
+    def __init__(self, limit: int = REMEMBERED_IDS) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def first_time(self, webhook_id: str) -> bool:
+        """True the first time an id is seen (and remembers it); False for a duplicate."""
+        with self._lock:
+            if webhook_id in self._ids:
+                self._ids.move_to_end(webhook_id)
+                return False
+            self._ids[webhook_id] = None
+            if len(self._ids) > self._limit:
+                self._ids.popitem(last=False)
+            return True
+
+
+def read_secret_file(path: str) -> str:
+    """The secret from a file (its first line, surrounding whitespace dropped): kept out of `ps`."""
+    with open(path, encoding="utf-8") as handle:
+        return handle.readline().strip()
 
 
 def webhook_for(secret: str) -> Webhook:
@@ -60,7 +97,9 @@ def describe(payload: Any) -> list[str]:
     return lines
 
 
-def receive(webhook: Webhook, body: bytes, headers: dict[str, str]) -> tuple[int, list[str]]:
+def receive(
+    webhook: Webhook, body: bytes, headers: dict[str, str], seen: SeenIds | None = None
+) -> tuple[int, list[str]]:
     """The status to answer and the lines to print for one request."""
     webhook_id = headers.get("webhook-id", "(none)")
     head = f"  webhook-id  {webhook_id}\n  timestamp   {_when(headers.get('webhook-timestamp'))}"
@@ -68,6 +107,11 @@ def receive(webhook: Webhook, body: bytes, headers: dict[str, str]) -> tuple[int
         webhook.verify(body, headers)
     except Exception as exc:  # every failure to verify: missing headers, bad or stale signature
         return 400, [f"--> signature INVALID: {exc}; answered 400", head]
+    # Only a verified id is remembered: nobody without the secret can make a real alert a "duplicate".
+    if seen is not None and not seen.first_time(webhook_id):
+        return 200, [
+            f"--> duplicate of an accepted delivery (webhook-id {webhook_id}), not shown again; answered 200"
+        ]
     try:
         payload = json.loads(body)
     except ValueError:
@@ -79,6 +123,7 @@ def receive(webhook: Webhook, body: bytes, headers: dict[str, str]) -> tuple[int
 def make_server(host: str, port: int, webhook: Webhook, echo: Echo) -> ThreadingHTTPServer:
     """A server that verifies and prints every POST; `echo` prints (and flushes) a block of lines."""
     lock = threading.Lock()  # one delivery's lines together, even when two arrive at once
+    seen = SeenIds()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -88,7 +133,7 @@ def make_server(host: str, port: int, webhook: Webhook, echo: Echo) -> Threading
                 return
             body = self.rfile.read(length)
             headers = {name.lower(): value for name, value in self.headers.items()}
-            status, lines = receive(webhook, body, headers)
+            status, lines = receive(webhook, body, headers, seen)
             with lock:
                 echo("\n".join(lines) + "\n")  # a blank line ends each delivery's lines
             # Printed before answering: when the sender has its answer, the lines are out.

@@ -99,15 +99,24 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).propagate = True
 
 
+UNMATCHED = "unmatched"
+# A server takes any token as a method: a label holds the standard ones, any other is "OTHER".
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else "OTHER"
+
+
 def route_template(scope: Scope) -> str:
-    """The matched route's path template; unmatched requests share one label (no raw paths)."""
-    if scope.get("route") is None:
-        return "unmatched"
-    # Routes on included routers keep their local path; rebuild the template from the real path.
-    template = str(scope.get("path", ""))
-    for name, value in dict(scope.get("path_params", {})).items():
-        template = template.replace(f"/{value}", "/{" + name + "}")
-    return template
+    """The matched route's own path template ("/v1/patients/{patient_id}/doses/{entry_id}"), taken from
+    the route object the router chose, never rebuilt from the path: a label or an audit action can only
+    be one of the app's routes, whatever a caller puts in a path. Unmatched requests share one label.
+
+    Our routers carry their prefixes themselves and are included without one, so a route's
+    `path_format` is its whole path (tests/test_bounded_labels.py holds every route to that)."""
+    template = getattr(scope.get("route"), "path_format", None)
+    return template if isinstance(template, str) and template else UNMATCHED
 
 
 class ObservabilityMiddleware:
@@ -138,7 +147,7 @@ class ObservabilityMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(scope)
-            method = scope["method"]
+            method = method_label(scope["method"])
             REQUESTS.labels(method, route, str(status)).inc()
             LATENCY.labels(method, route).observe(elapsed)
             access_log.info(

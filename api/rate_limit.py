@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.limits import SECURITY_HEADERS
 from models.base import utcnow
+from services.accounts.throttle import address_key
 from services.accounts.tokens import keyed_hash
 from services.errors import status_title
 from services.platform.counters import Counters
@@ -59,7 +60,7 @@ class RateLimitMiddleware:
         if settings.rate_limit_per_address_per_minute and scope.get("client"):
             keys.append(
                 (
-                    "rate:address:" + keyed_hash(settings, scope["client"][0]),
+                    "rate:address:" + keyed_hash(settings, address_key(scope["client"][0])),
                     settings.rate_limit_per_address_per_minute,
                 )
             )

@@ -63,6 +63,9 @@ REGIMEN_EXAMPLE_BODY: JsonDict = {
 }
 
 
+GABAPENTIN_RXNORM = "25480"  # CLINICAL.md: RxNorm ingredient 25480
+
+
 class ScheduledDose(BaseModel):
     """A dose the prescriber ordered at a wall-clock time of the patient's day."""
 
@@ -78,7 +81,12 @@ class RegimenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [REGIMEN_EXAMPLE_BODY]})
 
     medication: VisibleText = PydanticField(default="gabapentin", min_length=1, max_length=100)
-    rxnorm: Text | None = PydanticField(default="25480", max_length=20)
+    rxnorm: Text | None = PydanticField(
+        default=None,
+        max_length=20,
+        description=f"The medication's RxNorm code. Left out: {GABAPENTIN_RXNORM} for gabapentin, none for "
+        "any other medication (exports then name it by text only, never by another drug's code).",
+    )
     schedule: list[ScheduledDose] = PydanticField(min_length=1, max_length=24)
     start_date: Day
     end_date: Day | None = None
@@ -107,6 +115,12 @@ class RegimenCreate(BaseModel):
         if len(set(times)) != len(times):
             raise ValueError("each time may appear once in a schedule")
         return sorted(schedule, key=lambda slot: slot.time)
+
+    @model_validator(mode="after")
+    def _gabapentin_code_for_gabapentin_only(self) -> RegimenCreate:
+        if "rxnorm" not in self.model_fields_set and self.medication.strip().lower() == "gabapentin":
+            self.rxnorm = GABAPENTIN_RXNORM
+        return self
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> RegimenCreate:

@@ -25,15 +25,57 @@ def b64_json_encode(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
 
+MAX_CURSOR_LENGTH = 512  # ours are under 200 characters; a longer one is not ours (and costs nothing)
+# Whatever a crafted cursor makes the decoding raise: all mean "not a cursor we made", a 422.
+NOT_A_CURSOR = (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError, IndexError)
+
+
+def invalid_cursor() -> ValidationFailed:
+    return ValidationFailed([FieldError(("query", "cursor"), "is not a cursor this API gave")])
+
+
 def b64_json_decode(value: str) -> dict[str, Any]:
     """Raises ValueError for anything that is not a cursor we made."""
+    if not isinstance(value, str) or len(value) > MAX_CURSOR_LENGTH:
+        raise ValueError("not a cursor")
     try:
         data = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-    except (ValueError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # binascii, JSON and UTF-8 errors are ValueErrors
         raise ValueError("not a cursor") from exc
     if not isinstance(data, dict):
         raise ValueError("not a cursor")
     return data
+
+
+def cursor_fields(value: str, *names: str) -> dict[str, Any]:
+    """A cursor of ours has exactly its own fields: another list's cursor, or one with more, is not."""
+    data = b64_json_decode(value)
+    if set(data) != set(names):
+        raise ValueError("not a cursor we made")
+    return data
+
+
+def cursor_uuid(value: object) -> uuid.UUID:
+    if not isinstance(value, str):
+        raise ValueError("not a cursor we made")
+    return uuid.UUID(value)
+
+
+def cursor_instant(value: object) -> datetime:
+    """An aware instant of the years our rows can have (every driver takes it, and it compares)."""
+    if not isinstance(value, str):
+        raise ValueError("not a cursor we made")
+    at = datetime.fromisoformat(value)
+    if at.tzinfo is None or not 1900 <= at.year <= 2100:
+        raise ValueError("not a cursor we made")
+    return at
+
+
+def cursor_int(value: object, low: int, high: int) -> int:
+    """A JSON integer (not a bool, float or string) in [low, high]: nothing past a driver's range."""
+    if type(value) is not int or not low <= value <= high:
+        raise ValueError("not a cursor we made")
+    return value
 
 
 @dataclass(frozen=True)
@@ -51,15 +93,10 @@ class Cursor:
         if not value:
             return None
         try:
-            data = b64_json_decode(value)
-            at = datetime.fromisoformat(data["at"])
-            if at.tzinfo is None or not 1900 <= at.year <= 2100:
-                raise ValueError("not a cursor we made")
-            return cls(at=at, id=uuid.UUID(data["id"]))
-        except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
-            raise ValidationFailed(
-                [FieldError(("query", "cursor"), "is not a cursor this API gave")]
-            ) from exc
+            data = cursor_fields(value, "at", "id")
+            return cls(at=cursor_instant(data["at"]), id=cursor_uuid(data["id"]))
+        except NOT_A_CURSOR as exc:
+            raise invalid_cursor() from exc
 
 
 async def page_of(

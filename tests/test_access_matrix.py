@@ -142,8 +142,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/v1/patients/{patient_id}/summary"): Rule(),
     ("GET", "/v1/patients/{patient_id}/report"): Rule(),
-    ("GET", "/v1/patients/{patient_id}/export.csv"): Rule(allowed=STAFF),
-    ("GET", "/v1/patients/{patient_id}/fhir"): Rule(allowed=STAFF),
+    # Right of access: the patient downloads their own record too (API.md).
+    ("GET", "/v1/patients/{patient_id}/export.csv"): Rule(),
+    ("GET", "/v1/patients/{patient_id}/fhir"): Rule(),
     ("GET", "/v1/webhook-endpoints/{endpoint_id}"): _admin_rule(),
     ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): _admin_rule(body=lambda: {"description": "pager"}),
     ("DELETE", "/v1/webhook-endpoints/{endpoint_id}"): _admin_rule(),

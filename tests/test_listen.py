@@ -147,6 +147,69 @@ def test_tampered_stale_and_unsigned_deliveries_are_refused_400(listener: Listen
     assert httpx.post(listener.url, content=FLAG_BODY, headers=_signed(secret, FLAG_BODY)).status_code == 200
 
 
+def test_a_replayed_delivery_is_acknowledged_as_a_duplicate_not_shown_as_new(
+    listener: Listener, secret: str
+) -> None:
+    """Standard Webhooks: receivers dedupe by webhook-id. The same verified id again (captured bytes
+    replayed within the tolerance, or the sender's retry) is answered 200, so the sender stops, and
+    printed as a duplicate, never as a new alert (issue 25, 7b)."""
+    headers = _signed(secret, FLAG_BODY, "msg_replayed")
+    assert httpx.post(listener.url, content=FLAG_BODY, headers=headers).status_code == 200
+    assert "signature verified" in listener.block(lambda line: "flag.created" in line)[0]
+    for _ in range(2):  # the very same bytes and headers, then a retry signed afresh
+        again = httpx.post(listener.url, content=FLAG_BODY, headers=headers)
+        assert again.status_code == 200
+        block = listener.block(lambda line: line.startswith("-->"))
+        assert (
+            "duplicate" in block[0] and "msg_replayed" in block[0] and "flag.created" not in "\n".join(block)
+        )
+        headers = _signed(secret, FLAG_BODY, "msg_replayed")
+    # A forged one under the same id is still refused; another id is a new alert.
+    forged = {
+        **headers,
+        "webhook-signature": _signed(new_secret(), FLAG_BODY, "msg_replayed")["webhook-signature"],
+    }
+    assert httpx.post(listener.url, content=FLAG_BODY, headers=forged).status_code == 400
+    assert "signature INVALID" in listener.block(lambda line: line.startswith("-->"))[0]
+    assert (
+        httpx.post(listener.url, content=FLAG_BODY, headers=_signed(secret, FLAG_BODY, "msg_new")).status_code
+        == 200
+    )
+    assert "signature verified" in listener.block(lambda line: line.startswith("-->"))[0]
+
+
+def test_the_secret_from_a_file_stays_out_of_ps(secret: str, tmp_path: Path) -> None:
+    path = tmp_path / "listen.secret"
+    path.write_text(secret + "\n")
+    running = Listener("--secret-file", str(path))
+    try:
+        command_line = Path(f"/proc/{running.process.pid}/cmdline").read_bytes().decode()
+        assert secret not in command_line and str(path) in command_line
+        assert (
+            httpx.post(running.url, content=FLAG_BODY, headers=_signed(secret, FLAG_BODY)).status_code == 200
+        )
+        assert "signature verified" in running.block(lambda line: line.startswith("-->"))[0]
+    finally:
+        running.stop()
+    path.write_text("not-a-secret\n")
+    result = subprocess.run(
+        [SYMPTRACK, "listen", "--port", "0", "--secret-file", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2 and "--secret-file" in result.stderr and "not-a-secret" not in result.stderr
+
+
+def test_the_help_says_secret_shows_in_ps() -> None:
+    result = subprocess.run(
+        [SYMPTRACK, "listen", "--help"], capture_output=True, text=True, timeout=30, check=False
+    )
+    text = " ".join(result.stdout.split())
+    assert "--secret-file" in text and "visible" in text and "ps" in text
+
+
 def test_a_secret_that_is_not_one_is_refused_at_start() -> None:
     result = subprocess.run(
         [SYMPTRACK, "listen", "--port", "0", "--secret", "not-a-secret"],

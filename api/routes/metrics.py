@@ -76,13 +76,13 @@ async def metrics(request: Request, session: SessionDep) -> Response:
         "# HELP symptrack_bulk_writes_waiting Doses and sync batches waiting for a slot in this process.",
         "# TYPE symptrack_bulk_writes_waiting gauge",
         f"symptrack_bulk_writes_waiting {request.app.state.bulk_slots.waiting}",
-        "# HELP symptrack_flags Flags by rule, severity and status.",
+        "# HELP symptrack_flags Open and acknowledged flags by rule, severity, status (at most 10000 each).",
         "# TYPE symptrack_flags gauge",
         *(
             f'symptrack_flags{{rule="{_label(r)}",severity="{_label(s)}",status="{_label(st)}"}} {c}'
             for r, s, st, c in gauges.flags
         ),
-        "# HELP symptrack_webhook_deliveries Webhook deliveries by outcome.",
+        "# HELP symptrack_webhook_deliveries Deliveries pending, failed or dead (at most 10000 each).",
         "# TYPE symptrack_webhook_deliveries gauge",
         *(f'symptrack_webhook_deliveries{{status="{_label(s)}"}} {c}' for s, c in gauges.deliveries),
         "# HELP symptrack_outbox_lag_seconds Age of the oldest due webhook delivery not yet sent.",

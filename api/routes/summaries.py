@@ -12,11 +12,9 @@ import models.examples as ex
 from api.deps import CallerDep, CursorParam, Limit, PatientInScope, SessionDep
 from api.errors import problem_responses
 from api.routes.patients import patient_router
-from models.accounts import Role
 from models.base import utcnow
 from models.common import Page
 from models.summaries import PanelRow, PatientSummary
-from services.accounts.access import require_role
 from services.pagination import DEFAULT_LIMIT
 from services.reports import exports, report_data, report_page, summaries
 from services.reports import panel as panel_rows
@@ -120,9 +118,9 @@ async def panel(
 
 @patient_router.get(
     "/export.csv",
-    summary="A patient's entries as CSV, one row per entry (provider, admin)",
+    summary="A patient's entries as CSV, one row per entry (provider, admin, the patient)",
     response_class=StreamingResponse,
-    responses={200: {"content": CSV_CONTENT, "description": "CSV, streamed"}, **problem_responses(403)},
+    responses={200: {"content": CSV_CONTENT, "description": "CSV, streamed"}, **problem_responses(422)},
     tags=["summaries"],
 )
 async def export_csv(
@@ -134,8 +132,8 @@ async def export_csv(
     date_to: To = None,
 ) -> StreamingResponse:
     """Every entry over `from`..`to` (local dates), one row each, streamed as `text/csv` with a
-    header line. Entries marked entered-in-error are included and say so."""
-    require_role(caller, Role.provider, Role.admin)
+    header line. Entries marked entered-in-error are included and say so. A patient downloads their own
+    (right of access, HIPAA 164.524); the access is audited like any other."""
     patient = scoped[0]
     start, end = summaries.window(patient, date_from, date_to, utcnow())
     body = exports.csv_export(request.app.state.session_factory, patient.id, start, end)
@@ -149,11 +147,11 @@ async def export_csv(
 
 @patient_router.get(
     "/fhir",
-    summary="A patient's record as a FHIR R4 Bundle of type collection (provider, admin)",
+    summary="A patient's record as a FHIR R4 Bundle of type collection (provider, admin, the patient)",
     response_class=StreamingResponse,
     responses={
         200: {"content": FHIR_CONTENT, "description": "FHIR R4 Bundle, streamed"},
-        **problem_responses(403),
+        **problem_responses(422),
     },
     tags=["summaries"],
 )
@@ -167,8 +165,8 @@ async def export_fhir(
 ) -> StreamingResponse:
     """A FHIR R4 Bundle of type collection, streamed as `application/fhir+json`: the Patient, a
     MedicationRequest per regimen, a MedicationAdministration per dose, an Observation per GAD-7,
-    rating and side-effect report, a Flag per open flag."""
-    require_role(caller, Role.provider, Role.admin)
+    rating and side-effect report, a Flag per open flag. A patient downloads their own (right of access);
+    the access is audited like any other."""
     patient, user = scoped
     start, end = summaries.window(patient, date_from, date_to, utcnow())
     body = exports.fhir_export(request.app.state.session_factory, patient, user, start, end)

@@ -8,6 +8,7 @@ strangers, never the patient's phone; a device's own wrong guesses lock out that
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +21,22 @@ from services.settings import Settings
 class ThrottleKey:
     key: str
     limit: int
+
+
+def address_key(address: str) -> str:
+    """What one client's attempts are counted by: an IPv4 address as it is; an IPv6 address by its
+    /64, the smallest block a provider hands one subscriber (RFC 6177), so an attacker can't spread
+    guesses over the 2**64 addresses of their own network; an IPv4-mapped IPv6 address as IPv4.
+    Anything that is not an address (a test client's name) is counted as it is."""
+    try:
+        parsed = ipaddress.ip_address(address.split("%", 1)[0])  # a zone id names no other client
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
 
 
 def sign_in_keys(
@@ -36,7 +53,10 @@ def sign_in_keys(
     keys = [first]
     if address:
         keys.append(
-            ThrottleKey("address:" + keyed_hash(settings, address), settings.login_max_failures_per_address)
+            ThrottleKey(
+                "address:" + keyed_hash(settings, address_key(address)),
+                settings.login_max_failures_per_address,
+            )
         )
     return keys
 

@@ -41,10 +41,18 @@ from services.accounts import audit
 from services.accounts.access import Caller, readable_patient_ids, require_role
 from services.alerting import outbox
 from services.clinical.rules import ADVICE, Finding, write_time_rules
-from services.errors import Conflict, FieldError, NotFound, ValidationFailed
+from services.errors import Conflict, NotFound
 from services.flags.flag_history import TakenBefore, snapshot_for
 from services.localtime import utc
-from services.pagination import b64_json_decode, b64_json_encode
+from services.pagination import (
+    NOT_A_CURSOR,
+    b64_json_encode,
+    cursor_fields,
+    cursor_instant,
+    cursor_int,
+    cursor_uuid,
+    invalid_cursor,
+)
 from services.prescribing.regimens import RegimensInForce
 from services.settings import Settings
 
@@ -373,13 +381,11 @@ async def _patient_names(session: AsyncSession, caller: Caller, flags: list[Flag
 
 def _cursor_after(cursor: str) -> Any:
     try:
-        data = b64_json_decode(cursor)
-        status, rank, last_id = int(data["status"]), int(data["rank"]), uuid.UUID(data["id"])
-        at = datetime.fromisoformat(data["at"])
-        if at.tzinfo is None or not 1900 <= at.year <= 2100 or not (0 <= status <= 3 and 0 <= rank <= 3):
-            raise ValueError("not a cursor we made")
-    except (ValueError, KeyError, TypeError, OverflowError) as exc:
-        raise ValidationFailed([FieldError(("query", "cursor"), "is not a cursor this API gave")]) from exc
+        data = cursor_fields(cursor, "status", "rank", "at", "id")
+        status, rank = cursor_int(data["status"], 0, 3), cursor_int(data["rank"], 0, 3)
+        last_id, at = cursor_uuid(data["id"]), cursor_instant(data["at"])
+    except NOT_A_CURSOR as exc:
+        raise invalid_cursor() from exc
     return or_(
         _status_rank > status,
         and_(_status_rank == status, col(Flag.severity_rank) < rank),

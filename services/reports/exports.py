@@ -28,7 +28,7 @@ from models.accounts import Patient, User
 from models.base import utcnow
 from models.entries import AnxietyScore, CheckIn, Dose, SymptomReport
 from models.flags import Flag, FlagStatus
-from models.regimens import Regimen
+from models.regimens import GABAPENTIN_RXNORM, Regimen
 from services.clinical.catalog import (
     GAD7_ANSWER_LABELS,
     GAD7_ANSWER_LOINC,
@@ -98,10 +98,17 @@ async def _pages(
 
 
 def _safe(text: str | None) -> str:
-    """Spreadsheets run a cell that starts like a formula; a leading quote keeps free text as text."""
+    """Spreadsheets run a cell that starts like a formula (OWASP CSV injection: =, +, -, @, tab,
+    carriage return); a leading quote keeps it as text. The one neutralization of every text cell."""
     if text and text.startswith(_FORMULA_START):
         return "'" + text
     return text or ""
+
+
+def _cells(row: dict[str, Any]) -> dict[str, Any]:
+    """Every text cell of a row neutralized the one way, whatever its column: a column added later
+    can't forget it. Numbers stay numbers."""
+    return {name: _safe(value) if isinstance(value, str) else value for name, value in row.items()}
 
 
 def _iso(value: datetime | None) -> str:
@@ -115,7 +122,7 @@ def _csv_row(kind: str, row: Any) -> dict[str, Any]:
         "local_date": row.local_date.isoformat(),
         "check_in_id": getattr(row, "check_in_id", "") or "",
         "entered_in_error": "true" if row.entered_in_error_at else "false",
-        "note": _safe(getattr(row, "note", None)),
+        "note": getattr(row, "note", None) or "",
     }
     if isinstance(row, Dose):
         base |= {
@@ -169,7 +176,7 @@ async def csv_export(
     ):
         count = 0
         async for row in _pages(factory, model, patient_id, start, end, instant):
-            writer.writerow(_csv_row(kind, row))
+            writer.writerow(_cells(_csv_row(kind, row)))
             count += 1
             if count % 200 == 0:
                 yield flush()
@@ -194,6 +201,14 @@ def _medication(name: str, rxnorm: str | None) -> dict[str, Any]:
     if rxnorm:
         return {"coding": [{"system": RXNORM, "code": rxnorm, "display": name}], "text": name}
     return {"text": name}
+
+
+def rxnorm_of(medication: str, rxnorm: str | None) -> str | None:
+    """A regimen's own code, except the gabapentin code that regimens of other medications were
+    once stored with by default (before issue 25): that one is false, so no code at all."""
+    if rxnorm == GABAPENTIN_RXNORM and medication.strip().lower() != "gabapentin":
+        return None
+    return rxnorm
 
 
 def fhir_patient(patient: Patient, user: User) -> dict[str, Any]:
@@ -224,7 +239,9 @@ def fhir_medication_request(regimen: Regimen, today: date) -> dict[str, Any]:
         "id": str(regimen.id),
         "status": "active" if active else "completed",
         "intent": "order",
-        "medicationCodeableConcept": _medication(regimen.medication, regimen.rxnorm),
+        "medicationCodeableConcept": _medication(
+            regimen.medication, rxnorm_of(regimen.medication, regimen.rxnorm)
+        ),
         "subject": _ref("Patient", regimen.patient_id),
         "authoredOn": _iso(regimen.created_at),
         **({"reasonCode": [{"text": regimen.indication}]} if regimen.indication else {}),
@@ -360,10 +377,6 @@ def validated(resource: dict[str, Any]) -> str:
     return str(model.model_dump_json(exclude_none=True))
 
 
-def _default_rxnorm(medication: str) -> str | None:
-    return "25480" if medication == "gabapentin" else None  # CLINICAL.md: RxNorm ingredient 25480
-
-
 async def fhir_export(
     factory: async_sessionmaker[AsyncSession], patient: Patient, user: User, start: date, end: date
 ) -> AsyncIterator[bytes]:
@@ -405,14 +418,16 @@ async def fhir_export(
             ).scalars()
         )
     today = end
-    rxnorm = {r.medication: r.rxnorm for r in regimens}
+    # A dose is coded as its medication's regimen is (the latest one in the window); a dose of a
+    # medication no regimen names is text only: no code is better than a false one.
+    rxnorm = {r.medication: rxnorm_of(r.medication, r.rxnorm) for r in regimens}
     for regimen in regimens:
         yield entry(fhir_medication_request(regimen, today))
     builders: list[tuple[Any, str, Callable[[Any], dict[str, Any]]]] = [
         (
             Dose,
             "taken_at",
-            lambda d: fhir_administration(d, rxnorm.get(d.medication, _default_rxnorm(d.medication))),
+            lambda d: fhir_administration(d, rxnorm.get(d.medication)),
         ),
         (AnxietyScore, "recorded_at", fhir_anxiety),
         (SymptomReport, "reported_at", fhir_symptom),

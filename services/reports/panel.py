@@ -49,9 +49,16 @@ from models.regimens import Regimen
 from models.summaries import FlagCounts, PanelRow
 from services.accounts import audit
 from services.accounts.access import Caller, readable_patients, require_role
-from services.errors import FieldError, ValidationFailed
 from services.localtime import SQLITE_LOCAL_DATE, utc
-from services.pagination import b64_json_decode, b64_json_encode
+from services.pagination import (
+    NOT_A_CURSOR,
+    b64_json_encode,
+    cursor_fields,
+    cursor_instant,
+    cursor_int,
+    cursor_uuid,
+    invalid_cursor,
+)
 from services.reports.summaries import (
     PANEL_DAYS,
     SCHEDULE_TEXT,
@@ -87,18 +94,15 @@ class PanelCursor:
         if not value:
             return None
         try:
-            data = b64_json_decode(value)
-            as_of = datetime.fromisoformat(data["as_of"])
-            counts = tuple(data["flags"])
-            if as_of.tzinfo is None or not 1900 <= as_of.year <= 2100:
+            data = cursor_fields(value, "as_of", "flags", "id")
+            as_of = cursor_instant(data["as_of"])
+            flags = data["flags"]
+            if not isinstance(flags, list) or len(flags) != len(KEYS):
                 raise ValueError("not a cursor we made")
-            if len(counts) != len(KEYS) or not all(type(n) is int and 0 <= n < MAX_COUNT for n in counts):
-                raise ValueError("not a cursor we made")
-            return cls(as_of, (counts[0], counts[1], counts[2], counts[3]), uuid.UUID(data["id"]))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValidationFailed(
-                [FieldError(("query", "cursor"), "is not a cursor this API gave")]
-            ) from exc
+            counts = tuple(cursor_int(n, 0, MAX_COUNT - 1) for n in flags)
+            return cls(as_of, (counts[0], counts[1], counts[2], counts[3]), cursor_uuid(data["id"]))
+        except NOT_A_CURSOR as exc:
+            raise invalid_cursor() from exc
 
 
 def _active_flags(caller: Caller) -> Any:
