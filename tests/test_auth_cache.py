@@ -304,7 +304,7 @@ def _deactivation_across_processes(world: World, a: str, b: str) -> None:
         assert closed.status_code == 200, closed.text
         answered = time.monotonic()
         _until_heard(b, heard)
-        assert time.monotonic() - answered < 1.0, "B heard of the deactivation late"
+        assert time.monotonic() - answered < 2.0, "B heard of the deactivation late (the TTL is 60 s)"
         assert httpx.get(f"{b}/v1/me", headers=person.headers).status_code == 401
         assert httpx.get(f"{b}{chart}", headers=person.headers).status_code == 401
         refreshed = httpx.post(f"{b}/v1/auth/refresh", json={"refresh_token": person.refresh_token})
