@@ -32,6 +32,7 @@ from api.routes import (
     regimens,
     summaries,
     sync,
+    users,
     webhooks,
 )
 from api.write_gate import BulkSlots, WriteGate
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
     app.include_router(auth.router)
     app.include_router(me.router)
     app.include_router(providers.router)
+    app.include_router(users.router)
     app.include_router(patients.router)
     # Regimens, entries, flags and summaries add routes to the patient router (imported above).
     assert regimens.router is entries.router is patients.patient_router

@@ -66,9 +66,9 @@ def main() -> None:
 @main.command()
 def migrate() -> None:
     """Bring the database schema to the latest revision."""
+    settings = _settings()  # a refused configuration is the only thing said
     from services.platform import migrations
 
-    settings = _settings()
     migrations.upgrade(settings)
     click.echo("database migrated to head")
 
@@ -88,12 +88,12 @@ def migrate() -> None:
 )
 def serve(host: str, port: int, no_worker: bool, workers: int) -> None:
     """Serve the API (an embedded SQLite database is migrated first)."""
+    settings = _settings()  # a refused configuration is the only thing said
     import uvicorn
 
     from api.app import create_app
     from services.platform import migrations
 
-    settings = _settings()
     if settings.is_sqlite:
         if workers > 1:
             raise click.ClickException("--workers above 1 needs PostgreSQL: SQLite is served by one process")

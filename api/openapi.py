@@ -34,6 +34,8 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/catalog"): "get_catalog",
     ("GET", "/v1/providers"): "list_providers",
     ("POST", "/v1/providers"): "create_provider",
+    ("POST", "/v1/users/{user_id}/deactivate"): "deactivate_user",
+    ("POST", "/v1/users/{user_id}/reactivate"): "reactivate_user",
     ("GET", "/v1/patients"): "list_patients",
     ("POST", "/v1/patients"): "create_patient",
     ("GET", "/v1/patients/{patient_id}"): "get_patient",

@@ -48,7 +48,10 @@ class User(SQLModel, table=True):
     name: str = Field(max_length=200)
     role: str = Field(sa_column=Column(String(16), nullable=False))
     password_hash: str | None = Field(default=None, max_length=255)
+    # False once an admin deactivates the account (POST /v1/users/{user_id}/deactivate): no sign-in,
+    # no refresh, every session revoked. The records stay.
     is_active: bool = True
+    deactivated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = created_at_field()
 
 
@@ -117,6 +120,7 @@ _LUNG_DISEASE = "Has lung disease: COPD or reduced lung function"
 
 _PATIENT_OUT: JsonDict = {
     "id": ex.PATIENT_ID,
+    "user_id": ex.PATIENT_USER_ID,
     "organization_id": ex.ORGANIZATION_ID,
     "email": "alex.rivera@example.org",
     "name": "Alex Rivera",
@@ -128,6 +132,7 @@ _PATIENT_OUT: JsonDict = {
     "creatinine_clearance_ml_min": 85.0,
     "provider_ids": [ex.PROVIDER_ID],
     "enrolled": True,
+    "active": True,
     "created_at": ex.EARLIER,
     "updated_at": ex.EARLIER,
 }
@@ -192,6 +197,7 @@ class ProviderPublic(BaseModel):
                     "name": "Dr. Ngozi Okafor",
                     "role": "provider",
                     "organization_id": ex.ORGANIZATION_ID,
+                    "active": True,
                     "created_at": ex.EARLIER,
                 }
             ]
@@ -203,6 +209,7 @@ class ProviderPublic(BaseModel):
     name: str
     role: Role
     organization_id: uuid.UUID
+    active: bool = PydanticField(description="False once an admin deactivated the account")
     created_at: datetime
 
 
@@ -271,6 +278,9 @@ class PatientPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [_PATIENT_OUT]})
 
     id: uuid.UUID
+    user_id: uuid.UUID = PydanticField(
+        description="The patient's user account: the id POST /v1/users/{user_id}/deactivate takes"
+    )
     organization_id: uuid.UUID
     email: str
     name: str
@@ -282,6 +292,7 @@ class PatientPublic(BaseModel):
     creatinine_clearance_ml_min: float | None
     provider_ids: list[uuid.UUID]
     enrolled: bool = PydanticField(description="The patient has set a password and can sign in")
+    active: bool = PydanticField(description="False once an admin deactivated the account")
     created_at: datetime
     updated_at: datetime
 
@@ -304,3 +315,34 @@ class PatientCreated(PatientPublic):
 
     enrollment_code: str = PydanticField(description="Give this to the patient; it is shown only once")
     enrollment_code_expires_at: datetime
+
+
+class AccountStatus(BaseModel):
+    """A user account of the organization and whether it may sign in. A deactivated account's
+    sessions all ended when it was deactivated; reactivating it lets it sign in again, anew."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": ex.PROVIDER_ID,
+                    "email": "dr.okafor@clinic.example",
+                    "name": "Dr. Ngozi Okafor",
+                    "role": "provider",
+                    "organization_id": ex.ORGANIZATION_ID,
+                    "patient_id": None,
+                    "active": False,
+                    "deactivated_at": "2026-04-01T14:00:00Z",
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    email: str
+    name: str
+    role: Role
+    organization_id: uuid.UUID
+    patient_id: uuid.UUID | None = PydanticField(description="Set for a patient's account")
+    active: bool
+    deactivated_at: datetime | None = PydanticField(description="When it was deactivated; null while active")

@@ -23,6 +23,9 @@ class AuditEvent(SQLModel, table=True):
     organization_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid, index=True))
     # Which patient, and what: the route template, e.g. "GET /v1/patients/{patient_id}".
     patient_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
+    # The account an account action was done to (a deactivation, a reactivation): staff have no
+    # patient id, and the trail must still say whose access ended.
+    target_user_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
     action: str = Field(sa_column=Column(String(200), nullable=False))
     # "success", "denied" (outside the caller's scope, answered 404), "forbidden", or "error".
     outcome: str = Field(sa_column=Column(String(16), nullable=False))

@@ -138,6 +138,14 @@ class Settings(BaseSettings):
                 )
             if len(self.secret_key) < local_secret.MIN_KEY_LENGTH:
                 raise ValueError("SYMPTRACK_SECRET_KEY must be at least 32 characters")
+            bits = local_secret.estimated_bits(self.secret_key)
+            if bits < local_secret.MIN_KEY_BITS:
+                # The estimate, never the key: the message reaches logs and terminals.
+                raise ValueError(
+                    f"SYMPTRACK_SECRET_KEY is too guessable: about {bits:.0f} bits by a simple estimate "
+                    f"(its characters' entropy, its compressed size), {local_secret.MIN_KEY_BITS} "
+                    "needed; make one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+                )
         elif not self.secret_key.strip():
             self.secret_key = local_secret.load_or_create(self.data_dir)
         return self
@@ -148,6 +156,31 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SYMPTRACK_ABOVE_PRESCRIBED_MIN_DAYS must not exceed SYMPTRACK_ABOVE_PRESCRIBED_WINDOW_DAYS"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_switches_in_production(self) -> Settings:
+        """Switches for tests and local setups that production must never run with: each is named, so
+        the operator knows which variable to unset."""
+        if self.environment == "development":
+            return self
+        problems = []
+        if self.webhook_allow_http:
+            problems.append(
+                "SYMPTRACK_WEBHOOK_ALLOW_HTTP must be false in production: alerts would leave unencrypted"
+            )
+        if self.webhook_allow_private_networks:
+            problems.append(
+                "SYMPTRACK_WEBHOOK_ALLOW_PRIVATE_NETWORKS must be false in production: an admin could aim "
+                "webhooks at the internal network (SSRF)"
+            )
+        if any("*" in origin for origin in self.cors_origins):
+            problems.append(
+                'SYMPTRACK_CORS_ORIGINS must not contain "*" in production: list the browser origins '
+                'allowed to call the API, e.g. ["https://app.clinic.example"]'
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")

@@ -22,6 +22,8 @@ from services.platform import migrations
 from services.settings import Settings
 
 DEFAULT_TEST_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+# A production-grade signing key for tests that build production settings (secrets.token_urlsafe(48)).
+STRONG_KEY = "Li6Ci9avh1i-0oOirkss-XmfjaZWCy1u5UbY4tw68V1XHeTLpAFI4jZscKc1YU_7"
 
 
 def in_ci() -> bool:

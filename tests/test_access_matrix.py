@@ -116,6 +116,18 @@ def _admin_rule(body: Callable[[], dict[str, object]] | None = None) -> Rule:
     return Rule(allowed=ADMIN, prepare=_make_endpoint, refused=404, body=body)
 
 
+async def _make_provider(client: httpx.AsyncClient, world: World) -> dict[str, str]:
+    """A provider of organization A of their own, so closing their account ends nobody's test."""
+    body = {
+        "email": f"{uuid.uuid4().hex[:12]}@a.example",
+        "name": "Short Stay",
+        "password": "a long password",
+    }
+    created = await client.post("/v1/providers", headers=world["admin_a"].headers, json=body)
+    assert created.status_code == 201, created.text
+    return {"user_id": created.json()["id"]}
+
+
 # One rule for every route that takes a patient id or another resource id.
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/patients/{patient_id}"): Rule(),
@@ -153,6 +165,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/webhook-endpoints/{endpoint_id}/deliveries"): _admin_rule(),
     # A fresh delivery is pending: the admin gets through to a 409 (only dead or failed ones retry).
     ("POST", "/v1/webhook-deliveries/{delivery_id}/retry"): _admin_rule(),
+    # Accounts are an admin's to see: everyone else gets 404, as for an unknown id.
+    ("POST", "/v1/users/{user_id}/deactivate"): Rule(allowed=ADMIN, prepare=_make_provider, refused=404),
+    ("POST", "/v1/users/{user_id}/reactivate"): Rule(allowed=ADMIN, prepare=_make_provider, refused=404),
 }
 
 INSIDERS = {"patient": "patient_a", "provider": "provider_a", "admin": "admin_a"}
@@ -172,7 +187,7 @@ def _fill(path: str, world: World, extra: dict[str, str] | None = None) -> str:
     for name, value in (extra or {}).items():
         path = path.replace("{" + name + "}", value)
     # Ids a test did not prepare name nothing: the route must still refuse the caller first.
-    for name in ("entry_id", "flag_id", "endpoint_id", "delivery_id"):
+    for name in ("entry_id", "flag_id", "endpoint_id", "delivery_id", "user_id"):
         path = path.replace("{" + name + "}", str(uuid.UUID(int=1)))
     return path
 

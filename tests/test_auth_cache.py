@@ -281,3 +281,31 @@ def _across_processes(world: World, a: str, b: str) -> None:
     _until_heard(b, heard)
     assert httpx.get(f"{b}/v1/me", headers=fresh).status_code == 401
     assert httpx.get(f"{b}/v1/me", headers=admin.headers).status_code == 401
+
+
+@pytest.mark.slow
+@pytest.mark.one_database
+async def test_a_deactivation_through_one_process_ends_the_sessions_another_kept(
+    world: World, two_servers: list[str]
+) -> None:
+    """Issue 25: a token changed in SQL kept working 5 s. Deactivated through A, a user's tokens are
+    refused by B, which had them cached for 60 s, as soon as B hears the NOTIFY committed with it."""
+    _deactivation_across_processes(world, *two_servers)
+
+
+def _deactivation_across_processes(world: World, a: str, b: str) -> None:
+    admin, patient = world["admin_a"], world["patient_a"]
+    chart = f"/v1/patients/{patient.patient_id}"
+    for person in (patient, world["provider_a"]):
+        assert httpx.get(f"{b}/v1/me", headers=person.headers).status_code == 200
+        assert httpx.get(f"{b}{chart}", headers=person.headers).status_code == 200
+        heard = _invalidations_heard(b)
+        closed = httpx.post(f"{a}/v1/users/{person.user_id}/deactivate", headers=admin.headers)
+        assert closed.status_code == 200, closed.text
+        answered = time.monotonic()
+        _until_heard(b, heard)
+        assert time.monotonic() - answered < 2.0, "B heard of the deactivation late (the TTL is 60 s)"
+        assert httpx.get(f"{b}/v1/me", headers=person.headers).status_code == 401
+        assert httpx.get(f"{b}{chart}", headers=person.headers).status_code == 401
+        refreshed = httpx.post(f"{b}/v1/auth/refresh", json={"refresh_token": person.refresh_token})
+        assert refreshed.status_code == 401

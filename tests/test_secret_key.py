@@ -19,6 +19,7 @@ from pydantic import ValidationError
 import services.settings
 from services.platform import local_secret
 from services.settings import Settings
+from tests.databases import STRONG_KEY
 from tests.test_cli import SYMPTRACK
 from tests.world import World
 
@@ -104,11 +105,11 @@ def test_production_needs_its_own_long_key(tmp_path: Path) -> None:
     ok = Settings(  # type: ignore[call-arg]
         _env_file=None,
         environment="production",
-        secret_key="s" * 32,
+        secret_key=STRONG_KEY,
         data_dir=empty,
         webhook_secret_keys=[Fernet.generate_key().decode()],  # production needs them too
     )
-    assert ok.secret_key == "s" * 32 and not empty.exists()  # production writes no key file
+    assert ok.secret_key == STRONG_KEY and not empty.exists()  # production writes no key file
 
 
 def test_no_signing_key_is_written_in_the_code() -> None:

@@ -27,7 +27,7 @@ from services.database import session_scope
 from services.platform import migrations
 from services.platform.migrations import sync_database_url
 from services.settings import Settings
-from tests.databases import settings_for
+from tests.databases import STRONG_KEY, settings_for
 from tests.flag_helpers import check_in, day
 from tests.receiver import Receiver
 from tests.world import World
@@ -174,7 +174,7 @@ async def test_rotating_the_encryption_keys_with_the_command_keeps_deliveries_ve
 
 
 def test_production_needs_its_own_keys_and_refuses_bad_ones_without_printing_them() -> None:
-    production = {"environment": "production", "secret_key": "s" * 40}
+    production = {"environment": "production", "secret_key": STRONG_KEY}
     with pytest.raises(ValidationError, match="SYMPTRACK_WEBHOOK_SECRET_KEYS must be set"):
         Settings(_env_file=None, **production)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="JSON list of Fernet keys") as refused:

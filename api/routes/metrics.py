@@ -72,7 +72,8 @@ async def metrics(request: Request, session: SessionDep) -> Response:
     lines = [
         "# HELP symptrack_auth_cache_invalidations_total Session revocations and user changes heard.",
         "# TYPE symptrack_auth_cache_invalidations_total counter",
-        f"symptrack_auth_cache_invalidations_total {callers.invalidations_heard if callers else 0}",
+        # `is not None`: an empty cache has len() 0, and would read as no cache at all.
+        f"symptrack_auth_cache_invalidations_total {0 if callers is None else callers.invalidations_heard}",
         "# HELP symptrack_bulk_writes_waiting Doses and sync batches waiting for a slot in this process.",
         "# TYPE symptrack_bulk_writes_waiting gauge",
         f"symptrack_bulk_writes_waiting {request.app.state.bulk_slots.waiting}",

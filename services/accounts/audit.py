@@ -32,6 +32,7 @@ def _rows(
             "actor_role": caller.role.value if caller else None,
             "organization_id": caller.organization_id if caller else None,
             "patient_id": patient_id,
+            "target_user_id": None,
             "action": action,
             "outcome": outcome,
             "status_code": status_code,
@@ -53,6 +54,19 @@ async def record(
     rows = _rows(caller, action, patient_ids, outcome, status_code)
     if rows:
         await session.execute(_INSERT, rows)
+
+
+async def record_account_action(
+    session: AsyncSession,
+    caller: Caller,
+    action: str,
+    target_user_id: uuid.UUID,
+    patient_id: uuid.UUID | None,
+) -> None:
+    """An admin's action on an account (deactivate, reactivate), in the request's own transaction:
+    whose account, and for a patient their patient id too, so it shows in their trail."""
+    rows = _rows(caller, action, [patient_id], "success", None)
+    await session.execute(_INSERT, [{**row, "target_user_id": target_user_id} for row in rows])
 
 
 # The success row of this request's access, waiting for a statement to carry it (see `defer`).

@@ -45,6 +45,7 @@ async def list_events(
             actor_user_id=e.actor_user_id,
             actor_role=e.actor_role,
             patient_id=e.patient_id,
+            target_user_id=e.target_user_id,
             action=e.action,
             outcome=e.outcome,
             status_code=e.status_code,

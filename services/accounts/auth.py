@@ -249,15 +249,17 @@ async def enroll(
         raise TooManyRequests(wait)
     row = (
         await session.execute(
-            select(EnrollmentCode, Patient)
+            select(EnrollmentCode, Patient, col(User.is_active))
             .join(Patient, col(Patient.id) == col(EnrollmentCode.patient_id))
+            .join(User, col(User.id) == col(Patient.user_id))
             .where(col(EnrollmentCode.code_hash) == hash_secret(normalize_enrollment_code(code)))
         )
     ).first()
-    valid = row is not None and row[0].used_at is None and row[0].expires_at > now
+    # A deactivated patient can't sign in by a code either; the code stays unused for a reactivation.
+    valid = row is not None and row[0].used_at is None and row[0].expires_at > now and row[2]
     if row is None or not valid:
         raise Unauthorized(BAD_ENROLLMENT)  # the attempt stays counted: counters are apart
-    enrollment, patient = row
+    enrollment, patient, _ = row
     # Use it only if no concurrent request did: a code works exactly once.
     used = await session.execute(
         update(EnrollmentCode)

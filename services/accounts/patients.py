@@ -37,6 +37,7 @@ PATIENT_EDITABLE_FIELDS = frozenset({"timezone"})
 def to_public(patient: Patient, user: User, provider_ids: list[uuid.UUID]) -> PatientPublic:
     return PatientPublic(
         id=patient.id,
+        user_id=user.id,
         organization_id=patient.organization_id,
         email=user.email,
         name=user.name,
@@ -48,13 +49,14 @@ def to_public(patient: Patient, user: User, provider_ids: list[uuid.UUID]) -> Pa
         creatinine_clearance_ml_min=patient.creatinine_clearance_ml_min,
         provider_ids=provider_ids,
         enrolled=user.password_hash is not None,
+        active=user.is_active,
         created_at=patient.created_at,
         updated_at=patient.updated_at,
     )
 
 
 async def _check_providers(session: AsyncSession, caller: Caller, provider_ids: list[uuid.UUID]) -> None:
-    """Care teams are made of providers of the caller's own organization."""
+    """Care teams are made of active providers of the caller's own organization."""
     wanted = set(provider_ids)
     if not wanted:
         return
@@ -70,7 +72,7 @@ async def _check_providers(session: AsyncSession, caller: Caller, provider_ids: 
     )
     if found != len(wanted):
         raise ValidationFailed(
-            [FieldError(("body", "provider_ids"), "every id must be a provider of your organization")]
+            [FieldError(("body", "provider_ids"), "every id must be an active provider of your organization")]
         )
 
 
@@ -202,5 +204,6 @@ def provider_public(user: User) -> ProviderPublic:
         name=user.name,
         role=Role(user.role),
         organization_id=user.organization_id,
+        active=user.is_active,
         created_at=user.created_at,
     )
