@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.docs import install_docs
 from api.errors import UnhandledErrorMiddleware, install_problem_handlers
+from api.fair_share import FairShareGate, Slots
 from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from api.observability import ObservabilityMiddleware, configure_logging, quiet_chatty_loggers
 from api.openapi import install_openapi
@@ -32,7 +33,6 @@ from api.routes import (
     sync,
     webhooks,
 )
-from api.write_gate import BulkSlots, WriteGate
 from services.accounts import caller_cache
 from services.database import create_engine, create_session_factory
 from services.jobs import all_jobs
@@ -103,9 +103,14 @@ def create_app(settings: Settings | None = None, *, run_worker: bool = False) ->
             allow_headers=["Authorization", "Content-Type"],
         )
     # Each one added wraps the ones before it: the last is outermost (ids and timing see everything).
-    # Innermost, the bulk writes' slots: what a limit refused never takes one.
-    app.state.bulk_slots = BulkSlots(settings.bulk_write_slots)
-    app.add_middleware(WriteGate, slots=app.state.bulk_slots)
+    # Innermost, the fair shares (bulk writes' and heavy reads' slots): what a limit refused never
+    # takes one, and a request waiting for one holds no database connection yet.
+    wait = settings.fair_share_wait_seconds
+    app.state.bulk_slots = Slots(settings.bulk_write_slots, settings.bulk_write_slots_per_caller, wait)
+    app.state.heavy_slots = Slots(settings.heavy_read_slots, settings.heavy_read_slots_per_caller, wait)
+    app.add_middleware(
+        FairShareGate, bulk=app.state.bulk_slots, heavy=app.state.heavy_slots, settings=settings
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RateLimitMiddleware)

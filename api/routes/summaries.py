@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 import models.examples as ex
 from api.deps import CallerDep, CursorParam, Limit, PatientInScope, SessionDep
@@ -98,8 +99,11 @@ async def report(
     open the file. The same service as the summary feeds it, so the two never disagree."""
     patient, user = scoped
     data = await report_data.report_data(session, caller, patient, date_from, date_to, utcnow())
+    # Drawing a long window's charts takes a while: in a thread, so the event loop (everyone else's
+    # requests) is not held for all of it.
+    page = await run_in_threadpool(report_page.render, data, user.name)
     return HTMLResponse(
-        report_page.render(data, user.name),
+        page,
         headers={"content-security-policy": report_page.CONTENT_SECURITY_POLICY},
     )
 
@@ -137,7 +141,7 @@ async def export_csv(
     header line. Entries marked entered-in-error are included and say so."""
     require_role(caller, Role.provider, Role.admin)
     patient = scoped[0]
-    start, end = summaries.window(patient, date_from, date_to, utcnow())
+    start, end = summaries.window(patient, date_from, date_to, utcnow(), summaries.MAX_EXPORT_DAYS)
     body = exports.csv_export(request.app.state.session_factory, patient.id, start, end)
     filename = f"symptrack-{patient.id}-{start.isoformat()}-{end.isoformat()}.csv"
     return StreamingResponse(
@@ -170,6 +174,6 @@ async def export_fhir(
     rating and side-effect report, a Flag per open flag."""
     require_role(caller, Role.provider, Role.admin)
     patient, user = scoped
-    start, end = summaries.window(patient, date_from, date_to, utcnow())
+    start, end = summaries.window(patient, date_from, date_to, utcnow(), summaries.MAX_EXPORT_DAYS)
     body = exports.fhir_export(request.app.state.session_factory, patient, user, start, end)
     return StreamingResponse(body, media_type=FHIR_MEDIA_TYPE)

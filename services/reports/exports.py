@@ -7,6 +7,7 @@ models) before it is written.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -38,7 +39,8 @@ from services.clinical.catalog import (
 )
 from services.localtime import utc
 
-PAGE = 500
+PAGE = 500  # rows per query: a long window is read a bounded page at a time
+YIELD_EVERY = 50
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -87,8 +89,10 @@ async def _pages(
             )
         async with factory() as session:
             rows = list((await session.execute(statement)).scalars())
-        for row in rows:
+        for index, row in enumerate(rows, 1):
             yield row
+            if index % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # turning rows into text is CPU: let other requests run meanwhile
         if len(rows) < PAGE:
             return
         last = (getattr(rows[-1], instant), rows[-1].id)
