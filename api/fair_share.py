@@ -31,13 +31,14 @@ doing the heavy work).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 from urllib.parse import parse_qs
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.accounts.tokens import decode_access_token
 from services.errors import DomainError, status_title
@@ -49,6 +50,7 @@ DOSES_SUFFIX = "/doses"
 # defaults, 30 days and 50 rows, and the 90-day summary clinicians read are not).
 HEAVY_SUMMARY_DAYS = 92
 HEAVY_PANEL_ROWS = 100
+CLIENT_GONE = 499  # nginx's "client closed request": what the access log and metrics say of one
 # Reports and exports are heavy whatever their window: charts, and a row per entry.
 HEAVY_PATIENT_READS = frozenset({"report", "export.csv", "fhir"})
 
@@ -221,7 +223,16 @@ class FairShareGate:
         if caller is None and slots is self.heavy:
             await self.app(scope, receive, send)  # no valid token: a 401, nothing heavy
             return
-        if not await slots.acquire(caller):
+        if slots is self.heavy:
+            got, receive = await _acquire_unless_gone(slots, caller, receive)
+            if got is None:  # the client left while it waited: nothing to do, nobody to answer
+                with contextlib.suppress(OSError, RuntimeError):  # said for the access log and metrics
+                    await send({"type": "http.response.start", "status": CLIENT_GONE, "headers": []})
+                    await send({"type": "http.response.body", "body": b""})
+                return
+        else:
+            got = await slots.acquire(caller)  # the body is still to be read: not listened to here
+        if not got:
             start, body = _too_busy(slots.retry_after)
             await send(start)
             await send({"type": "http.response.body", "body": body})
@@ -230,3 +241,42 @@ class FairShareGate:
             await self.app(scope, receive, send)
         finally:
             slots.release(caller)
+
+
+async def _acquire_unless_gone(
+    slots: Slots, caller: str | None, receive: Receive
+) -> tuple[bool | None, Receive]:
+    """A heavy read (a GET: no body) waits for its slots while listening for its client: None if the
+    client left first (no slot is then held). The messages read meanwhile are handed on to the app."""
+    heard = [await receive()]  # the request itself
+    if heard[0]["type"] == "http.disconnect":
+        return None, receive
+    acquiring = asyncio.ensure_future(slots.acquire(caller))
+    listening: asyncio.Future[Message] | None = None
+    try:
+        while True:
+            listening = asyncio.ensure_future(receive())
+            await asyncio.wait({listening, acquiring}, return_when=asyncio.FIRST_COMPLETED)
+            if listening.done():
+                heard.append(listening.result())
+                listening = None
+                if heard[-1]["type"] == "http.disconnect":
+                    break
+            if acquiring.done():
+                break
+    finally:
+        if listening is not None:
+            listening.cancel()
+        if not acquiring.done():
+            acquiring.cancel()
+            await asyncio.gather(acquiring, return_exceptions=True)  # it gives back what it took
+    if acquiring.cancelled():
+        return None, receive
+    got: bool = acquiring.result()
+    if got is False:
+        return False, receive
+
+    async def replay() -> Message:
+        return heard.pop(0) if heard else await receive()
+
+    return True, replay

@@ -231,10 +231,16 @@ async def test_a_waiting_request_whose_client_left_gives_back_its_place(
 
 
 async def _asgi_get(
-    app: FastAPI, path: str, query: str, headers: dict[str, str], on_body: Callable[[bytes], bool]
+    app: FastAPI,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    on_body: Callable[[bytes], bool],
+    gone: asyncio.Event | None = None,
 ) -> list[dict[str, Any]]:
-    """A GET through the app's ASGI interface whose client goes away once `on_body` says so."""
-    gone = asyncio.Event()
+    """A GET through the app's ASGI interface whose client goes away once `on_body` says so, or once
+    `gone` is set."""
+    gone = gone or asyncio.Event()
     sent: list[dict[str, Any]] = []
     requested = False
 
@@ -269,6 +275,28 @@ async def _asgi_get(
     }
     await asyncio.wait_for(app(scope, receive, send), 30)
     return sent
+
+
+async def test_a_heavy_read_whose_client_leaves_while_it_waits_leaves_the_queue_at_once(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    held = _hold_reports(app, world)
+    slots: Slots = app.state.heavy_slots
+    path, headers = _report(world, "patient_a", "patient_a")
+    first = asyncio.create_task(client.get(path, headers=headers))
+    await _until(lambda: held.entered == 1)
+    gone = asyncio.Event()
+    second = asyncio.create_task(_asgi_get(app, path, "", headers, lambda _: False, gone))
+    await _until(lambda: slots.waiting == 1)
+    gone.set()
+    sent = await second
+    # Gone before its turn: it never ran, and says so to the access log (nginx's 499).
+    assert [m.get("status") for m in sent if m["type"] == "http.response.start"] == [499]
+    assert held.entered == 1
+    assert slots.waiting == 0 and slots.running == 1
+    held.release()
+    assert (await first).status_code == 200
+    assert _slots_empty(slots)
 
 
 async def _doses(client: httpx.AsyncClient, world: World, count: int, first_day: date) -> None:
