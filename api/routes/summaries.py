@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 import models.examples as ex
 from api.deps import CallerDep, CursorParam, Limit, PatientInScope, SessionDep
@@ -99,11 +98,8 @@ async def report(
     open the file. The same service as the summary feeds it, so the two never disagree."""
     patient, user = scoped
     data = await report_data.report_data(session, caller, patient, date_from, date_to, utcnow())
-    # Drawing a long window's charts takes a while: in a thread, so the event loop (everyone else's
-    # requests) is not held for all of it.
-    page = await run_in_threadpool(report_page.render, data, user.name)
     return HTMLResponse(
-        page,
+        report_page.render(data, user.name),
         headers={"content-security-policy": report_page.CONTENT_SECURITY_POLICY},
     )
 

@@ -39,8 +39,8 @@ from services.clinical.catalog import (
 )
 from services.localtime import utc
 
-PAGE = 500  # rows per query: a long window is read a bounded page at a time
-YIELD_EVERY = 50
+PAGE = 200  # rows per query: a long window is read a bounded page at a time
+YIELD_EVERY = 10
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
