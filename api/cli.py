@@ -99,7 +99,7 @@ def serve(host: str, port: int, no_worker: bool, workers: int) -> None:
             raise click.ClickException("--workers above 1 needs PostgreSQL: SQLite is served by one process")
         migrations.upgrade(settings)
     if workers == 1:
-        app = create_app(settings, run_worker=not no_worker)
+        app = create_app(settings, run_worker=not no_worker, freeze_heap=True)
         uvicorn.run(app, host=host, port=port, **server_options(settings))
         return
     logger.warning(

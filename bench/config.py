@@ -28,7 +28,7 @@ def _flag(name: str, default: bool) -> bool:
     return os.environ.get(name, "1" if default else "0").strip().lower() in ("1", "true", "yes", "on")
 
 
-ONLY = ("", "alerts")
+ONLY = ("", "alerts", "fairshare")
 
 
 def _only(value: str) -> str:
@@ -65,7 +65,8 @@ class BenchConfig:
     alert_worker_apart: bool = True
     # Urgent check-ins at 3 a second to a receiver answering in 2 s, two workers, one killed midway.
     alert_worker_killed: bool = True
-    # "alerts": only what the alert runs need (data, then the alert scenarios); "" runs everything.
+    # "alerts": only what the alert runs need (data, then the alert scenarios); "fairshare": only the
+    # data and the fair-share scenario; "" runs everything.
     only: str = ""
     # Also measure the summary and panel at one connection: service time without queueing.
     single_connection_reads: bool = True

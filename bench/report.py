@@ -115,6 +115,15 @@ def _alerts_worker_killed(rows: dict[str, Row]) -> tuple[str, bool | None]:
     return "p99 <= 5 s, none lost", row.p99 <= 5000 and row.errors == 0
 
 
+def _fair_share(rows: dict[str, Row]) -> tuple[str, bool | None]:
+    """Issue 25: one patient's heavy reads leave another's summary p95 under 3x its quiet value."""
+    row = rows["fair_share"]
+    quiet = row.extra.get("quiet_p95_ms")
+    ratio = _ratio(row.p95, quiet)
+    text = f"p95 <= 3x quiet ({_x(ratio)})"
+    return text, None if ratio is None else ratio <= 3
+
+
 def _rss(rows: dict[str, Row]) -> tuple[str, bool | None]:
     peak = rows["rss"].extra.get("peak_rss_mb")
     return "<= 250 MB", None if peak is None else peak <= 250
@@ -145,6 +154,7 @@ CHECKS: dict[str, Check] = {
     "report_1y_1c": _report("report_1y_1c", "summary_1y_1c"),
     "panel": _p95_at_most("panel", 250),
     "panel_page": _p95_at_most("panel_page", 50),
+    "fair_share": _fair_share,
     "alerts": _alerts("alerts"),
     "alerts_load": _alerts("alerts_load"),
     "alerts_load_apart": _alerts("alerts_load_apart"),

@@ -5,7 +5,8 @@
    server (statements per request, cost per statement, query plans).
 2. The baselines, each a uvicorn process inserting a dose row: the floor and the tutorial.
 3. `symptrack serve --no-worker`: the framework and auth floors, doses, check-ins, sync, the 90-day
-   summary and the panel; py-spy profiles of doses, check-ins, the summary and the panel.
+   summary and the panel; another patient's summary while one patient loops year-long reports,
+   exports and summaries (fair shares); py-spy profiles of doses, check-ins, the summary and the panel.
 4. Two more years of history, loaded while that API keeps running: the summary again.
 5. `symptrack serve` with its delivery worker and a verifying receiver: alert latency, quiet, while
    32 connections post doses, and to 12 endpoints of which 2 are bad (unreachable, slow); then
@@ -15,7 +16,8 @@
 6. The database is dropped; the table is printed and written to bench/results/.
 
 Every load comes from wrk, closed loop, after a warm-up; the server is left to go idle between runs.
-BENCH_ONLY=alerts: steps 1 (but the evidence) and 5 only.
+BENCH_ONLY=alerts: steps 1 (but the evidence) and 5 only. BENCH_ONLY=fairshare: step 1 (but the
+evidence), then `symptrack serve --no-worker` for the fair-share scenario only.
 """
 
 from __future__ import annotations
@@ -36,10 +38,13 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import httpx
+
 from bench import (
     alerts,
     datagen,
     explain,
+    fairshare,
     machine,
     pg,
     population,
@@ -485,6 +490,61 @@ class Bench:
                 )
                 self.profile_under(api, plans["panel"], "panel", connections=2)
 
+    async def fair_share(self, api: server.Server, people: Population, tokens: dict[uuid.UUID, str]) -> None:
+        """Issue 25, finding 3: another patient's 90-day summary (their own, one at a time), quiet and
+        while one patient loops year-long reports, exports and summaries, 8 at a time."""
+        config = self.config
+        looper, prober = people.patients[0], people.patients[1]
+        seconds = config.duration_seconds
+        today = prober.today(people.created_at)
+        probe_path = f"/v1/patients/me/summary?from={today - timedelta(days=89)}&to={today}"
+        end = looper.today(people.created_at)
+        year = f"from={end - timedelta(days=364)}&to={end}"
+        mine = tokens[looper.user_id]
+        base = f"/v1/patients/{looper.patient_id}"
+        # A patient reads their own exports where the API lets them (issue 25, finding 7); else their
+        # provider asks for them: then two callers loop, each within their own share.
+        exporter = mine
+        async with httpx.AsyncClient(base_url=api.url, timeout=60) as client:
+            tried = await client.get(
+                f"{base}/export.csv?from={end}&to={end}", headers={"Authorization": f"Bearer {mine}"}
+            )
+        if tried.status_code == 403:
+            exporter = tokens[people.providers[looper.provider_index].user_id]
+        heavy = [
+            (f"{base}/report?{year}", mine),
+            (f"{base}/export.csv?{year}", exporter),
+            (f"{base}/summary?{year}", mine),
+            (f"{base}/fhir?{year}", exporter),
+        ]
+        meter, started = CpuMeter(api.pid), time.perf_counter()
+        result = await fairshare.run(
+            api.url, probe_path, tokens[prober.user_id], heavy, seconds=seconds, warmup=config.warmup_seconds
+        )
+        wait_idle(api.pid)
+        loaded, quiet = result.loaded, result.quiet
+        looped = ", ".join(f"{kind}: {n}" for kind, n in sorted(result.looped.items()))
+        row = Row(
+            key="fair_share",
+            name=f"90-day summary while one patient loops year-long reports, exports and summaries, "
+            f"{fairshare.LOOPERS} at a time",
+            unit="",
+            p50=loaded.percentile(50),
+            p95=loaded.percentile(95),
+            p99=loaded.percentile(99),
+            requests=len(loaded.latencies_ms),
+            errors=loaded.failed + quiet.failed,
+            cpu=meter.share(time.perf_counter() - started, 0),  # the quiet run's included
+            note=f"quiet: p50 {report.ms(quiet.percentile(50))}, p95 {report.ms(quiet.percentile(95))}; "
+            f"exports asked by {'the patient' if exporter == mine else 'their provider'}; "
+            f"the loop's answers: {looped}",
+        )
+        quiet_p95 = quiet.percentile(95)
+        if quiet_p95 is not None:
+            row.extra["quiet_p95_ms"] = quiet_p95
+        self.rows["fair_share"] = row
+        say(f"{row.name}: p50 {report.ms(row.p50)}, p95 {report.ms(row.p95)} ({row.note})")
+
     async def three_years(self, api: server.Server, plans: dict[str, wrk.Plan]) -> None:
         read = {"may_wrap": True}
         await self.scenario(
@@ -775,15 +835,27 @@ class Bench:
             tokens = {u.user_id: mint(settings, u.user_id, u.family_id, now) for u in people.providers}
             tokens |= {p.user_id: mint(settings, p.user_id, p.family_id, now) for p in people.patients}
             writer = PlanWriter(plans_dir, people, tokens, people.created_at)
-            if config.only == "alerts":
-                self.notes.append("BENCH_ONLY=alerts: only the alert scenarios ran")
-                dose_plan = writer.doses("doses", DOSE_DAYS)
+            if config.only == "fairshare":
+                self.notes.append("BENCH_ONLY=fairshare: only the fair-share scenario ran")
+                api = self.start_api(database)
+                try:
+                    with self.timed("fair share"):
+                        async with self.guard(
+                            "fair_share", "90-day summary while one patient loops heavy reads"
+                        ):
+                            await self.fair_share(api, people, tokens)
+                finally:
+                    api.stop()
             else:
-                dose_plan = await self.all_but_alerts(database, people, tokens, writer)
-            patient_tokens = {str(p.patient_id): tokens[p.user_id] for p in people.patients}
-            with self.timed("alerts"):
-                async with self.guard("alerts", "alert: urgent check-in to verified webhook"):
-                    await self.alert_latency(database, people, patient_tokens, dose_plan)
+                if config.only == "alerts":
+                    self.notes.append("BENCH_ONLY=alerts: only the alert scenarios ran")
+                    dose_plan = writer.doses("doses", DOSE_DAYS)
+                else:
+                    dose_plan = await self.all_but_alerts(database, people, tokens, writer)
+                patient_tokens = {str(p.patient_id): tokens[p.user_id] for p in people.patients}
+                with self.timed("alerts"):
+                    async with self.guard("alerts", "alert: urgent check-in to verified webhook"):
+                        await self.alert_latency(database, people, patient_tokens, dose_plan)
         finally:
             if config.keep_database:
                 say(f"kept database {database.name}")
@@ -818,6 +890,8 @@ class Bench:
         api = self.start_api(database)
         try:
             await self.api_scenarios(api, writer, plans)
+            async with self.guard("fair_share", "90-day summary while one patient loops heavy reads"):
+                await self.fair_share(api, people, tokens)
             await self.load_more_years(database, people)
             await self.explain(database, people, f"{config.long_days} days of history")
             await self.three_years(api, plans)
@@ -850,6 +924,7 @@ class Bench:
             "panel",
             "panel_page",
             "panel_1c",
+            "fair_share",
             "alerts",
             "alerts_load",
             "alerts_load_apart",

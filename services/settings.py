@@ -47,9 +47,17 @@ class Settings(BaseSettings):
     # Requests allowed per minute per access token and per client address, then 429 (0: no limit).
     rate_limit_per_token_per_minute: int = Field(default=600, ge=0)
     rate_limit_per_address_per_minute: int = Field(default=3000, ge=0)
-    # Doses and sync batches in flight at once per process; more wait their turn, so an urgent
-    # check-in does not queue behind them (api/write_gate.py). 0: no limit.
+    # Fair shares (api/fair_share.py). Doses and sync batches in flight at once per process, and per
+    # caller; more wait their turn, so an urgent check-in does not queue behind them. 0: no limit.
     bulk_write_slots: int = Field(default=8, ge=0)
+    bulk_write_slots_per_caller: int = Field(default=2, ge=0)
+    # Heavy reads (report, CSV, FHIR, long summaries, big panel pages) in flight at once per process,
+    # and per caller; more wait their turn, so one caller's reports do not slow everyone. They are
+    # CPU on the one event loop: more at once add no throughput, only everyone's wait. 0: no limit.
+    heavy_read_slots: int = Field(default=2, ge=0)
+    heavy_read_slots_per_caller: int = Field(default=1, ge=0)
+    # How long a request waits for its slots (holding no database connection), then 429.
+    fair_share_wait_seconds: float = Field(default=10.0, gt=0, le=300)
     # Rate-limit and sign-in counters: in Redis when set (shared by every API process), else in each
     # process's memory. Several processes (`serve --workers N`, several hosts) need Redis to share them.
     redis_url: str | None = None

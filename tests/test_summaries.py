@@ -577,3 +577,42 @@ def test_adherence_counts_only_the_times_that_have_come_across_a_dst_change() ->
     assert (later.scheduled, later.taken) == (5, 3)
     closed = adherence([old, new], days, zone, now + timedelta(minutes=90), counts, taken)
     assert (closed.scheduled, closed.taken) == (6, 3)
+
+
+async def test_exports_read_a_bounded_page_per_query_and_say_the_same(
+    app: FastAPI, client: httpx.AsyncClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long window is read a page of PAGE rows per query (keyset), so memory stays flat whatever the
+    span; paging changes nothing in what is sent."""
+    from sqlalchemy import event
+
+    from services.reports import exports
+
+    await _scenario(client, world)
+    base = f"/v1/patients/{world['patient_a'].patient_id}"
+    window = "?from=2026-03-07&to=2026-03-10"
+    headers = world["provider_a"].headers
+    whole_csv = await client.get(f"{base}/export.csv{window}", headers=headers)
+    whole_fhir = await client.get(f"{base}/fhir{window}", headers=headers)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    monkeypatch.setattr(exports, "PAGE", 3)
+    event.listen(app.state.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        paged_csv = await client.get(f"{base}/export.csv{window}", headers=headers)
+        dose_pages = [s for s in statements if "ORDER BY dose.taken_at" in s]
+        statements.clear()
+        paged_fhir = await client.get(f"{base}/fhir{window}", headers=headers)
+    finally:
+        event.remove(app.state.engine.sync_engine, "before_cursor_execute", seen)
+    assert paged_csv.status_code == paged_fhir.status_code == 200
+    assert paged_csv.text == whole_csv.text
+    # 8 doses in the window, 3 a page: 3, 3, 2 rows, each page its own bounded query.
+    assert len(dose_pages) == 3 and all("LIMIT" in s for s in dose_pages)
+    assert len([s for s in statements if "ORDER BY dose.taken_at" in s]) == 3
+    paged, whole = json.loads(paged_fhir.content), json.loads(whole_fhir.content)
+    Bundle.model_validate(paged)
+    assert paged["entry"] == whole["entry"] and paged["type"] == "collection"

@@ -1,4 +1,4 @@
-"""Doses and sync batches take a slot; an urgent check-in and every read pass them (api/write_gate.py).
+"""Doses and sync batches take a slot; an urgent check-in and every read pass them (api/fair_share.py).
 
 PostgreSQL only: a held table lock keeps the first dose in its slot for as long as the test needs."""
 

@@ -135,7 +135,7 @@ async def export_csv(
     header line. Entries marked entered-in-error are included and say so. A patient downloads their own
     (right of access, HIPAA 164.524); the access is audited like any other."""
     patient = scoped[0]
-    start, end = summaries.window(patient, date_from, date_to, utcnow())
+    start, end = summaries.window(patient, date_from, date_to, utcnow(), summaries.MAX_EXPORT_DAYS)
     body = exports.csv_export(request.app.state.session_factory, patient.id, start, end)
     filename = f"symptrack-{patient.id}-{start.isoformat()}-{end.isoformat()}.csv"
     return StreamingResponse(
@@ -168,6 +168,6 @@ async def export_fhir(
     rating and side-effect report, a Flag per open flag. A patient downloads their own (right of access);
     the access is audited like any other."""
     patient, user = scoped
-    start, end = summaries.window(patient, date_from, date_to, utcnow())
+    start, end = summaries.window(patient, date_from, date_to, utcnow(), summaries.MAX_EXPORT_DAYS)
     body = exports.fhir_export(request.app.state.session_factory, patient, user, start, end)
     return StreamingResponse(body, media_type=FHIR_MEDIA_TYPE)

@@ -7,6 +7,7 @@ models) before it is written.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -38,7 +39,7 @@ from services.clinical.catalog import (
 )
 from services.localtime import utc
 
-PAGE = 500
+PAGE = 200  # rows per query: a long window is read a bounded page at a time
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -92,6 +93,10 @@ async def _pages(
             rows = list((await session.execute(statement)).scalars())
         for row in rows:
             yield row
+            # Turning a row into text is CPU (a FHIR resource's validation ~0.2 ms): other requests'
+            # steps run between rows, not after a page (measured: every 10 rows left another
+            # patient's summary p95 8x its quiet value while exports looped, every row 1.6x).
+            await asyncio.sleep(0)
         if len(rows) < PAGE:
             return
         last = (getattr(rows[-1], instant), rows[-1].id)

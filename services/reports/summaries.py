@@ -49,23 +49,28 @@ from services.localtime import day_bounds, local_date, local_instant, utc
 from services.prescribing.regimens import to_public as regimen_public
 
 DEFAULT_WINDOW_DAYS = 30
-MAX_WINDOW_DAYS = 3 * 366 + 1
+# API.md: summary and report windows are at most 366 days (422 on `from`); exports, which stream a
+# page at a time, may span longer.
+MAX_WINDOW_DAYS = 366
+MAX_EXPORT_DAYS = 3 * 366 + 1
 ON_TIME = timedelta(minutes=60)  # API.md: on time when within 60 minutes of its time
 PANEL_DAYS = 7
 
 
 def window(
-    patient: Patient, date_from: date | None, date_to: date | None, now: datetime
+    patient: Patient,
+    date_from: date | None,
+    date_to: date | None,
+    now: datetime,
+    max_days: int = MAX_WINDOW_DAYS,
 ) -> tuple[date, date]:
     """The local days asked for; by default the last 30 local days, today included."""
     end = date_to or local_date(now, patient.timezone)
     start = date_from or end - timedelta(days=DEFAULT_WINDOW_DAYS - 1)
     if start > end:
         raise ValidationFailed([FieldError(("query", "from"), "is after `to`")])
-    if (end - start).days + 1 > MAX_WINDOW_DAYS:
-        raise ValidationFailed(
-            [FieldError(("query", "from"), f"the window is longer than {MAX_WINDOW_DAYS} days")]
-        )
+    if (end - start).days + 1 > max_days:
+        raise ValidationFailed([FieldError(("query", "from"), f"the window is longer than {max_days} days")])
     return start, end
 
 
