@@ -151,7 +151,13 @@ class Bench:
             ),
         )
         if worker:
-            env.update(SYMPTRACK_WEBHOOK_ALLOW_HTTP="true", SYMPTRACK_WEBHOOK_ALLOW_PRIVATE_NETWORKS="true")
+            # The receivers listen on http://127.0.0.1, which needs the two allow switches; production
+            # refuses them (issue 25), so the alert scenarios run in development mode, otherwise alike.
+            env.update(
+                SYMPTRACK_ENVIRONMENT="development",
+                SYMPTRACK_WEBHOOK_ALLOW_HTTP="true",
+                SYMPTRACK_WEBHOOK_ALLOW_PRIVATE_NETWORKS="true",
+            )
         return env
 
     @contextlib.contextmanager
