@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -40,8 +39,9 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.limits import too_many_requests
 from services.accounts.tokens import decode_access_token
-from services.errors import DomainError, status_title
+from services.errors import DomainError
 from services.settings import Settings
 
 SYNC_PATH = "/v1/sync"
@@ -187,24 +187,9 @@ class Slots:
 
 
 def _too_busy(retry_after: int) -> tuple[dict[str, object], bytes]:
-    body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": status_title(429),
-            "status": 429,
-            "detail": "Too many of your requests of this kind are in progress; try again later.",
-        }
-    ).encode()
-    start = {
-        "type": "http.response.start",
-        "status": 429,
-        "headers": [
-            (b"content-type", b"application/problem+json"),
-            (b"retry-after", str(retry_after).encode()),
-            (b"content-length", str(len(body)).encode()),
-        ],
-    }
-    return start, body
+    return too_many_requests(
+        "Too many of your requests of this kind are in progress; try again later.", retry_after
+    )
 
 
 class FairShareGate:

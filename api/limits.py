@@ -30,6 +30,27 @@ DOCS_CSP = (
 DOCS_PREFIX = "/docs"
 
 
+def too_many_requests(
+    detail: str, retry_after: int, extra_headers: list[tuple[bytes, bytes]] | None = None
+) -> tuple[dict[str, object], bytes]:
+    """A 429 problem+json with Retry-After, as the ASGI start message and body: for the middleware
+    that refuse before any route runs (the rate limit, the fair-share gate)."""
+    body = json.dumps(
+        {"type": "about:blank", "title": status_title(429), "status": 429, "detail": detail}
+    ).encode()
+    start = {
+        "type": "http.response.start",
+        "status": 429,
+        "headers": [
+            (b"content-type", b"application/problem+json"),
+            (b"retry-after", str(retry_after).encode()),
+            (b"content-length", str(len(body)).encode()),
+            *(extra_headers or []),
+        ],
+    }
+    return start, body
+
+
 class _TooLarge(StarletteHTTPException):
     """An HTTP error, so the framework's body parsing passes it on as it is (413, problem+json)."""
 

@@ -9,11 +9,10 @@ import logging
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.limits import SECURITY_HEADERS
+from api.limits import SECURITY_HEADERS, too_many_requests
 from models.base import utcnow
 from services.accounts.throttle import address_key
 from services.accounts.tokens import keyed_hash
-from services.errors import status_title
 from services.platform.counters import Counters
 from services.settings import Settings
 
@@ -23,27 +22,8 @@ EXEMPT = ("/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "
 
 
 def _too_many(retry_after: int) -> tuple[dict[str, object], bytes]:
-    import json
-
-    body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": status_title(429),
-            "status": 429,
-            "detail": "Too many requests; try again later.",
-        }
-    ).encode()
-    start = {
-        "type": "http.response.start",
-        "status": 429,
-        "headers": [
-            (b"content-type", b"application/problem+json"),
-            (b"retry-after", str(retry_after).encode()),
-            (b"content-length", str(len(body)).encode()),
-            *SECURITY_HEADERS,
-        ],
-    }
-    return start, body
+    # Outside the security-headers middleware: the refusal carries them itself.
+    return too_many_requests("Too many requests; try again later.", retry_after, SECURITY_HEADERS)
 
 
 class RateLimitMiddleware:
