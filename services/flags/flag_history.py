@@ -20,7 +20,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     cast,
-    func,
     literal_column,
     null,
     or_,
@@ -32,7 +31,6 @@ from sqlmodel import col
 
 from models.accounts import Patient
 from models.entries import AnxietyScore, CheckIn, Dose, SymptomReport
-from models.regimens import Regimen
 from services.clinical.rules import (
     DRESS_WINDOW_DAYS,
     WORSENING_WINDOW,
@@ -45,7 +43,7 @@ from services.clinical.rules import (
     SymptomObs,
 )
 from services.localtime import utc
-from services.prescribing.regimens import InForce, RegimensInForce, daily_mg, in_force_on
+from services.prescribing.regimens import InForce, RegimensInForce, daily_mg, in_force_on, treatment_baseline
 from services.settings import Settings
 
 
@@ -330,24 +328,8 @@ _PREVIOUS_GAD7 = (
 )
 # CLINICAL.md 4, treatment baseline: the first GAD-7 on or after the start of the patient's first
 # regimen (a regimen replaced before it began, ending before its start, was never in force).
-_FIRST_REGIMEN_START = (
-    select(func.min(col(Regimen.start_date)))
-    .where(
-        col(Regimen.patient_id) == bindparam("patient_id"),
-        or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= col(Regimen.start_date)),
-    )
-    .scalar_subquery()
-)
-_TREATMENT_BASELINE = (
-    select(col(AnxietyScore.id), col(AnxietyScore.recorded_at), col(AnxietyScore.total))
-    .where(
-        col(AnxietyScore.patient_id) == bindparam("patient_id"),
-        col(AnxietyScore.instrument) == "gad7",
-        col(AnxietyScore.entered_in_error_at).is_(None),
-        col(AnxietyScore.local_date) >= _FIRST_REGIMEN_START,
-    )
-    .order_by(col(AnxietyScore.recorded_at), col(AnxietyScore.id))
-    .limit(1)
+_TREATMENT_BASELINE = treatment_baseline(
+    bindparam("patient_id"), col(AnxietyScore.id), col(AnxietyScore.recorded_at), col(AnxietyScore.total)
 )
 
 

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, or_, select, update
+from sqlalchemy import Row, Select, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models.accounts import Patient, Role
 from models.base import utcnow
+from models.entries import AnxietyScore
 from models.regimens import Regimen, RegimenCreate, RegimenPublic, RegimenWritten, ScheduledDose
 from services.accounts.access import Caller, require_role
 from services.clinical.prescribing import age_in, check_schedule
@@ -138,6 +139,32 @@ _IN_FORCE_COLUMNS = (
     col(Regimen.schedule),
     col(Regimen.override_reason),
 )
+
+
+def treatment_baseline(patient_id: Any, *columns: Any) -> Select[*tuple[Any, ...]]:
+    """The treatment baseline (CLINICAL.md 4): the first GAD-7 (not entered in error) on or after the
+    start of the patient's first regimen (one ever in force: a regimen replaced before it began does
+    not count), as `columns` of one row at most. A walk down the index on (patient_id, instrument,
+    recorded_at). The one definition the anxiety rules and the summary share."""
+    first_start = (
+        select(func.min(col(Regimen.start_date)))
+        .where(
+            col(Regimen.patient_id) == patient_id,
+            or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= col(Regimen.start_date)),
+        )
+        .scalar_subquery()
+    )
+    return (
+        select(*columns)
+        .where(
+            col(AnxietyScore.patient_id) == patient_id,
+            col(AnxietyScore.instrument) == "gad7",
+            col(AnxietyScore.entered_in_error_at).is_(None),
+            col(AnxietyScore.local_date) >= first_start,
+        )
+        .order_by(col(AnxietyScore.recorded_at), col(AnxietyScore.id))
+        .limit(1)
+    )
 
 
 def in_force_on(patient_id: Any, day: Any) -> Select[*tuple[Any, ...]]:

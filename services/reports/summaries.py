@@ -47,6 +47,7 @@ from services.clinical.gad7 import gad7_change_meaning
 from services.errors import FieldError, ValidationFailed
 from services.localtime import day_bounds, local_date, local_instant, utc
 from services.prescribing.regimens import to_public as regimen_public
+from services.prescribing.regimens import treatment_baseline
 
 DEFAULT_WINDOW_DAYS = 30
 # API.md: summary and report windows are at most 366 days (422 on `from`); exports, which stream a
@@ -581,35 +582,13 @@ def _in_force_on(day: Any) -> Any:
     )
 
 
-def treatment_baseline() -> tuple[Any, Any]:
-    """The treatment baseline (CLINICAL.md 4): the first GAD-7 (not entered in error) on or after the
-    start of the patient's first regimen (one ever in force), as two scalar subqueries, its total and
-    its local date, for the patient bound as `pid`: a walk down the index on (patient_id, instrument,
-    recorded_at). The one place it is defined (the anxiety_severe rule's baseline is the same)."""
-    first_start = (
-        select(func.min(col(Regimen.start_date)))
-        .where(
-            col(Regimen.patient_id) == bindparam("pid"),
-            or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= col(Regimen.start_date)),
-        )
-        .scalar_subquery()
+def _treatment_baseline() -> tuple[Any, Any]:
+    """The treatment baseline's total and local date (prescribing.regimens.treatment_baseline) for the
+    patient bound as `pid`, as two scalar subqueries of the counts row."""
+    return tuple(  # type: ignore[return-value]
+        treatment_baseline(bindparam("pid"), column).scalar_subquery()
+        for column in (col(AnxietyScore.total), col(AnxietyScore.local_date))
     )
-
-    def first(column: Any) -> Any:
-        return (
-            select(column)
-            .where(
-                col(AnxietyScore.patient_id) == bindparam("pid"),
-                col(AnxietyScore.instrument) == "gad7",
-                live(AnxietyScore),
-                col(AnxietyScore.local_date) >= first_start,
-            )
-            .order_by(col(AnxietyScore.recorded_at), col(AnxietyScore.id))
-            .limit(1)
-            .scalar_subquery()
-        )
-
-    return first(col(AnxietyScore.total)), first(col(AnxietyScore.local_date))
 
 
 # One row: the days with a check-in in the window (all, and those a regimen was in force), the open
@@ -620,5 +599,5 @@ _COUNTS = select(
     .where(_in_window(CheckIn), _in_force_on(col(CheckIn.local_date)))
     .scalar_subquery(),
     *(_open_flags(severity) for severity in ("urgent", "high", "routine")),
-    *treatment_baseline(),
+    *_treatment_baseline(),
 )
