@@ -39,6 +39,10 @@ def _configure(**kwargs: Any) -> None:
         render_item=render_item,
         compare_type=True,
         compare_server_default=True,
+        # Each migration commits on its own, with its revision: one that builds an index concurrently
+        # (services/platform/index_builds.py) must commit what came before, and a failure leaves the
+        # database at the last revision that finished, from where `symptrack migrate` goes on.
+        transaction_per_migration=True,
         **kwargs,
     )
 

@@ -64,13 +64,28 @@ def main() -> None:
 
 
 @main.command()
-def migrate() -> None:
-    """Bring the database schema to the latest revision."""
+@click.option(
+    "--to",
+    "target",
+    default="head",
+    show_default=True,
+    metavar="REVISION",
+    help="The revision to bring the schema to, up or down: an id such as 0009, head (the latest) or "
+    "base (no schema: every table dropped).",
+)
+def migrate(target: str) -> None:
+    """Bring the database schema to the latest revision, or upgrade or downgrade it to another.
+
+    Downgrade before running an older release against the database; back it up first."""
     settings = _settings()  # a refused configuration is the only thing said
+    from services.alerting.webhook_secrets import WebhookKeyError
     from services.platform import migrations
 
-    migrations.upgrade(settings)
-    click.echo("database migrated to head")
+    try:
+        move = migrations.migrate_to(settings, target)
+    except (migrations.MigrationRefused, WebhookKeyError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(move.describe())
 
 
 @main.command()

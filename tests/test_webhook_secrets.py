@@ -235,6 +235,16 @@ def _insert_endpoint_with_a_delivery(database_url: str, secret: str, previous: s
         engine.dispose()
 
 
+def _delete_endpoints(database_url: str) -> None:
+    engine = create_engine(sync_database_url(database_url))
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("DELETE FROM webhook_delivery"))
+            connection.execute(text("DELETE FROM webhook_endpoint"))
+    finally:
+        engine.dispose()
+
+
 def _count_deliveries(database_url: str) -> int:
     engine = create_engine(sync_database_url(database_url))
     try:
@@ -244,7 +254,7 @@ def _count_deliveries(database_url: str) -> int:
         engine.dispose()
 
 
-def test_the_migration_encrypts_existing_secrets_and_its_downgrade_decrypts_them(
+def test_the_migration_encrypts_existing_secrets_and_its_downgrade_never_writes_them_in_clear(
     empty_database_url: str,
 ) -> None:
     settings = settings_for(empty_database_url, webhook_secret_keys=[KEY_1])
@@ -261,16 +271,18 @@ def test_the_migration_encrypts_existing_secrets_and_its_downgrade_decrypts_them
     assert Fernet(KEY_1).decrypt(stored_previous.encode()).decode() == previous
     assert _count_deliveries(empty_database_url) == 1
 
-    # A downgrade with keys that open nothing stops with a clear error and changes nothing.
-    with pytest.raises(webhook_secrets.WebhookKeyError, match="cannot be decrypted"):
-        migrations.downgrade(settings_for(empty_database_url, webhook_secret_keys=[STRANGER]), "0006")
+    # Below 0007 the schema keeps secrets in clear: the downgrade refuses, saying what to do, and stops
+    # at 0007 with the secrets as they were.
+    with pytest.raises(migrations.MigrationRefused, match="1 webhook endpoint") as refused:
+        migrations.migrate_to(settings, "0006")
+    assert "DELETE /v1/webhook-endpoints/{id}" in str(refused.value)
+    assert "the database is now at 0007" in str(refused.value)
+    assert migrations.current_revision(settings) == "0007"
     assert _stored(empty_database_url) == [(stored, stored_previous)]
+    migrations.upgrade(settings)  # and on up again from there
 
-    migrations.downgrade(settings, "0006")
-    assert _stored(empty_database_url) == [(secret, previous)]
-    assert _count_deliveries(empty_database_url) == 1
-    migrations.upgrade(settings)
-    assert [Fernet(KEY_1).decrypt(v.encode()).decode() for v in _stored(empty_database_url)[0] if v] == [
-        secret,
-        previous,
-    ]
+    # Without endpoints there is no secret to write: the downgrade goes through, and back up.
+    _delete_endpoints(empty_database_url)
+    assert migrations.migrate_to(settings, "0006").after == "0006"
+    moved = migrations.migrate_to(settings)
+    assert (moved.before, moved.after) == ("0006", moved.head)

@@ -2,7 +2,8 @@
 
 Widens webhook_endpoint.secret and previous_secret for Fernet tokens, then encrypts the stored
 secrets with the key the app uses (services/alerting/webhook_secrets.py, from the settings the migration runs
-with). The downgrade decrypts them, then narrows the columns again.
+with). The downgrade never writes a secret back in clear: it refuses while any endpoint holds an
+encrypted one (the schema before 0007 read them as plaintext), then narrows the columns again.
 
 Revision ID: 0007
 Revises: 0006
@@ -16,6 +17,7 @@ import sqlmodel  # noqa: F401 - autogenerate names sqlmodel.sql.sqltypes.AutoStr
 from alembic import context, op
 
 from services.alerting import webhook_secrets
+from services.platform.migrations import MigrationRefused
 from services.settings import Settings, get_settings
 
 revision: str = '0007'
@@ -69,9 +71,25 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    settings = _settings()
-    # Raises WebhookKeyError, changing nothing, when the settings lack the key.
-    _rewrite(lambda value: None if value.startswith(PLAINTEXT_PREFIX) else webhook_secrets.decrypt(settings, value))
+    # Decrypting them would leave working signing keys readable by whoever reads the database or its
+    # backups; keeping them encrypted would have the older code sign with the ciphertext, and every
+    # receiver refuse every alert. So the operator chooses (services/platform/migrations.py).
+    connection = op.get_bind()
+    encrypted = connection.execute(
+        sa.select(sa.func.count()).select_from(endpoints).where(
+            sa.or_(
+                ~endpoints.c.secret.startswith(PLAINTEXT_PREFIX),
+                ~endpoints.c.previous_secret.startswith(PLAINTEXT_PREFIX),
+            )
+        )
+    ).scalar_one()
+    if encrypted:
+        raise MigrationRefused(
+            f"downgrade below 0007 refused: {encrypted} webhook endpoint(s) hold encrypted signing secrets, "
+            "which the schema before 0007 keeps in clear, and no migration writes a secret in clear. "
+            "Delete those endpoints first (DELETE /v1/webhook-endpoints/{id}; register them again after "
+            "upgrading, and give their receivers the new secrets), or restore a backup taken before 0007"
+        )
 
     with op.batch_alter_table('webhook_endpoint', schema=None) as batch_op:
         batch_op.alter_column('previous_secret',

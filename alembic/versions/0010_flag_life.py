@@ -9,6 +9,11 @@ Existing flags get `observed_at` and `last_observed_at` from their first evidenc
 what they kept (created; acknowledged; resolved with the note). Webhook endpoints that hear
 `flag.created` also hear the new `flag.reopened` and `flag.unacknowledged`: an urgent answer on an
 acknowledged flag must reach the clinics that already receive alerts.
+
+Its two indexes are built inside its transaction, not concurrently (services/platform/index_builds.py):
+the backfill and NOT NULL already hold the flag table exclusively until the commit, and a concurrent
+build after that commit could fail with the columns added but the revision still 0009, which a rerun
+could not repair. The whole migration stays one step that either happens or does not.
 """
 
 import json
