@@ -1,13 +1,19 @@
-"""`upgrade head` on an empty database gives exactly the models' schema; `downgrade base` undoes it."""
+"""`upgrade head` on an empty database gives exactly the models' schema; `downgrade base` undoes it;
+`migrate_to` goes either way and says where it went; index builds on PostgreSQL survive a failure."""
 
 from __future__ import annotations
 
+import threading
+
 import httpx
+import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from fastapi import FastAPI
 from sqlalchemy import create_engine, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 import models
 from services.platform import migrations
@@ -56,6 +62,97 @@ def test_downgrade_base_removes_everything_and_upgrade_again_works(empty_databas
     migrations.downgrade(settings, "base")
     assert _tables(empty_database_url) <= {"alembic_version"}
     migrations.upgrade(settings)
+    assert _schema_drift(empty_database_url) == []
+
+
+def test_migrate_to_goes_up_or_down_to_the_revision_and_says_where_it_went(empty_database_url: str) -> None:
+    settings = settings_for(empty_database_url)
+    up = migrations.migrate_to(settings, "0009")
+    assert (up.before, up.after) == (None, "0009")
+    assert up.describe() == "database migrated from base to 0009"
+    head = migrations.migrate_to(settings, "head")
+    assert (head.before, head.after) == ("0009", head.head)
+    assert head.describe() == f"database migrated from 0009 to {head.head} (head)"
+    down = migrations.migrate_to(settings, "0005")
+    assert (down.before, down.after) == (head.head, "0005")
+    assert "ix_anxiety_score_check_in_id" not in _indexes(empty_database_url, "anxiety_score")
+    assert migrations.migrate_to(settings, "0005").describe() == "database already at 0005"
+    with pytest.raises(
+        migrations.MigrationRefused, match=r"unknown revision '0042': give head, base or one of"
+    ):
+        migrations.migrate_to(settings, "0042")
+    assert migrations.current_revision(settings) == "0005"  # a refusal moves nothing
+    assert migrations.migrate_to(settings, "base").describe() == "database migrated from 0005 to base"
+    assert _tables(empty_database_url) <= {"alembic_version"}
+
+
+def test_a_database_ahead_of_this_release_is_refused(empty_database_url: str) -> None:
+    settings = settings_for(empty_database_url)
+    migrations.upgrade(settings, "0001")
+    engine = create_engine(sync_database_url(empty_database_url))
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0099'")
+    finally:
+        engine.dispose()
+    with pytest.raises(migrations.MigrationRefused, match=r"at revision 0099, which this .* not know"):
+        migrations.migrate_to(settings, "0009")
+
+
+def _indexes(database_url: str, table: str) -> set[str]:
+    engine = create_engine(sync_database_url(database_url))
+    try:
+        return {str(index["name"]) for index in inspect(engine).get_indexes(table)}
+    finally:
+        engine.dispose()
+
+
+def _libpq(database_url: str) -> str:
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _invalid_indexes(database_url: str) -> list[str]:
+    with psycopg.connect(_libpq(database_url)) as connection:
+        rows = connection.execute(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE NOT i.indisvalid"
+        )
+        return [str(row[0]) for row in rows]
+
+
+@pytest.mark.one_database
+def test_a_concurrent_index_build_that_failed_is_finished_by_running_migrate_again(
+    empty_database_url: str,
+) -> None:
+    """0006 builds its indexes CONCURRENTLY: it waits for a writer's open transaction instead of
+    blocking writers. Cancelled there, it leaves an INVALID index and the revision at 0005; the next run
+    drops the leftover and builds it again."""
+    settings = settings_for(empty_database_url)
+    migrations.upgrade(settings, "0005")
+    # A writer's transaction on anxiety_score stays open; the build may wait 1 s for it, then is cancelled.
+    impatient = make_url(empty_database_url).update_query_dict({"options": "-c statement_timeout=1000"})
+    writer_holds, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with psycopg.connect(_libpq(empty_database_url)) as connection:
+            connection.execute("LOCK TABLE anxiety_score IN ROW EXCLUSIVE MODE")
+            writer_holds.set()
+            release.wait(timeout=60)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert writer_holds.wait(timeout=30)
+        with pytest.raises(OperationalError, match="statement timeout"):
+            migrations.upgrade(settings, "0006", database_url=impatient.render_as_string(hide_password=False))
+    finally:
+        release.set()
+        thread.join(timeout=30)
+    assert _invalid_indexes(empty_database_url) == ["ix_anxiety_score_check_in_id"]
+    assert migrations.current_revision(settings) == "0005"
+
+    moved = migrations.migrate_to(settings)
+    assert (moved.before, moved.after) == ("0005", moved.head)
+    assert _invalid_indexes(empty_database_url) == []
     assert _schema_drift(empty_database_url) == []
 
 
