@@ -3,6 +3,10 @@
 Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
+
+An index on a table that already holds rows: services.platform.index_builds.create_index (built
+concurrently on PostgreSQL), in a migration of its own. An index of a table this migration creates:
+op.create_index as autogenerate writes it. Never write a secret in clear, not even in a downgrade.
 """
 
 from collections.abc import Sequence
