@@ -128,8 +128,8 @@ def test_a_concurrent_index_build_that_failed_is_finished_by_running_migrate_aga
     drops the leftover and builds it again."""
     settings = settings_for(empty_database_url)
     migrations.upgrade(settings, "0005")
-    # A writer's transaction on anxiety_score stays open; the build may wait 1 s for it, then is cancelled.
-    impatient = make_url(empty_database_url).update_query_dict({"options": "-c statement_timeout=1000"})
+    # A writer's transaction on anxiety_score stays open: the build waits for its lock, cancelled after 0.5 s.
+    impatient = make_url(empty_database_url).update_query_dict({"options": "-c lock_timeout=500"})
     writer_holds, release = threading.Event(), threading.Event()
 
     def writer() -> None:
@@ -142,7 +142,7 @@ def test_a_concurrent_index_build_that_failed_is_finished_by_running_migrate_aga
     thread.start()
     try:
         assert writer_holds.wait(timeout=30)
-        with pytest.raises(OperationalError, match="statement timeout"):
+        with pytest.raises(OperationalError, match="lock timeout"):
             migrations.upgrade(settings, "0006", database_url=impatient.render_as_string(hide_password=False))
     finally:
         release.set()

@@ -102,7 +102,7 @@ def migrate_to(settings: Settings, target: str = "head", database_url: str | Non
     if before is not None and before not in order:
         raise MigrationRefused(
             f"the database is at revision {before}, which this version of symptrack does not know: "
-            "a newer release migrated it; run that release's `symptrack migrate --to` to come back"
+            f"a newer release migrated it; that release's `symptrack migrate --to {head}` brings it back here"
         )
     step = order.index(wanted) if wanted else -1
     now = order.index(before) if before else -1
@@ -124,7 +124,7 @@ def _resolve(script: ScriptDirectory, target: str, order: list[str]) -> str | No
         return order[-1]
     try:
         found = script.get_revision(target)
-    except CommandError:  # unknown, ambiguous or malformed (alembic's RevisionError is one)
+    except CommandError:  # unknown, ambiguous or malformed (get_revision raises them all as this)
         found = None
     if found is None or found.revision != target:
         raise MigrationRefused(
