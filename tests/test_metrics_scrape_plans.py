@@ -25,7 +25,9 @@ async def _fill(app: FastAPI, world: World) -> None:
     patient = world["patient_a"].patient_id
     async with app.state.engine.begin() as connection:
         organization = (
-            await connection.execute(text("SELECT organization_id FROM patient WHERE id = :p"), {"p": patient})
+            await connection.execute(
+                text("SELECT organization_id FROM patient WHERE id = :p"), {"p": patient}
+            )
         ).scalar_one()
         await connection.execute(
             text(
@@ -57,7 +59,8 @@ async def _fill(app: FastAPI, world: World) -> None:
         await connection.execute(
             text(
                 "INSERT INTO flag (id, patient_id, organization_id, rule, severity, severity_rank, status, "
-                "reason, symptom_key, evidence, created_at, updated_at, observed_at, last_observed_at, history) "
+                "reason, symptom_key, evidence, created_at, updated_at, observed_at, last_observed_at, "
+                "history) "
                 "SELECT gen_random_uuid(), :p, :o, (ARRAY['seizure','missed_doses','gad7_rise'])[1 + g % 3], "
                 "'high', 2, CASE WHEN g % 20 = 0 THEN 'open' WHEN g % 20 = 1 THEN 'acknowledged' "
                 "ELSE 'resolved' END, 'r', g::text, '[]', now(), now(), now(), now(), '[]' "

@@ -217,25 +217,30 @@ def _worker_metrics_url(log: Path, process: subprocess.Popen[bytes]) -> str:
     raise AssertionError(log.read_text())
 
 
+def _start_worker(database_url: str, folder: Path, log: Path) -> subprocess.Popen[bytes]:
+    """`symptrack worker --metrics-port 0`: a free port, which it logs."""
+    env = {
+        **os.environ,
+        "SYMPTRACK_DATABASE_URL": database_url,
+        "SYMPTRACK_ENVIRONMENT": "development",
+        "SYMPTRACK_DATA_DIR": str(folder / "data"),
+        "SYMPTRACK_WEBHOOK_ALLOW_HTTP": "true",
+        "SYMPTRACK_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+        "SYMPTRACK_WEBHOOK_SECRET_KEYS": json.dumps([WEBHOOK_SECRET_KEY]),
+    }
+    return subprocess.Popen(
+        [SYMPTRACK, "worker", "--metrics-port", "0"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
+
+
 @pytest.mark.slow
 async def test_a_worker_alone_serves_its_metrics_on_loopback(
     client: httpx.AsyncClient, world: World, receiver: Receiver, database_url: str, tmp_path: Path
 ) -> None:
     await _endpoint(client, world, receiver)
     await check_in(client, world["patient_a"], day(0), red_flags={"seizure": True})
-    env = {
-        **os.environ,
-        "SYMPTRACK_DATABASE_URL": database_url,
-        "SYMPTRACK_ENVIRONMENT": "development",
-        "SYMPTRACK_DATA_DIR": str(tmp_path / "data"),
-        "SYMPTRACK_WEBHOOK_ALLOW_HTTP": "true",
-        "SYMPTRACK_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
-        "SYMPTRACK_WEBHOOK_SECRET_KEYS": json.dumps([WEBHOOK_SECRET_KEY]),
-    }
     log = tmp_path / "worker.log"
-    process = subprocess.Popen(
-        [SYMPTRACK, "worker", "--metrics-port", "0"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
-    )
+    process = _start_worker(database_url, tmp_path, log)
     try:
         url = _worker_metrics_url(log, process)
         assert url.startswith("http://127.0.0.1:")

@@ -56,7 +56,10 @@ async def read_gauges(session: AsyncSession, cap: int = CAP) -> Gauges:
     for status in DELIVERY_STATUSES:
         some = (
             # The index's own column: nothing to read from the table.
-            select(col(WebhookDelivery.status)).where(col(WebhookDelivery.status) == status).limit(cap).subquery()
+            select(col(WebhookDelivery.status))
+            .where(col(WebhookDelivery.status) == status)
+            .limit(cap)
+            .subquery()
         )
         count = int(await session.scalar(select(func.count()).select_from(some)) or 0)
         if count:
