@@ -12,7 +12,9 @@ Rows go in with generate_series, history as production grows it: 97% of deliveri
   visibility map does not cover yet: the worst case, until autovacuum comes);
 - vacuumed: after VACUUM ANALYZE, as autovacuum leaves a table (the steady state);
 - vacuumed, without ix_flag_status_rule_severity: the flag counts as they were read before 0014.
-Each: the first scrape, then p50 / p95 / max of the next ones, and p50's ratio to the empty one's.
+Each: the first scrape, then p50 / p95 / max of the next ones (ms), p50's ratio to the empty one's, and
+the pages (8 kB buffers) one scrape's statements touch (EXPLAIN ANALYZE BUFFERS: not timing, so not
+moved by whatever else runs on the machine).
 """
 
 from __future__ import annotations
@@ -22,9 +24,13 @@ import asyncio
 import os
 import statistics
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import httpx
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench import pg
 from bench.config import BenchConfig
@@ -66,7 +72,7 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
 
-async def _scrapes(app_url: str, count: int) -> list[float]:
+async def _scrapes(app_url: str, count: int) -> Scrapes:
     from api.app import create_app
     from services.settings import Settings
 
@@ -86,16 +92,48 @@ async def _scrapes(app_url: str, count: int) -> list[float]:
                 answer = await client.get("/metrics")
                 timings.append(time.perf_counter() - started)
                 answer.raise_for_status()
-    return timings
+            pages = await _pages_read(app.state.engine, client)
+    return Scrapes(timings, pages)
 
 
-def _row(name: str, timings: list[float], empty_p50: float | None) -> tuple[str, float]:
-    first, rest = timings[0], timings[1:]
+async def _pages_read(engine: AsyncEngine, client: httpx.AsyncClient) -> int:
+    """Buffers (8 kB pages, in memory or read) the gauge statements of one more scrape touch, from
+    EXPLAIN (ANALYZE, BUFFERS): what a scrape costs the database, whatever else loads the machine."""
+    statements: list[tuple[str, Any]] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, parameters: Any, *_: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        (await client.get("/metrics")).raise_for_status()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", seen)
+    pages = 0
+    async with engine.connect() as connection:
+        for statement, parameters in statements:
+            explained = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement
+            [plan] = (await connection.exec_driver_sql(explained, parameters)).scalar_one()
+            top = plan["Plan"]
+            pages += int(top.get("Shared Hit Blocks", 0)) + int(top.get("Shared Read Blocks", 0))
+    return pages
+
+
+@dataclass(frozen=True)
+class Scrapes:
+    timings: list[float]  # seconds, in order
+    pages: int  # buffers one scrape's gauge statements touch
+
+
+def _row(name: str, scrapes: Scrapes, empty_p50: float | None) -> float:
+    first, rest = scrapes.timings[0], scrapes.timings[1:]
     p50 = statistics.median(rest)
     p95 = statistics.quantiles(rest, n=20, method="inclusive")[-1] if len(rest) >= 2 else rest[0]
     ratio = "1.0" if empty_p50 is None else f"{p50 / empty_p50:.1f}"
-    print(f"| {name} | {_ms(first)} | {_ms(p50)} | {_ms(p95)} | {_ms(max(rest))} | {ratio} |", flush=True)
-    return name, p50
+    cells = [name, _ms(first), _ms(p50), _ms(p95), _ms(max(rest)), ratio, str(scrapes.pages)]
+    print("| " + " | ".join(cells) + " |", flush=True)
+    return p50
 
 
 async def _run(deliveries: int, flags: int, scrapes: int) -> None:
@@ -104,20 +142,24 @@ async def _run(deliveries: int, flags: int, scrapes: int) -> None:
     try:
         pg.migrate(config, database, dict(os.environ))
         print(f"{deliveries} deliveries, {flags} flags, {scrapes} scrapes a row (ms)\n", flush=True)
-        print("| database | first | p50 | p95 | max | p50 / empty |\n|---|---|---|---|---|---|", flush=True)
-        _, empty = _row("empty", await _scrapes(database.app_url, scrapes), None)
+        print("| database | first | p50 | p95 | max | p50 / empty | pages |", flush=True)
+        print("|---|---|---|---|---|---|---|", flush=True)
+        empty = _row("empty", await _scrapes(database.app_url, scrapes), None)
         connection = await asyncpg.connect(database.url)
         try:
             for statement in _FILL:
                 await connection.execute(statement)
+            for table in ("webhook_delivery", "flag"):  # "not vacuumed" stays so while it is measured
+                await connection.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
             await connection.execute(_DELIVERIES, deliveries)
             await connection.execute("SET session_replication_role = replica")
             await connection.execute(_FLAGS, flags)
             await connection.execute("SET session_replication_role = DEFAULT")
             loaded = f"{deliveries // 1000}k deliveries, {flags // 1000}k flags"
             _row(f"{loaded}, not vacuumed", await _scrapes(database.app_url, scrapes), empty)
-            await connection.execute("VACUUM ANALYZE webhook_delivery")
-            await connection.execute("VACUUM ANALYZE flag")
+            for table in ("webhook_delivery", "flag"):
+                await connection.execute(f"ALTER TABLE {table} RESET (autovacuum_enabled)")
+                await connection.execute(f"VACUUM ANALYZE {table}")
             _row(f"{loaded}, vacuumed", await _scrapes(database.app_url, scrapes), empty)
             await connection.execute("DROP INDEX ix_flag_status_rule_severity")
             await connection.execute("ANALYZE flag")

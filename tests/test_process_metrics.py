@@ -79,6 +79,19 @@ async def test_the_process_shows_its_memory_cpu_and_files(client: httpx.AsyncCli
     assert "# HELP symptrack_webhook_attempts_total" in text and "# HELP symptrack_job_round_seconds" in text
 
 
+# Every label name a scrape may show; each one's values are bounded (route templates, the rules and
+# severities of the catalogue, the statuses, an attempt's outcome class, a registered job's name).
+LABELS = {"method", "route", "status", "rule", "severity", "state", "outcome", "job", "le"}
+
+
+async def test_every_label_is_one_of_a_known_few(client: httpx.AsyncClient, world: World) -> None:
+    await check_in(client, world["patient_a"], day(0), red_flags={"seizure": True})
+    text = await _scrape(client)
+    names = set(re.findall(r'[{,]([a-z_]+)="', text))
+    assert names <= LABELS, names - LABELS
+    assert {"rule", "severity", "route"} <= names
+
+
 async def test_attempts_by_outcome_and_send_latency_after_real_sends(
     app: FastAPI, client: httpx.AsyncClient, world: World, receiver: Receiver
 ) -> None:
