@@ -152,7 +152,17 @@ def server_options(settings: Settings) -> dict[str, Any]:
 
 
 @main.command()
-def worker() -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve this worker's metrics (Prometheus text: its jobs, webhook sends, pool, memory and CPU) "
+    "at http://HOST:PORT/metrics. Off by default.",
+)
+@click.option(
+    "--metrics-host", default="127.0.0.1", show_default=True, help="The address --metrics-port binds to."
+)
+def worker(metrics_port: int | None, metrics_host: str) -> None:
     """Run the delivery worker alone (any number, on any machine that reaches the database)."""
     from services.database import create_engine, create_session_factory
     from services.jobs import all_jobs
@@ -162,6 +172,8 @@ def worker() -> None:
 
     async def run() -> None:
         engine = create_engine(settings)
+        if metrics_port is not None:
+            _serve_worker_metrics(metrics_host, metrics_port, engine)
         background = Worker(create_session_factory(engine), settings, all_jobs())
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -172,6 +184,17 @@ def worker() -> None:
             await engine.dispose()
 
     asyncio.run(run())
+
+
+def _serve_worker_metrics(host: str, port: int, engine: Any) -> None:
+    from services.platform.process_metrics import serve_worker_metrics
+
+    try:
+        server, _ = serve_worker_metrics(host, port, engine.sync_engine.pool)
+    except OSError as exc:  # the port taken: say so in one line, not a traceback
+        raise click.ClickException(f"--metrics-port {port}: {exc.strerror or exc}") from None
+    # The port actually bound (0 asks for a free one), for whoever started this process.
+    logger.info("worker metrics at http://%s:%d/metrics", host, server.server_port)
 
 
 @main.command("create-admin")

@@ -52,6 +52,8 @@ class Flag(SQLModel, table=True):
             postgresql_where=text("status != 'resolved'"),
         ),
         Index("ix_flag_status_severity_rank_observed_at", "status", "severity_rank", "observed_at"),
+        # /metrics counts open and acknowledged flags by rule and severity from this index alone.
+        Index("ix_flag_status_rule_severity", "status", "rule", "severity"),
         Index("ix_flag_patient_id_created_at", "patient_id", "created_at"),
         # The unacknowledged-alert job reads only the flags whose alert is due.
         Index("ix_flag_unacknowledged_alert_due_at", "unacknowledged_alert_due_at"),

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 
 from services.localtime import SQLITE_LOCAL_DATE, sqlite_local_date
 from services.platform import wakeup
+from services.platform.pool_metrics import MeteredPool
 from services.settings import Settings
 
 # Work registered by `after_rollback`, kept in session.info until the unit of work ends.
@@ -53,6 +54,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         return engine
     engine = create_async_engine(
         url,
+        poolclass=MeteredPool,  # counts checkouts waiting for a connection (/metrics)
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_recycle=1800,

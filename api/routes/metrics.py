@@ -7,7 +7,7 @@ import ipaddress
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import SessionDep, SettingsDep
@@ -15,6 +15,8 @@ from api.errors import problem_responses
 from api.observability import REGISTRY
 from services.errors import Unauthorized
 from services.platform.metrics import read_gauges
+from services.platform.pool_metrics import PoolCollector
+from services.platform.process_metrics import PROCESS_REGISTRY
 
 router = APIRouter(tags=["operations"])
 
@@ -51,6 +53,12 @@ def metrics_access(request: Request, settings: SettingsDep) -> None:
         raise StarletteHTTPException(404)  # answered as if there were no such route
 
 
+def _pool_registry(request: Request) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(PoolCollector(request.app.state.engine.sync_engine.pool))
+    return registry
+
+
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
 
@@ -67,6 +75,8 @@ def _label(value: str) -> str:
     dependencies=[Depends(metrics_access)],
 )
 async def metrics(request: Request, session: SessionDep) -> Response:
+    # Before this scrape's own statements check a connection out: the pool as the requests left it.
+    pool = generate_latest(_pool_registry(request))
     gauges = await read_gauges(session)
     callers = getattr(request.app.state, "caller_cache", None)
     lines = [
@@ -90,5 +100,7 @@ async def metrics(request: Request, session: SessionDep) -> Response:
         "# TYPE symptrack_outbox_lag_seconds gauge",
         f"symptrack_outbox_lag_seconds {gauges.outbox_lag_seconds:.3f}",
     ]
-    body = generate_latest(REGISTRY) + ("\n".join(lines) + "\n").encode()
+    # This process: requests (REGISTRY), resources and its worker's jobs and sends, its pool.
+    body = generate_latest(REGISTRY) + generate_latest(PROCESS_REGISTRY) + pool
+    body += ("\n".join(lines) + "\n").encode()
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -46,6 +46,7 @@ from services.alerting.url_safety import MalformedUrl, UnsafeUrl, pinned_target
 from services.alerting.webhook_secrets import WebhookKeyError
 from services.database import session_scope
 from services.platform import wakeup
+from services.platform.process_metrics import WEBHOOK_ATTEMPTS, WEBHOOK_SEND_SECONDS
 from services.settings import Settings
 
 logger = logging.getLogger("symptrack.delivery")
@@ -257,10 +258,18 @@ class Outcome:
     retry_after: timedelta | None
     # The delivery can never be sent (its URL cannot be built into a request): dead at once.
     permanent: bool = False
+    # Why it failed, when no answer came: one of process_metrics.ATTEMPT_OUTCOMES (the metrics' label).
+    failure: str = "not_sent"
 
     @property
     def succeeded(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def kind(self) -> str:
+        if self.status_code is not None:
+            return "succeeded" if self.succeeded else "non_2xx"
+        return self.failure
 
 
 def webhook_client(settings: Settings, ssl_context: ssl.SSLContext | None = None) -> httpx.AsyncClient:
@@ -290,7 +299,8 @@ async def send(client: httpx.AsyncClient, settings: Settings, claimed: Claimed) 
     try:
         return await _send(client, settings, claimed, started)
     except httpx.InvalidURL:
-        return Outcome(None, _elapsed_ms(started), "refused: must be a valid URL", None, None, permanent=True)
+        invalid = "refused: must be a valid URL"
+        return Outcome(None, _elapsed_ms(started), invalid, None, None, permanent=True, failure="refused")
     except Exception as exc:
         logger.warning("delivery %s not sent: %s", claimed.delivery_id, type(exc).__name__)
         return Outcome(None, _elapsed_ms(started), f"not sent: {type(exc).__name__}", None, None)
@@ -302,9 +312,9 @@ async def _send(client: httpx.AsyncClient, settings: Settings, claimed: Claimed,
     try:
         target = await pinned_target(claimed.url, settings)
     except MalformedUrl as exc:
-        return Outcome(None, 0, f"refused: {exc}", None, None, permanent=True)
+        return Outcome(None, 0, f"refused: {exc}", None, None, permanent=True, failure="refused")
     except UnsafeUrl as exc:
-        return Outcome(None, 0, f"refused: {exc}", None, None)
+        return Outcome(None, 0, f"refused: {exc}", None, None, failure="refused")
     body = body_of(claimed)
     sent_at = utcnow()
     headers = {
@@ -322,12 +332,21 @@ async def _send(client: httpx.AsyncClient, settings: Settings, claimed: Claimed,
             target.url, content=body.encode(), headers=headers, extensions=extensions
         )
     except httpx.HTTPError as exc:
-        return Outcome(None, _elapsed_ms(started), f"{type(exc).__name__}", None, None)
+        return Outcome(None, _elapsed_ms(started), f"{type(exc).__name__}", None, None, failure=_failure(exc))
     latency = _elapsed_ms(started)
     text = response.content[:RESPONSE_KEEP_BYTES].decode("utf-8", errors="replace")
     return Outcome(
         response.status_code, latency, None, text, _retry_after(response.headers.get("retry-after"))
     )
+
+
+def _failure(exc: httpx.HTTPError) -> str:
+    """The class of a send that got no answer: the receiver too slow, or not reachable."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, httpx.NetworkError | httpx.ProtocolError):
+        return "connection"  # refused, reset, closed before answering
+    return "not_sent"
 
 
 def _retry_after(value: str | None) -> timedelta | None:
@@ -432,6 +451,7 @@ async def _deliver(
     recording that fails leaves this delivery's lease to run out, so it is sent again (same
     webhook-id), and no other delivery's outcome is lost with it."""
     outcome = await send(http, settings, claimed)
+    _count(outcome)
     try:
         async with session_scope(factory) as session:
             await record(session, settings, claimed, outcome, utcnow(), rng)
@@ -440,6 +460,12 @@ async def _deliver(
         return
     level = logging.INFO if outcome.succeeded else logging.WARNING
     logger.log(level, "delivery %s: %s", claimed.delivery_id, outcome.status_code or outcome.error)
+
+
+def _count(outcome: Outcome) -> None:
+    WEBHOOK_ATTEMPTS.labels(outcome.kind).inc()
+    if outcome.kind in ("succeeded", "non_2xx", "timeout", "connection"):  # it went out
+        WEBHOOK_SEND_SECONDS.observe(outcome.latency_ms / 1000)
 
 
 async def deliver_due(

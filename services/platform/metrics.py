@@ -1,11 +1,16 @@
 """Gauges read from the database at scrape time, so every process reports the same truth.
 
-A scrape's cost must not grow with the tables: each statement reads at most `CAP` rows of one status
-through an index led by the status (`ix_flag_status_severity_rank_observed_at`,
-`ix_webhook_delivery_due`), so a count saturates at `CAP` instead of scanning history. Only the states
-an operator acts on are counted (flags open or acknowledged; deliveries pending, failed or dead):
-resolved flags and succeeded deliveries only ever grow, and their totals belong in the database's
-own reporting, not in every scrape.
+A scrape's cost must not grow with the tables: each statement reads at most `CAP` entries of one
+status, and from an index alone (an index-only scan: flags through `ix_flag_status_rule_severity`,
+deliveries through `ix_webhook_delivery_due`), so a count saturates at `CAP` index entries instead
+of reading a table page per row counted (what made a scrape take 0.43 s at 2M deliveries). Selecting
+a column outside the index would bring those page reads back: tests/test_metrics_scrape_plans.py
+holds every statement to index-only scans. Only the states an operator acts on are counted (flags
+open or acknowledged; deliveries pending, failed or dead): resolved flags and succeeded deliveries
+only ever grow, and their totals belong in the database's own reporting, not in every scrape.
+
+An index-only scan still visits the table for pages changed since their last vacuum (the visibility
+map): autovacuum keeps them few; a table just bulk-loaded and never vacuumed pays them all once.
 """
 
 from __future__ import annotations
@@ -50,7 +55,11 @@ async def read_gauges(session: AsyncSession, cap: int = CAP) -> Gauges:
     deliveries: list[tuple[str, int]] = []
     for status in DELIVERY_STATUSES:
         some = (
-            select(col(WebhookDelivery.id)).where(col(WebhookDelivery.status) == status).limit(cap).subquery()
+            # The index's own column: nothing to read from the table.
+            select(col(WebhookDelivery.status))
+            .where(col(WebhookDelivery.status) == status)
+            .limit(cap)
+            .subquery()
         )
         count = int(await session.scalar(select(func.count()).select_from(some)) or 0)
         if count:

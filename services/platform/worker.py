@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.platform import wakeup
+from services.platform.process_metrics import JOB_FAILURES, JOB_ROUND_SECONDS
 from services.platform.tracebacks import exception_name, log_exception
 from services.settings import Settings
 
@@ -104,13 +106,16 @@ class Worker:
                 await job.drain()
 
     async def _run_once(self, job: RegisteredJob) -> None:
+        started = time.perf_counter()
         try:
             await job.run(self.session_factory, self.settings)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             # One failing round must not stop the worker; the job's work stays claimable.
+            JOB_FAILURES.labels(job.name).inc()
             log_exception(logger, "job %s failed: %s", job.name, exception_name(exc), exc=exc)
+        JOB_ROUND_SECONDS.labels(job.name).observe(time.perf_counter() - started)
         self._beat()
 
     def _beat(self) -> None:
