@@ -115,8 +115,9 @@ def serve(host: str, port: int, no_worker: bool, workers: int) -> None:
     Stopping: on SIGTERM /readyz answers 503 at once and every request is still served for
     SYMPTRACK_SHUTDOWN_GRACE_SECONDS (10 s), so a load balancer stops sending here; then the process
     stops accepting, finishes the requests in flight (up to 30 s) and the delivery worker's sends,
-    and exits 0. A second SIGTERM, or SIGINT (Ctrl-C), skips the rest of the grace; a third signal
-    stops without waiting for requests in flight. With --workers, each process drains alike."""
+    and exits 0. SIGINT (Ctrl-C), or a second SIGTERM, skips the grace (the requests in flight are
+    still finished); one more signal stops without waiting for them. With --workers, each process
+    drains alike."""
     settings = _settings()  # a refused configuration is the only thing said
     import uvicorn
 
