@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 from fastapi import FastAPI
@@ -14,6 +14,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from api.docs import install_docs
+from api.drain import ClosingWhileDraining, Drain, draining_on_signals
 from api.errors import UnhandledErrorMiddleware, install_problem_handlers, problem
 from api.fair_share import FairShareGate, Slots
 from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -75,13 +76,20 @@ class ProblemCORSMiddleware(CORSMiddleware):
 
 
 def create_app(
-    settings: Settings | None = None, *, run_worker: bool = False, freeze_heap: bool = False
+    settings: Settings | None = None,
+    *,
+    run_worker: bool = False,
+    freeze_heap: bool = False,
+    drain_on_signals: bool = False,
 ) -> FastAPI:
     """`freeze_heap`: a served process (`symptrack serve`) moves what start-up made (modules, models,
     the FHIR and chart libraries) out of the garbage collector's reach once started: a full collection
     then looks at what requests made only, and holds the event loop well under a millisecond where it
     held it ~130 ms at a time while heavy reads ran (every request waited). Not for the tests: what
-    is frozen is never collected, and they make many apps in one process."""
+    is frozen is never collected, and they make many apps in one process.
+
+    `drain_on_signals`: a served process drains on SIGTERM (api/drain.py); its lifespan takes the
+    signals from uvicorn while it runs. Not for the tests, which run apps in pytest's main thread."""
     settings = settings or get_settings()
     quiet_chatty_loggers()
 
@@ -104,8 +112,10 @@ def create_app(
         if freeze_heap:
             gc.collect()
             gc.freeze()
+        signals = draining_on_signals(app.state.drain, settings.shutdown_grace_seconds)
         try:
-            yield
+            with signals if drain_on_signals else nullcontext():
+                yield
         finally:
             if worker and worker_task:
                 # Let the round in flight finish, so nothing is left half-sent.
@@ -125,6 +135,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.drain = Drain()
     if settings.cors_origins:
         app.add_middleware(
             ProblemCORSMiddleware,
@@ -147,6 +158,8 @@ def create_app(
     # Inside the request id and access log, outside everything that could raise.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(ObservabilityMiddleware)
+    # Outermost: every answer of a draining process closes its connection, refusals included.
+    app.add_middleware(ClosingWhileDraining, drain=app.state.drain)
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
@@ -175,4 +188,4 @@ def create_app_from_env() -> FastAPI:
     environment, and no delivery worker (`symptrack worker` runs it beside them)."""
     settings = get_settings()
     configure_logging(settings.log_level)  # each process is started afresh by uvicorn
-    return create_app(settings, freeze_heap=True)
+    return create_app(settings, freeze_heap=True, drain_on_signals=True)

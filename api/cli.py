@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
 import click
 
@@ -25,20 +26,33 @@ logger = logging.getLogger("symptrack.serve")
 
 def _settings() -> Settings:
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
+    from api.observability import configure_logging
     from services.settings import get_settings
 
     try:
-        return get_settings()
+        settings = get_settings()
     except ValidationError as exc:  # refused configuration, e.g. no secret key in production
         # Only the messages: pydantic's own text quotes the input, the secret key included.
         problems = [_setting_problem(error["loc"], error["msg"]) for error in exc.errors()]
         raise click.ClickException("invalid configuration: " + "; ".join(problems)) from None
+    except SettingsError as exc:  # a list setting that is not JSON: its variable, never its value
+        raise click.ClickException(f"invalid configuration: {_unparsable_setting(str(exc))}") from None
+    configure_logging(settings.log_level)  # the level a .env file gives too
+    return settings
 
 
 def _setting_problem(loc: tuple[int | str, ...], message: str) -> str:
     message = message.removeprefix("Value error, ")
     return f"SYMPTRACK_{str(loc[0]).upper()}: {message}" if loc else message
+
+
+def _unparsable_setting(message: str) -> str:
+    # pydantic-settings says 'error parsing value for field "cors_origins" from source "..."'.
+    field = re.search(r'field "(\w+)"', message)
+    name = f"SYMPTRACK_{field.group(1).upper()}" if field else "a SYMPTRACK_ setting"
+    return f'{name} must be JSON, e.g. ["first", "second"] for a list'
 
 
 def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -59,8 +73,16 @@ def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]
 def main() -> None:
     """symptrack: gabapentin side-effect and anxiety tracking for patients and their care teams."""
     from api.observability import configure_logging
+    from services.settings import LogLevel
 
-    configure_logging(os.environ.get("SYMPTRACK_LOG_LEVEL", "INFO"))
+    # Logging is set up before the settings are read (a refused setting is said in a log line too);
+    # a level the settings would refuse is refused here in the same words.
+    level = os.environ.get("SYMPTRACK_LOG_LEVEL", "INFO").strip().upper()
+    if level not in get_args(LogLevel):
+        raise click.ClickException(
+            "invalid configuration: SYMPTRACK_LOG_LEVEL must be one of " + ", ".join(get_args(LogLevel))
+        )
+    configure_logging(level)
 
 
 @main.command()
@@ -102,11 +124,20 @@ def migrate(target: str) -> None:
     "throttling count per process.",
 )
 def serve(host: str, port: int, no_worker: bool, workers: int) -> None:
-    """Serve the API (an embedded SQLite database is migrated first)."""
+    """Serve the API (an embedded SQLite database is migrated first).
+
+    \b
+    Stopping: on SIGTERM /readyz answers 503 at once and every request is still served for
+    SYMPTRACK_SHUTDOWN_GRACE_SECONDS (10 s), so a load balancer stops sending here; then the process
+    stops accepting, finishes the requests in flight (up to 30 s) and the delivery worker's sends,
+    and exits 0. SIGINT (Ctrl-C), or a second SIGTERM, skips the grace (the requests in flight are
+    still finished); one more signal stops without waiting for them. With --workers, each process
+    drains alike."""
     settings = _settings()  # a refused configuration is the only thing said
     import uvicorn
 
     from api.app import create_app
+    from api.drain import DrainingSupervisor, SignalledServer
     from services.platform import migrations
 
     if settings.is_sqlite:
@@ -114,8 +145,11 @@ def serve(host: str, port: int, no_worker: bool, workers: int) -> None:
             raise click.ClickException("--workers above 1 needs PostgreSQL: SQLite is served by one process")
         migrations.upgrade(settings)
     if workers == 1:
-        app = create_app(settings, run_worker=not no_worker, freeze_heap=True)
-        uvicorn.run(app, host=host, port=port, **server_options(settings))
+        app = create_app(settings, run_worker=not no_worker, freeze_heap=True, drain_on_signals=True)
+        server = SignalledServer(uvicorn.Config(app, host=host, port=port, **server_options(settings)))
+        server.run()
+        if not server.started:
+            sys.exit(3)  # as uvicorn.run: it could not start (the port taken, the startup failed)
         return
     logger.warning(
         "%d API processes and no delivery worker among them: run `symptrack worker` for webhook alerts",
@@ -123,8 +157,9 @@ def serve(host: str, port: int, no_worker: bool, workers: int) -> None:
     )
     if not settings.redis_url:
         logger.warning("SYMPTRACK_REDIS_URL is not set: each process counts rate limits and sign-ins alone")
-    # Several processes: uvicorn imports the app in each (an import string and a factory).
-    uvicorn.run(
+    # Several processes: uvicorn imports the app in each (an import string and a factory); each one
+    # drains on the SIGTERM uvicorn's supervisor passes on, and the supervisor waits for them.
+    config = uvicorn.Config(
         "api.app:create_app_from_env",
         factory=True,
         workers=workers,
@@ -132,6 +167,12 @@ def serve(host: str, port: int, no_worker: bool, workers: int) -> None:
         port=port,
         **server_options(settings),
     )
+    DrainingSupervisor(config, sockets=[config.bind_socket()]).run()
+
+
+# Requests in flight when a served process stops get this long to finish (after the drain's grace):
+# the longest wait a request can have for its fair share is 10 s by default, then its own work.
+IN_FLIGHT_SECONDS = 30
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
@@ -148,6 +189,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
         # one, so a client cannot choose the address the sign-in throttle and rate limits count.
         "proxy_headers": bool(trusted_proxies),
         "forwarded_allow_ips": trusted_proxies,
+        "timeout_graceful_shutdown": IN_FLIGHT_SECONDS,
     }
 
 

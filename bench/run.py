@@ -141,6 +141,7 @@ class Bench:
             # limits on, counted in memory; sized so that one address carrying every phone is never
             # refused (BENCH_RATE_LIMIT_*=0 turns them off).
             SYMPTRACK_LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "info"),
+            SYMPTRACK_SHUTDOWN_GRACE_SECONDS="0",  # no balancer to drain from: a stop is at once
             SYMPTRACK_ACCESS_TOKEN_MINUTES=str(TOKEN_MINUTES),
             # All load comes from one address and a few tokens: limits sized for people would refuse it.
             SYMPTRACK_RATE_LIMIT_PER_TOKEN_PER_MINUTE=os.environ.get(

@@ -19,6 +19,13 @@ from services.platform import local_secret
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/symptrack.db"
 # A webhook lease lasts at least this many renewal intervals: two renewals may come late in a row.
 LEASE_RENEWALS = 3
+# In production a lease must also outlast one renewal by this much: a renewal that lands later than
+# `lease - renew interval` after the previous one lets another worker send a delivery still in flight.
+# Such delays are absolute, not a share of the interval (a renewal waiting for a pool connection, a
+# database failover, an event loop held by a heavy read, clocks of two machines apart): a 1 s lease is
+# refused whatever its renewal interval. The defaults (6 s, renewed every 2 s) allow 4 s.
+LEASE_RENEWAL_DELAY_SECONDS = 3.0
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 class Settings(BaseSettings):
@@ -29,6 +36,7 @@ class Settings(BaseSettings):
     model_config["hide_input_in_errors"] = True
 
     environment: Literal["development", "production"] = "development"
+    # SQLite by default (one process, one file); production refuses anything but PostgreSQL.
     database_url: str = DEFAULT_DATABASE_URL
     # Signs access tokens. Required (32+ characters) outside development; in development, when unset,
     # a random key is made once and kept in data_dir/secret_key (services/platform/local_secret.py).
@@ -73,14 +81,20 @@ class Settings(BaseSettings):
     # Proxies whose X-Forwarded-For uvicorn believes (comma-separated addresses or networks, "*" for
     # any); empty: none, so no client can choose the address the throttles and rate limits count.
     forwarded_allow_ips: str = ""
-    log_level: str = "INFO"
+    # DEBUG, INFO, WARNING, ERROR or CRITICAL (any case).
+    log_level: LogLevel = "INFO"
+    # On SIGTERM `symptrack serve` answers /readyz 503 at once and goes on serving this long, so a
+    # load balancer sees it leave before it stops accepting; then it finishes the requests in flight
+    # and exits 0 (a second SIGTERM, or SIGINT, ends the wait at once). 0: stop at once.
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=600)
     # PostgreSQL connection pool per process.
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=20, ge=0)
     # SQLite waits this long for a lock held by another connection before failing.
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     # Where the Alembic scripts are: the checkout this package runs from, or the copy an installed
-    # package carries (pyproject.toml puts alembic/ into the wheel).
+    # package carries (pyproject.toml puts alembic/ into the wheel). Change it only to run another
+    # copy of the migrations than the one installed.
     migrations_dir: Path = Field(default_factory=lambda: _default_migrations_dir())
 
     # Entries stamped further ahead than this are refused (phones' clocks drift a little).
@@ -126,6 +140,11 @@ class Settings(BaseSettings):
     unacknowledged_alert_minutes: float = Field(default=30.0, gt=0)
     # Evidence that happened this long before it reached the server says so in the flag's reason.
     late_evidence_hours: float = Field(default=24.0, gt=0)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_in_any_case(cls, level: object) -> object:
+        return level.strip().upper() if isinstance(level, str) else level
 
     @field_validator("metrics_token")
     @classmethod
@@ -182,6 +201,11 @@ class Settings(BaseSettings):
                 "SYMPTRACK_WEBHOOK_ALLOW_PRIVATE_NETWORKS must be false in production: an admin could aim "
                 "webhooks at the internal network (SSRF)"
             )
+        if database_backend(self.database_url) != "postgresql":
+            problems.append(
+                "SYMPTRACK_DATABASE_URL must be set to a PostgreSQL URL in production "
+                "(postgresql+asyncpg://user:password@host:5432/name): SQLite serves one process on one disk"
+            )
         if any("*" in origin for origin in self.cors_origins):
             problems.append(
                 'SYMPTRACK_CORS_ORIGINS must not contain "*" in production: list the browser origins '
@@ -218,11 +242,25 @@ class Settings(BaseSettings):
                 f"({self.webhook_lease_renew_seconds:g}): a live worker renews its leases that often, and "
                 "one that lapses after a single late renewal lets another worker send the delivery again"
             )
+        slack = self.webhook_lease_seconds - self.webhook_lease_renew_seconds
+        if self.environment != "development" and slack < LEASE_RENEWAL_DELAY_SECONDS - 1e-9:
+            raise ValueError(
+                f"SYMPTRACK_WEBHOOK_LEASE_SECONDS ({self.webhook_lease_seconds:g}) must exceed "
+                f"SYMPTRACK_WEBHOOK_LEASE_RENEW_SECONDS ({self.webhook_lease_renew_seconds:g}) by at least "
+                f"{LEASE_RENEWAL_DELAY_SECONDS:g} s in production: a renewal that comes later than that "
+                "(waiting for a database connection, a failover) lets another worker send a delivery "
+                "that is still being sent"
+            )
         return self
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def database_backend(url: str) -> str:
+    """The database a URL names ("postgresql", "sqlite", ...), without reading anything else of it."""
+    return url.split(":", 1)[0].split("+", 1)[0].strip().lower()
 
 
 def _default_migrations_dir() -> Path:

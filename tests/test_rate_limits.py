@@ -63,6 +63,7 @@ def _serve(database_url: str, extra: dict[str, str]) -> tuple[subprocess.Popen[b
         "SYMPTRACK_SECRET_KEY": settings_for(database_url).secret_key,
         "SYMPTRACK_RATE_LIMIT_PER_TOKEN_PER_MINUTE": "6",
         "SYMPTRACK_LOG_LEVEL": "WARNING",
+        "SYMPTRACK_SHUTDOWN_GRACE_SECONDS": "0",  # no balancer to drain from: stop at once
         **extra,
     }
     process = subprocess.Popen(

@@ -108,6 +108,7 @@ def test_production_needs_its_own_long_key(tmp_path: Path) -> None:
         secret_key=STRONG_KEY,
         data_dir=empty,
         webhook_secret_keys=[Fernet.generate_key().decode()],  # production needs them too
+        database_url="postgresql+asyncpg://symptrack@db:5432/symptrack",  # and PostgreSQL
     )
     assert ok.secret_key == STRONG_KEY and not empty.exists()  # production writes no key file
 

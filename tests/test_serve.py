@@ -29,6 +29,7 @@ def test_serve_migrates_sqlite_and_answers(tmp_path: Path) -> None:
         "SYMPTRACK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'fresh' / 'serve.db'}",
         "SYMPTRACK_ENVIRONMENT": "development",
         "SYMPTRACK_DATA_DIR": str(tmp_path / "fresh"),  # no key set: it makes one there
+        "SYMPTRACK_SHUTDOWN_GRACE_SECONDS": "0",  # the drain: tests/test_serve_drain.py
     }
     process = subprocess.Popen(
         [SYMPTRACK, "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -57,7 +58,7 @@ def test_serve_migrates_sqlite_and_answers(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
-    # uvicorn shuts down gracefully, then re-raises the signal so the exit status tells it.
-    assert process.returncode in (0, -signal.SIGTERM), output
+    # A stop asked for is a success (uvicorn alone would die by the signal it re-raises).
+    assert process.returncode == 0, output
     assert "worker started" in output and "worker stopped" in output
     assert "Application shutdown complete" in output

@@ -52,6 +52,7 @@ def _serve_with_two_workers(world: World, database_url: str) -> None:
         SYMPTRACK_ENVIRONMENT="development",
         SYMPTRACK_SECRET_KEY=settings_for(database_url).secret_key,
         SYMPTRACK_LOG_LEVEL="WARNING",
+        SYMPTRACK_SHUTDOWN_GRACE_SECONDS="0",  # no balancer to drain from: stop at once
     )
     process = subprocess.Popen(
         [SYMPTRACK, "serve", "--port", str(port), "--workers", "2"],

@@ -174,7 +174,11 @@ async def test_rotating_the_encryption_keys_with_the_command_keeps_deliveries_ve
 
 
 def test_production_needs_its_own_keys_and_refuses_bad_ones_without_printing_them() -> None:
-    production = {"environment": "production", "secret_key": STRONG_KEY}
+    production = {
+        "environment": "production",
+        "secret_key": STRONG_KEY,
+        "database_url": "postgresql+asyncpg://symptrack@db:5432/symptrack",
+    }
     with pytest.raises(ValidationError, match="SYMPTRACK_WEBHOOK_SECRET_KEYS must be set"):
         Settings(_env_file=None, **production)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="JSON list of Fernet keys") as refused:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
@@ -32,6 +32,10 @@ class ReadinessAnswer(BaseModel):
             "examples": [
                 {"status": "ok", "checks": {"database": "ok", "migrations": "ok"}},
                 {"status": "unavailable", "checks": {"database": "timeout", "migrations": "unknown"}},
+                {
+                    "status": "unavailable",
+                    "checks": {"database": "ok", "migrations": "ok", "shutdown": "draining"},
+                },
             ]
         }
     )
@@ -52,12 +56,15 @@ async def healthz() -> Health:
     response_model=ReadinessAnswer,
     responses={503: {"model": ReadinessAnswer, "description": "Not ready"}},
 )
-async def readyz(engine: EngineDep, settings: SettingsDep) -> JSONResponse:
+async def readyz(request: Request, engine: EngineDep, settings: SettingsDep) -> JSONResponse:
     """200 when the database answers and its schema is at the latest migration, else 503 with
-    the failing check. For readiness probes and load balancers."""
+    the failing check; 503 with `"shutdown": "draining"` once the process was asked to stop (it
+    still serves for a grace period). For readiness probes and load balancers."""
     try:
         readiness = await asyncio.wait_for(check_readiness(engine, settings), READINESS_TIMEOUT_SECONDS)
     except TimeoutError:
         readiness = Readiness(False, {"database": "timeout", "migrations": "unknown"})
+    if request.app.state.drain.draining:  # SIGTERM: the balancer must stop sending here (api/drain.py)
+        readiness = Readiness(False, {**readiness.checks, "shutdown": "draining"})
     body = ReadinessAnswer(status="ok" if readiness.ready else "unavailable", checks=readiness.checks)
     return JSONResponse(body.model_dump(), status_code=200 if readiness.ready else 503)
