@@ -30,9 +30,9 @@ from models.flags import FlagPublic
 from services.clinical.catalog import RED_FLAGS
 from services.clinical.gad7 import score_gad7
 from services.clinical.grading import ReportProblem, complete_attributes, composite_grade
-from services.entries import dose_statement, store
+from services.entries import check_in_statement, dose_statement, store
 from services.entries import views as entry_views
-from services.entries.recorder import BODY, Context, EntryRecipe, Loc, flags_raised_by, raise_if
+from services.entries.recorder import BODY, Context, EntryRecipe, Loc, flags_raised_by, insert_rows, raise_if
 from services.errors import FieldError, ValidationFailed
 from services.flags import lifecycle as flags
 from services.flags.dose_day_lock import lock_dose_days
@@ -102,11 +102,11 @@ async def _dose_rows(ctx: Context, data: DoseCreate, content_hash: str) -> list[
     return [await _dose_row(ctx, data.id, data, content_hash, None, read_day=not one_statement)]
 
 
-async def _insert_dose(ctx: Context, row: SQLModel) -> bool:
+async def _insert_dose(ctx: Context, rows: list[SQLModel]) -> bool:
     """A dose alone: on PostgreSQL its day's reads, the insert and the audit row in one statement."""
     if dose_statement.applies(ctx.session):
-        return await dose_statement.insert_dose(ctx, row)  # type: ignore[arg-type]
-    return bool(await store.insert_new(ctx.session, Dose, [row]))
+        return await dose_statement.insert_dose(ctx, rows[0])  # type: ignore[arg-type]
+    return bool(await store.insert_new(ctx.session, Dose, rows))
 
 
 # ---- anxiety scores ---------------------------------------------------------------------------------
@@ -311,8 +311,11 @@ async def _check_in_rows(ctx: Context, data: CheckInCreate, content_hash: str) -
             note=data.note,
         )
     ]
+    # On PostgreSQL, a check-in recorded alone reads its day in its one statement (check_in_statement);
+    # a sync batch knows its days already.
+    read_day = not check_in_statement.applies(ctx.session)
     for dose_id, dose in zip(dose_ids, data.doses, strict=True):
-        rows.append(await _dose_row(ctx, dose_id, dose, content_hash, data.id))
+        rows.append(await _dose_row(ctx, dose_id, dose, content_hash, data.id, read_day=read_day))
     for symptom_id, symptom, grade in zip(symptom_ids, data.symptoms, graded, strict=True):
         rows.append(_symptom_row(ctx, symptom_id, symptom, grade, content_hash, data.id))
     for instrument, result in scored:
@@ -350,6 +353,14 @@ async def _check_in_retried(ctx: Context, stored: CheckIn) -> CheckInAnswer:
     return CheckInAnswer(check_in=view, flags=raised, advice=flags.advice_for(raised))
 
 
+async def _insert_check_in(ctx: Context, rows: list[SQLModel]) -> bool:
+    """On PostgreSQL the check-in, its parts, its audit row and the rules' reads in one statement; on
+    SQLite a statement per table, and the rules read after."""
+    if check_in_statement.applies(ctx.session):
+        return await check_in_statement.insert_check_in(ctx, rows)
+    return await insert_rows(ctx, rows)
+
+
 # ---- the recipes ------------------------------------------------------------------------------------
 
 
@@ -384,6 +395,7 @@ CHECK_IN: EntryRecipe[CheckInCreate, CheckInAnswer] = EntryRecipe(
     rows=_check_in_rows,
     answer=_check_in_answer,
     retried=_check_in_retried,
+    insert=_insert_check_in,
 )
 RECIPES: dict[EntryKind, EntryRecipe[Any, Any]] = {
     EntryKind.dose: DOSE,

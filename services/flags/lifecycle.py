@@ -42,7 +42,7 @@ from services.accounts.access import Caller, readable_patient_ids, require_role
 from services.alerting import outbox
 from services.clinical.rules import ADVICE, Finding, write_time_rules
 from services.errors import Conflict, NotFound
-from services.flags.flag_history import TakenBefore, snapshot_for
+from services.flags.flag_history import RuleReads, TakenBefore, snapshot_for
 from services.localtime import utc
 from services.pagination import (
     NOT_A_CURSOR,
@@ -170,10 +170,12 @@ async def evaluate_new_entries(
     new_rows: list[Any],
     regimens: RegimensInForce | None = None,
     taken_before: TakenBefore | None = None,
+    reads: RuleReads | None = None,
 ) -> list[FlagPublic]:
     """Run the write-time rules over entries just recorded (same transaction). Returns the flags they
-    raised, escalated or added evidence to; the flags are read only for what a rule found."""
-    snapshot = await snapshot_for(session, settings, patient, new_rows, regimens, taken_before)
+    raised, escalated or added evidence to; the flags are read only for what a rule found. `reads`: the
+    history the rules need, when the statement that wrote the entries read it (flag_history.RuleReads)."""
+    snapshot = await snapshot_for(session, settings, patient, new_rows, regimens, taken_before, reads)
     rules = write_time_rules(
         settings.persistent_symptom_min_days,
         settings.persistent_symptom_window_days,
