@@ -48,12 +48,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel
 
 from models.audit import AuditEvent
 from models.entries import AnxietyScore, CheckIn, Dose, SymptomReport
 from services.accounts import audit
 from services.entries.recorder import Context, part_taken
+from services.entries.rows import AnxietyRow, DoseRow, EntryRow, SymptomRow
 from services.entries.store import table_of, values_of
 from services.errors import Conflict
 from services.flags.flag_history import (
@@ -262,15 +262,14 @@ def applies(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-async def insert_check_in(ctx: Context, rows: list[SQLModel]) -> bool:
+async def insert_check_in(ctx: Context, rows: list[EntryRow]) -> bool:
     """Inserts the check-in and its parts unless its id is taken; True when it was inserted (Conflict
     when a part's id is another entry's). Either way, afterwards `ctx` knows the day's regimen and the
     doses taken before (with doses), and `ctx.reads` what the rules read around the new entries."""
     check_in = rows[0]
-    assert isinstance(check_in, CheckIn)
-    doses = [row for row in rows[1:] if isinstance(row, Dose)]
-    symptoms = [row for row in rows[1:] if isinstance(row, SymptomReport)]
-    scores = [row for row in rows[1:] if isinstance(row, AnxietyScore)]
+    doses = [row for row in rows[1:] if isinstance(row, DoseRow)]
+    symptoms = [row for row in rows[1:] if isinstance(row, SymptomRow)]
+    scores = [row for row in rows[1:] if isinstance(row, AnxietyRow)]
     parts: dict[str, list[Any]] = {"dose": doses, "symptom": symptoms, "anxiety": scores}
     gad7s = [row for row in scores if row.instrument == "gad7"]
     windows = rule_windows(ctx.settings, [check_in], parts["symptom"])
@@ -312,7 +311,7 @@ async def insert_check_in(ctx: Context, rows: list[SQLModel]) -> bool:
     inserted = {
         row.id for name in ("new_dose", "new_symptom", "new_anxiety") for row in by_part.get(name, [])
     }
-    if taken := {row.id for row in rows[1:] if row.id not in inserted}:  # type: ignore[attr-defined]
+    if taken := {row.id for row in rows[1:] if row.id not in inserted}:
         raise Conflict(part_taken(rows[1:], taken))
     medications = {row.id: row.medication for row in by_part.get("new_dose", [])}
     for dose in doses:

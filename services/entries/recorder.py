@@ -18,7 +18,6 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel
 
 from models.accounts import Patient
 from models.base import utcnow
@@ -27,6 +26,7 @@ from models.flags import FlagPublic
 from services.accounts.access import Caller
 from services.entries import store
 from services.entries.idempotency import fingerprint
+from services.entries.rows import EntryRow
 from services.entries.store import EntryModel
 from services.errors import Conflict, FieldError, ValidationFailed
 from services.flags import lifecycle as flags
@@ -92,14 +92,14 @@ class EntryRecipe(Generic[Body, Answer]):
     model: EntryModel
     # Checks the content (raising ValidationFailed with every problem) and builds the rows to insert;
     # the entry's own row first, its parts after it.
-    rows: Callable[[Context, Body, str], Awaitable[list[SQLModel]]]
+    rows: Callable[[Context, Body, str], Awaitable[list[EntryRow]]]
     # The answer to a first write, from the rows just written and the flags they raised.
-    answer: Callable[[list[SQLModel], list[FlagPublic]], Answer]
+    answer: Callable[[list[EntryRow], list[FlagPublic]], Answer]
     # The answer to a retry, from the stored entry.
     retried: Callable[[Context, Any], Awaitable[Answer]]
     # Inserts the entry's rows unless its id is taken (True when inserted; Conflict when a part's id is
     # another entry's), for a kind that does more in that statement; by default `insert_rows`.
-    insert: Callable[[Context, list[SQLModel]], Awaitable[bool]] | None = None
+    insert: Callable[[Context, list[EntryRow]], Awaitable[bool]] | None = None
 
 
 async def record(ctx: Context, recipe: EntryRecipe[Body, Answer], data: Body) -> tuple[bool, Answer]:
@@ -119,21 +119,21 @@ async def record(ctx: Context, recipe: EntryRecipe[Body, Answer], data: Body) ->
     return True, recipe.answer(rows, raised)
 
 
-async def insert_rows(ctx: Context, rows: list[SQLModel]) -> bool:
+async def insert_rows(ctx: Context, rows: list[EntryRow]) -> bool:
     """The entry's own row unless its id is taken (True when inserted), then its parts, one statement
     per table; Conflict when a part's id is another entry's."""
-    if not await store.insert_new(ctx.session, type(rows[0]), rows[:1]):
+    if not await store.insert_new(ctx.session, rows[0].model, rows[:1]):
         return False
     if taken := await insert_parts(ctx.session, rows[1:]):
         raise Conflict(part_taken(rows[1:], taken))
     return True
 
 
-async def insert_parts(session: AsyncSession, parts: list[SQLModel]) -> set[Any]:
+async def insert_parts(session: AsyncSession, parts: list[EntryRow]) -> set[Any]:
     """Inserts a check-in's parts, one statement per table; the ids another entry already had."""
     taken: set[Any] = set()
     for model in store.PART_MODELS:
-        group = [row for row in parts if isinstance(row, model)]
+        group = [row for row in parts if row.model is model]
         inserted = await store.insert_new(session, model, group)
         taken |= {row.id for row in group} - inserted
     return taken
@@ -142,10 +142,10 @@ async def insert_parts(session: AsyncSession, parts: list[SQLModel]) -> set[Any]
 PART_FIELDS = {"Dose": "doses", "SymptomReport": "symptoms", "AnxietyScore": "anxiety"}
 
 
-def part_taken(parts: list[SQLModel], taken: set[Any]) -> str:
+def part_taken(parts: list[EntryRow], taken: set[Any]) -> str:
     """Names the first part whose id another entry has, as the check-in's body names it."""
     for model in store.PART_MODELS:
-        group = [row for row in parts if isinstance(row, model)]
+        group = [row for row in parts if row.model is model]
         for index, row in enumerate(group):
             if row.id in taken:
                 field_name = PART_FIELDS[model.__name__]

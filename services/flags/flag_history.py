@@ -47,7 +47,7 @@ from services.prescribing.regimens import InForce, RegimensInForce, daily_mg, in
 from services.settings import Settings
 
 
-def check_in_obs(row: CheckIn) -> CheckInObs:
+def check_in_obs(row: Any) -> CheckInObs:
     return CheckInObs(row.id, row.local_date, dict(row.red_flags))
 
 
@@ -155,10 +155,14 @@ async def snapshot_for(
     `reads`: the history read already (no statement here for it)."""
     regimens = regimens if regimens is not None else RegimensInForce()
     taken_before = taken_before or {}
-    check_ins = [r for r in new_rows if isinstance(r, CheckIn)]
-    symptoms = [r for r in new_rows if isinstance(r, SymptomReport)]
-    gad7s = [r for r in new_rows if isinstance(r, AnxietyScore) and r.instrument == "gad7"]
-    doses = [r for r in new_rows if isinstance(r, Dose) and r.status == "taken"]
+    # The entries' tables by name: a row may be the model's object or its plain row (entries.rows).
+    tables: dict[str | None, list[Any]] = {}
+    for row in new_rows:
+        tables.setdefault(getattr(row, "__tablename__", None), []).append(row)
+    check_ins = tables.get(CheckIn.__tablename__, [])
+    symptoms = tables.get(SymptomReport.__tablename__, [])
+    gad7s = [r for r in tables.get(AnxietyScore.__tablename__, []) if r.instrument == "gad7"]
+    doses = [r for r in tables.get(Dose.__tablename__, []) if r.status == "taken"]
     new_ids = {r.id for r in new_rows}
     snapshot = Snapshot(
         takes_opioids_or_benzodiazepines=patient.takes_opioids_or_benzodiazepines,

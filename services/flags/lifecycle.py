@@ -122,16 +122,18 @@ class Observed:
 
 
 def entry_time(row: Any) -> datetime | None:
-    """An entry's own time: when the dose was taken, the score recorded, the report or check-in made."""
-    if isinstance(row, Dose):
-        return row.taken_at
-    if isinstance(row, AnxietyScore):
-        return row.recorded_at
-    if isinstance(row, SymptomReport):
-        return row.reported_at
-    if isinstance(row, CheckIn):
-        return row.submitted_at
-    return None
+    """An entry's own time: when the dose was taken, the score recorded, the report or check-in made
+    (from the model's object or its plain row: services/entries/rows.py; both name their table)."""
+    column = _ENTRY_TIME.get(getattr(row, "__tablename__", None))
+    return getattr(row, column) if column is not None else None
+
+
+_ENTRY_TIME: dict[str | None, str] = {
+    Dose.__tablename__: "taken_at",
+    AnxietyScore.__tablename__: "recorded_at",
+    SymptomReport.__tablename__: "reported_at",
+    CheckIn.__tablename__: "submitted_at",
+}
 
 
 def _observed(finding: Finding, times: dict[uuid.UUID, datetime], now: datetime) -> Observed:
