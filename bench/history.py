@@ -115,7 +115,7 @@ def patient_history(patient: BenchPatient, first: date, last: date, rng: random.
     gad7_offset = patient.index % GAD7_EVERY_DAYS
     day = first
     while day <= last:
-        for at, mg in patient.schedule_on(day):
+        for at, mg in patient.logged_doses_on(day):
             roll = rng.random()
             if roll > behaviour.adherence:
                 continue  # forgotten: no entry at all

@@ -1,9 +1,10 @@
 """The requests each scenario sends, written as wrk plans.
 
 Write scenarios put each request on its own (patient, local day) slot, on days no other scenario
-writes to, so a run adds at most one entry of each kind to a day: the daily dose total stays under
-the regimen's maximum and the write-time rules find nothing to flag, as for a normal entry. A run
-that needed more slots than its plan has is reported ("wrapped").
+writes to, so a run adds at most one entry of each kind to a day: the daily dose total stays within
+the prescription (the check-in's and the sync's days hold no history doses: DOSES_SENT_LATER) and the
+write-time rules find nothing to flag, as for a normal entry. A run that needed more slots than its
+plan has is reported ("wrapped").
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ CHECK_IN_DAYS = Days(31, 45)
 SYNC_DAYS = Days(91, 190)
 BASELINE_DAYS = Days(200, 230)
 ALERT_DAY = 0
+# The days `run.count_queries` sends a check-in and a sync batch to (50-51 take its doses).
+PROBE_DAYS = Days(52, 55)
+# The days whose doses a scenario sends with the rest of the day (the check-in brings the day's three
+# doses; a phone's backlog its two): the history logs no dose there (population.build), so the day's
+# total is the prescribed one. Logged twice, the day would be 100% above the prescription and every
+# request would raise above_prescribed, measuring the flag's path instead of the plain one.
+DOSES_SENT_LATER = (CHECK_IN_DAYS, PROBE_DAYS, SYNC_DAYS)
 
 
 def _instant(patient: BenchPatient, day: date, at: time) -> str:
@@ -56,7 +64,9 @@ def dose_body(patient: BenchPatient, day: date) -> dict[str, object]:
 
 
 def check_in_body(patient: BenchPatient, day: date) -> dict[str, object]:
-    """The issue's check-in: 3 doses, 2 symptoms, a rating, every red flag answered no."""
+    """The issue's check-in: 3 doses, 2 symptoms, a rating, every red flag answered no. The doses are
+    the day's schedule (3 x 300 mg on CHECK_IN_DAYS, whose history holds none: DOSES_SENT_LATER), so
+    the check-in takes the plain path: no rule fires."""
     return {
         "id": ID,
         "date": day.isoformat(),

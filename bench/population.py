@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -72,6 +73,8 @@ class BenchPatient:
     timezone: str
     regimens: tuple[RegimenSpan, ...]
     behaviour: Behaviour
+    # Local days whose doses a write scenario sends (build's `doses_sent_later`): the history logs none.
+    doses_sent_later: frozenset[date] = frozenset()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -82,6 +85,10 @@ class BenchPatient:
             if regimen.covers(day):
                 return regimen.schedule
         return ()
+
+    def logged_doses_on(self, day: date) -> tuple[tuple[time, float], ...]:
+        """The doses the history logs on a day: the schedule's, but on a day a scenario sends them."""
+        return () if day in self.doses_sent_later else self.schedule_on(day)
 
     def today(self, now: datetime) -> date:
         return now.astimezone(self.zone).date()
@@ -104,9 +111,20 @@ class Population:
 
 
 def build(
-    patients: int, per_provider: int, history_days: int, password_hash: str, seed: int = 7
+    patients: int,
+    per_provider: int,
+    history_days: int,
+    password_hash: str,
+    seed: int = 7,
+    doses_sent_later: Iterable[range] = (),
 ) -> Population:
-    """Everyone, with regimens that reach back over `history_days` (the longest history the run loads)."""
+    """Everyone, with regimens that reach back over `history_days` (the longest history the run loads).
+
+    `doses_sent_later`: days back from each patient's local today whose doses a write scenario sends
+    (a check-in with the day's doses, a phone's backlog synced): the history leaves them out, as the
+    server would not have them yet, so the day's total is the prescribed one, not twice it (which
+    would raise above_prescribed on every request and measure the flag's path instead of the plain one)."""
+    days_back = sorted({back for days in doses_sent_later for back in days})
     rng = random.Random(seed)
     now = datetime.now(UTC)
     today = now.date()
@@ -135,13 +153,15 @@ def build(
             RegimenSpan(first_day, switch - timedelta(days=1), TWICE_A_DAY),
             RegimenSpan(switch, None, THREE_TIMES_A_DAY),
         )
+        timezone = TIMEZONES[i % len(TIMEZONES)]
+        local_today = now.astimezone(ZoneInfo(timezone)).date()
         patient = BenchPatient(
             index=i,
             patient_id=new_uuid(rng),
             user_id=account.user_id,
             family_id=account.family_id,
             provider_index=i // per_provider,
-            timezone=TIMEZONES[i % len(TIMEZONES)],
+            timezone=timezone,
             regimens=regimens,
             behaviour=Behaviour(
                 adherence=rng.uniform(0.75, 0.98),
@@ -149,6 +169,7 @@ def build(
                 symptom_rate=rng.uniform(0.05, 0.3),
                 anxiety_baseline=rng.randrange(3, 8),
             ),
+            doses_sent_later=frozenset(local_today - timedelta(days=back) for back in days_back),
         )
         population.patients.append(patient)
         patient_rows.append(

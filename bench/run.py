@@ -61,6 +61,8 @@ from bench.plans import (
     BASELINE_DAYS,
     CHECK_IN_DAYS,
     DOSE_DAYS,
+    DOSES_SENT_LATER,
+    PROBE_DAYS,
     PlanWriter,
     check_in_body,
     dose_body,
@@ -329,7 +331,11 @@ class Bench:
         config = self.config
         with self.timed("load 1 year"):
             people = population.build(
-                config.patients, config.patients_per_provider, config.long_days, datagen.password_hash()
+                config.patients,
+                config.patients_per_provider,
+                config.long_days,
+                datagen.password_hash(),
+                doses_sent_later=[days.each() for days in DOSES_SENT_LATER],
             )
             await datagen.load_population(database.url, people)
             span = datagen.Span(1, config.short_days)
@@ -380,7 +386,8 @@ class Bench:
     async def count_queries(
         self, database: pg.BenchDatabase, people: Population, tokens: dict[uuid.UUID, str]
     ) -> None:
-        """Statements per request, on days no scenario writes to (50-55 days ago)."""
+        """Statements per request, on days no scenario writes to (50-55 days ago; the check-in's and the
+        sync's, PROBE_DAYS, hold no history doses, as the scenarios' days)."""
         patient, provider = people.patients[0], people.providers[0]
         today = patient.today(people.created_at)
 
@@ -402,14 +409,14 @@ class Bench:
                 "POST",
                 "/v1/patients/me/check-ins",
                 mine,
-                [fill_ids(check_in_body(patient, day(b))) for b in (52, 53)],
+                [fill_ids(check_in_body(patient, day(b))) for b in PROBE_DAYS.each()][:2],
             ),
             querycount.Probe(
                 "POST sync, 5 entries (one day)",
                 "POST",
                 "/v1/sync",
                 mine,
-                [{"entries": fill_ids(sync_entries(patient, [day(b)], 5))} for b in (54, 55)],
+                [{"entries": fill_ids(sync_entries(patient, [day(b)], 5))} for b in PROBE_DAYS.each()][2:],
             ),
             querycount.Probe("GET me", "GET", "/v1/me", mine, [None, None]),
             querycount.Probe("GET summary (90 days)", "GET", summary, theirs, [None, None]),

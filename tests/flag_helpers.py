@@ -54,6 +54,14 @@ async def gad7_on(client: httpx.AsyncClient, person: Person, on: date, total: in
     )
 
 
+async def gad7_in_check_in(client: httpx.AsyncClient, person: Person, on: date, total: int) -> dict[str, Any]:
+    """A GAD-7 sent as part of a check-in: answered as `gad7_on` answers (the score's id, the flags)."""
+    items = [3] * (total // 3) + ([total % 3] if total % 3 else [])
+    answer = await check_in(client, person, on, gad7=items + [0] * (7 - len(items)))
+    [score] = answer["check_in"]["anxiety"]
+    return {**score, "flags": answer["flags"]}
+
+
 async def dose_on(
     client: httpx.AsyncClient, person: Person, on: date, mg: float, hour: int = 8
 ) -> dict[str, Any]:

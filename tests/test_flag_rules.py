@@ -3,12 +3,14 @@ outside its threshold."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
 from models.flags import Severity
 from services.clinical.rules import ADVICE
-from tests.flag_helpers import at, check_in, day, dose_on, gad7_on, rules, symptom_on
+from tests.flag_helpers import at, check_in, day, dose_on, gad7_in_check_in, gad7_on, rules, symptom_on
 from tests.world import World
 
 
@@ -295,9 +297,15 @@ async def test_gad7_rules(
     assert severities.get("anxiety_worsening", "routine") == "routine"
 
 
+# A GAD-7 alone, or in a check-in (on PostgreSQL the check-in reads the baseline in the statement that
+# inserts it, before the new GAD-7 is visible: services/entries/check_in_statement.py).
+SENT = pytest.mark.parametrize("send_gad7", [gad7_on, gad7_in_check_in], ids=["alone", "in a check-in"])
+
+
+@SENT
 @pytest.mark.parametrize(("last", "expected"), [(13, set()), (14, {"anxiety_severe"})])
 async def test_anxiety_severe_against_the_treatment_baseline(
-    client: httpx.AsyncClient, world: World, last: int, expected: set[str]
+    client: httpx.AsyncClient, world: World, last: int, expected: set[str], send_gad7: Any
 ) -> None:
     """Before treatment 2; the first GAD-7 on or after the first regimen's start (8, +6) is the
     treatment baseline and raises nothing; then 12 (+4: routine) and `last`: +6 from the baseline is
@@ -308,13 +316,13 @@ async def test_anxiety_severe_against_the_treatment_baseline(
         f"/v1/patients/{patient.patient_id}/regimens", headers=world["provider_a"].headers, json=regimen
     )
     assert made.status_code == 201, made.text
-    before = await gad7_on(client, patient, day(-14), 2)
+    before = await send_gad7(client, patient, day(-14), 2)
     assert before["flags"] == []
-    baseline = await gad7_on(client, patient, day(0), 8)
+    baseline = await send_gad7(client, patient, day(0), 8)
     assert baseline["flags"] == []
-    later = await gad7_on(client, patient, day(14), 12)
+    later = await send_gad7(client, patient, day(14), 12)
     assert rules(later) == {"anxiety_worsening"}
-    answer = await gad7_on(client, patient, day(28), last)
+    answer = await send_gad7(client, patient, day(28), last)
     assert rules(answer) == expected
     if expected:
         [flag] = answer["flags"]
@@ -322,8 +330,9 @@ async def test_anxiety_severe_against_the_treatment_baseline(
         assert {e["id"] for e in flag["evidence"]} == {answer["id"], baseline["id"]}
 
 
+@SENT
 async def test_a_gad7_recorded_earlier_that_syncs_late_becomes_the_treatment_baseline(
-    client: httpx.AsyncClient, world: World
+    client: httpx.AsyncClient, world: World, send_gad7: Any
 ) -> None:
     """The baseline is the first GAD-7 on or after the first regimen's start by when it was recorded:
     one recorded earlier that arrives late takes its place, and later scores are compared with it."""
@@ -333,10 +342,10 @@ async def test_a_gad7_recorded_earlier_that_syncs_late_becomes_the_treatment_bas
         f"/v1/patients/{patient.patient_id}/regimens", headers=world["provider_a"].headers, json=regimen
     )
     assert made.status_code == 201, made.text
-    assert (await gad7_on(client, patient, day(7), 9))["flags"] == []  # the first GAD-7 of all
-    late = await gad7_on(client, patient, day(1), 3)  # recorded before it: the first, and the baseline
+    assert (await send_gad7(client, patient, day(7), 9))["flags"] == []  # the first GAD-7 of all
+    late = await send_gad7(client, patient, day(1), 3)  # recorded before it: the first, and the baseline
     assert late["flags"] == []
-    answer = await gad7_on(client, patient, day(21), 9)  # +6 from the baseline (3), +0 from day 7
+    answer = await send_gad7(client, patient, day(21), 9)  # +6 from the baseline (3), +0 from day 7
     assert rules(answer) == {"anxiety_severe"}
 
 

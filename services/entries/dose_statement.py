@@ -29,6 +29,7 @@ from models.audit import AuditEvent
 from models.entries import Dose
 from services.accounts import audit
 from services.entries.recorder import Context
+from services.entries.rows import EntryRow
 from services.entries.store import table_of, values_of
 from services.flags.flag_history import day_doses, no_override, no_schedule, remember_dose_day
 from services.prescribing.regimens import DEFAULT_MEDICATION, in_force_on
@@ -95,7 +96,7 @@ def applies(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-async def insert_dose(ctx: Context, row: Dose) -> bool:
+async def insert_dose(ctx: Context, row: EntryRow) -> bool:
     """Inserts the dose unless its id is taken; True when it was inserted. Either way the regimen of its
     day and the doses taken that day before it are known to `ctx` afterwards, as the rules need them."""
     params = values_of(row) | {"day": row.local_date}

@@ -10,7 +10,6 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel
 
 from models.entries import AnxietyScore, CheckIn, Dose, EntryKind, SymptomReport
 from models.entry_schemas import (
@@ -30,9 +29,10 @@ from models.flags import FlagPublic
 from services.clinical.catalog import RED_FLAGS
 from services.clinical.gad7 import score_gad7
 from services.clinical.grading import ReportProblem, complete_attributes, composite_grade
-from services.entries import dose_statement, store
+from services.entries import check_in_statement, dose_statement, store
 from services.entries import views as entry_views
-from services.entries.recorder import BODY, Context, EntryRecipe, Loc, flags_raised_by, raise_if
+from services.entries.recorder import BODY, Context, EntryRecipe, Loc, flags_raised_by, insert_rows, raise_if
+from services.entries.rows import AnxietyRow, CheckInRow, DoseRow, EntryRow, SymptomRow
 from services.errors import FieldError, ValidationFailed
 from services.flags import lifecycle as flags
 from services.flags.dose_day_lock import lock_dose_days
@@ -44,7 +44,7 @@ def _entry_columns(
     ctx: Context, entry_id: uuid.UUID, day: date, content_hash: str, check_in_id: uuid.UUID | None
 ) -> dict[str, Any]:
     """The columns every entry row has: whose, which local day, what content, who wrote it. All given,
-    none left to a default: SQLModel computes a missing one per row, which costs more than the row."""
+    none left to a default: the row is what its INSERT takes (services/entries/rows.py)."""
     return {
         "id": entry_id,
         "patient_id": ctx.patient.id,
@@ -69,7 +69,7 @@ async def _dose_row(
     check_in_id: uuid.UUID | None,
     *,
     read_day: bool = True,
-) -> Dose:
+) -> DoseRow:
     """`read_day=False`: the day not known yet is left to the insert, which reads it in its own
     statement and fills in the medication (dose_statement). A batch knows its days before.
 
@@ -85,28 +85,30 @@ async def _dose_row(
     if medication is None and ctx.regimens.knows(ctx.patient.id, day):
         regimen = ctx.regimens.known(ctx.patient.id, day)
         medication = regimen.medication if regimen else DEFAULT_MEDICATION
-    return Dose(
-        **_entry_columns(ctx, entry_id, day, content_hash, check_in_id),
-        taken_at=data.taken_at,
-        medication=medication,  # type: ignore[arg-type]  # None only until dose_statement fills it
-        dose_mg=data.dose_mg,
-        status=data.status,
-        scheduled_for=data.scheduled_for,
-        note=data.note,
+    return DoseRow(
+        _entry_columns(ctx, entry_id, day, content_hash, check_in_id)
+        | {
+            "taken_at": data.taken_at,
+            "medication": medication,  # None only until dose_statement fills it
+            "dose_mg": data.dose_mg,
+            "status": data.status,
+            "scheduled_for": data.scheduled_for,
+            "note": data.note,
+        }
     )
 
 
-async def _dose_rows(ctx: Context, data: DoseCreate, content_hash: str) -> list[SQLModel]:
+async def _dose_rows(ctx: Context, data: DoseCreate, content_hash: str) -> list[EntryRow]:
     raise_if(ctx.not_in_future(data.taken_at, (*BODY, "taken_at"), []))
     one_statement = dose_statement.applies(ctx.session)
     return [await _dose_row(ctx, data.id, data, content_hash, None, read_day=not one_statement)]
 
 
-async def _insert_dose(ctx: Context, row: SQLModel) -> bool:
+async def _insert_dose(ctx: Context, rows: list[EntryRow]) -> bool:
     """A dose alone: on PostgreSQL its day's reads, the insert and the audit row in one statement."""
     if dose_statement.applies(ctx.session):
-        return await dose_statement.insert_dose(ctx, row)  # type: ignore[arg-type]
-    return bool(await store.insert_new(ctx.session, Dose, [row]))
+        return await dose_statement.insert_dose(ctx, rows[0])
+    return bool(await store.insert_new(ctx.session, Dose, rows))
 
 
 # ---- anxiety scores ---------------------------------------------------------------------------------
@@ -148,19 +150,21 @@ def _anxiety_row(
     day: date,
     content_hash: str,
     check_in_id: uuid.UUID | None,
-) -> AnxietyScore:
-    return AnxietyScore(
-        **_entry_columns(ctx, entry_id, day, content_hash, check_in_id),
-        recorded_at=recorded_at,
-        instrument=instrument,
-        items=scored.items,
-        total=scored.total,
-        band=scored.band,
-        score=scored.score,
+) -> AnxietyRow:
+    return AnxietyRow(
+        _entry_columns(ctx, entry_id, day, content_hash, check_in_id)
+        | {
+            "recorded_at": recorded_at,
+            "instrument": instrument,
+            "items": scored.items,
+            "total": scored.total,
+            "band": scored.band,
+            "score": scored.score,
+        }
     )
 
 
-async def _anxiety_rows(ctx: Context, data: AnxietyCreate, content_hash: str) -> list[SQLModel]:
+async def _anxiety_rows(ctx: Context, data: AnxietyCreate, content_hash: str) -> list[EntryRow]:
     raise_if(ctx.not_in_future(data.recorded_at, (*BODY, "recorded_at"), []))
     scored = _score_anxiety(data.instrument, data.items, data.score, BODY)
     day = ctx.local_date(data.recorded_at)
@@ -196,22 +200,24 @@ def _symptom_row(
     graded: Graded,
     content_hash: str,
     check_in_id: uuid.UUID | None,
-) -> SymptomReport:
+) -> SymptomRow:
     day = ctx.local_date(data.reported_at)
-    return SymptomReport(
-        **_entry_columns(ctx, entry_id, day, content_hash, check_in_id),
-        reported_at=data.reported_at,
-        code=data.code,
-        frequency=graded.attributes.get("frequency"),
-        severity=graded.attributes.get("severity"),
-        interference=graded.attributes.get("interference"),
-        present=graded.attributes.get("present"),
-        grade=graded.grade,
-        note=data.note,
+    return SymptomRow(
+        _entry_columns(ctx, entry_id, day, content_hash, check_in_id)
+        | {
+            "reported_at": data.reported_at,
+            "code": data.code,
+            "frequency": graded.attributes.get("frequency"),
+            "severity": graded.attributes.get("severity"),
+            "interference": graded.attributes.get("interference"),
+            "present": graded.attributes.get("present"),
+            "grade": graded.grade,
+            "note": data.note,
+        }
     )
 
 
-async def _symptom_rows(ctx: Context, data: SymptomCreate, content_hash: str) -> list[SQLModel]:
+async def _symptom_rows(ctx: Context, data: SymptomCreate, content_hash: str) -> list[EntryRow]:
     raise_if(ctx.not_in_future(data.reported_at, (*BODY, "reported_at"), []))
     graded = _grade_symptom(data, BODY)
     return [_symptom_row(ctx, data.id, data, graded, content_hash, None)]
@@ -263,7 +269,7 @@ def _derived_id(check_in_id: uuid.UUID, part: str) -> uuid.UUID:
     return uuid.uuid5(check_in_id, part)
 
 
-async def _check_in_rows(ctx: Context, data: CheckInCreate, content_hash: str) -> list[SQLModel]:
+async def _check_in_rows(ctx: Context, data: CheckInCreate, content_hash: str) -> list[EntryRow]:
     """A check-in's row first, then its parts: all stored together, or none of them."""
     errors: list[FieldError] = []
     ctx.not_in_future(data.submitted_at, (*BODY, "submitted_at"), errors)
@@ -303,16 +309,14 @@ async def _check_in_rows(ctx: Context, data: CheckInCreate, content_hash: str) -
     _check_part_ids(dose_ids, symptom_ids)
     columns = _entry_columns(ctx, data.id, data.date, content_hash, None)
     del columns["check_in_id"]  # a check-in is no part of another
-    rows: list[SQLModel] = [
-        CheckIn(
-            **columns,
-            submitted_at=data.submitted_at,
-            red_flags=red_flags,
-            note=data.note,
-        )
+    rows: list[EntryRow] = [
+        CheckInRow(columns | {"submitted_at": data.submitted_at, "red_flags": red_flags, "note": data.note})
     ]
+    # On PostgreSQL, a check-in recorded alone reads its day in its one statement (check_in_statement);
+    # a sync batch knows its days already.
+    read_day = not check_in_statement.applies(ctx.session)
     for dose_id, dose in zip(dose_ids, data.doses, strict=True):
-        rows.append(await _dose_row(ctx, dose_id, dose, content_hash, data.id))
+        rows.append(await _dose_row(ctx, dose_id, dose, content_hash, data.id, read_day=read_day))
     for symptom_id, symptom, grade in zip(symptom_ids, data.symptoms, graded, strict=True):
         rows.append(_symptom_row(ctx, symptom_id, symptom, grade, content_hash, data.id))
     for instrument, result in scored:
@@ -325,15 +329,13 @@ async def _check_in_rows(ctx: Context, data: CheckInCreate, content_hash: str) -
     return rows
 
 
-def _check_in_answer(rows: list[SQLModel], raised: list[FlagPublic]) -> CheckInAnswer:
+def _check_in_answer(rows: list[EntryRow], raised: list[FlagPublic]) -> CheckInAnswer:
     # The parts are in hand: no need to read them back.
-    check_in = rows[0]
-    assert isinstance(check_in, CheckIn)
     view = entry_views.check_in(
-        check_in,
-        [r for r in rows if isinstance(r, Dose)],
-        [r for r in rows if isinstance(r, SymptomReport)],
-        [r for r in rows if isinstance(r, AnxietyScore)],
+        rows[0],
+        [r for r in rows if isinstance(r, DoseRow)],
+        [r for r in rows if isinstance(r, SymptomRow)],
+        [r for r in rows if isinstance(r, AnxietyRow)],
     )
     return CheckInAnswer(check_in=view, flags=raised, advice=flags.advice_for(raised))
 
@@ -350,13 +352,21 @@ async def _check_in_retried(ctx: Context, stored: CheckIn) -> CheckInAnswer:
     return CheckInAnswer(check_in=view, flags=raised, advice=flags.advice_for(raised))
 
 
+async def _insert_check_in(ctx: Context, rows: list[EntryRow]) -> bool:
+    """On PostgreSQL the check-in, its parts, its audit row and the rules' reads in one statement; on
+    SQLite a statement per table, and the rules read after."""
+    if check_in_statement.applies(ctx.session):
+        return await check_in_statement.insert_check_in(ctx, rows)
+    return await insert_rows(ctx, rows)
+
+
 # ---- the recipes ------------------------------------------------------------------------------------
 
 
 def _single(kind: EntryKind, model: Any, rows: Any, view: Any, insert: Any = None) -> EntryRecipe[Any, Any]:
     """A kind stored as one row, answered as its view with the flags it raised."""
 
-    def answer(written: list[SQLModel], raised: list[FlagPublic]) -> Any:
+    def answer(written: list[EntryRow], raised: list[FlagPublic]) -> Any:
         public = view(written[0])
         public.flags = raised
         return public
@@ -384,6 +394,7 @@ CHECK_IN: EntryRecipe[CheckInCreate, CheckInAnswer] = EntryRecipe(
     rows=_check_in_rows,
     answer=_check_in_answer,
     retried=_check_in_retried,
+    insert=_insert_check_in,
 )
 RECIPES: dict[EntryKind, EntryRecipe[Any, Any]] = {
     EntryKind.dose: DOSE,

@@ -18,7 +18,6 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel
 
 from models.accounts import Patient
 from models.base import utcnow
@@ -27,10 +26,11 @@ from models.flags import FlagPublic
 from services.accounts.access import Caller
 from services.entries import store
 from services.entries.idempotency import fingerprint
+from services.entries.rows import EntryRow
 from services.entries.store import EntryModel
 from services.errors import Conflict, FieldError, ValidationFailed
 from services.flags import lifecycle as flags
-from services.flags.flag_history import TakenBefore
+from services.flags.flag_history import RuleReads, TakenBefore
 from services.localtime import local_date
 from services.prescribing.regimens import RegimensInForce
 from services.settings import Settings
@@ -52,6 +52,9 @@ class Context:
     regimens: RegimensInForce = field(default_factory=RegimensInForce)
     # The doses taken on those days before this request, read with the regimen (flag_history.read_dose_day).
     taken_before: TakenBefore = field(default_factory=dict)
+    # The history the rules read, when the statement that stored the entry read it too
+    # (check_in_statement): the rules then ask nothing more.
+    reads: RuleReads | None = None
 
     @property
     def latest_allowed(self) -> datetime:
@@ -89,14 +92,14 @@ class EntryRecipe(Generic[Body, Answer]):
     model: EntryModel
     # Checks the content (raising ValidationFailed with every problem) and builds the rows to insert;
     # the entry's own row first, its parts after it.
-    rows: Callable[[Context, Body, str], Awaitable[list[SQLModel]]]
+    rows: Callable[[Context, Body, str], Awaitable[list[EntryRow]]]
     # The answer to a first write, from the rows just written and the flags they raised.
-    answer: Callable[[list[SQLModel], list[FlagPublic]], Answer]
+    answer: Callable[[list[EntryRow], list[FlagPublic]], Answer]
     # The answer to a retry, from the stored entry.
     retried: Callable[[Context, Any], Awaitable[Answer]]
-    # Inserts the entry's own row unless its id is taken (True when inserted), for a kind that does
-    # more in that statement; by default `store.insert_new`.
-    insert: Callable[[Context, SQLModel], Awaitable[bool]] | None = None
+    # Inserts the entry's rows unless its id is taken (True when inserted; Conflict when a part's id is
+    # another entry's), for a kind that does more in that statement; by default `insert_rows`.
+    insert: Callable[[Context, list[EntryRow]], Awaitable[bool]] | None = None
 
 
 async def record(ctx: Context, recipe: EntryRecipe[Body, Answer], data: Body) -> tuple[bool, Answer]:
@@ -105,28 +108,32 @@ async def record(ctx: Context, recipe: EntryRecipe[Body, Answer], data: Body) ->
     rows = await recipe.rows(ctx, data, content_hash)
     # Insert first, read only when nothing was inserted: a retry, a conflict, or a concurrent twin that
     # won the race (it held the key until it committed).
-    inserted = (
-        await recipe.insert(ctx, rows[0])
-        if recipe.insert
-        else bool(await store.insert_new(ctx.session, recipe.model, rows[:1]))
-    )
+    inserted = await (recipe.insert or insert_rows)(ctx, rows)
     if not inserted:
         stored = await store.stored_entry(ctx.session, recipe.model, entry_id, content_hash)
         return False, await recipe.retried(ctx, stored)
-    if taken := await insert_parts(ctx.session, rows[1:]):
-        raise Conflict(part_taken(rows[1:], taken))
     # The write-time flag rules, in this same transaction: the entry and its flags commit together.
     raised = await flags.evaluate_new_entries(
-        ctx.session, ctx.settings, ctx.patient, rows, ctx.regimens, ctx.taken_before
+        ctx.session, ctx.settings, ctx.patient, rows, ctx.regimens, ctx.taken_before, ctx.reads
     )
     return True, recipe.answer(rows, raised)
 
 
-async def insert_parts(session: AsyncSession, parts: list[SQLModel]) -> set[Any]:
+async def insert_rows(ctx: Context, rows: list[EntryRow]) -> bool:
+    """The entry's own row unless its id is taken (True when inserted), then its parts, one statement
+    per table; Conflict when a part's id is another entry's."""
+    if not await store.insert_new(ctx.session, rows[0].model, rows[:1]):
+        return False
+    if taken := await insert_parts(ctx.session, rows[1:]):
+        raise Conflict(part_taken(rows[1:], taken))
+    return True
+
+
+async def insert_parts(session: AsyncSession, parts: list[EntryRow]) -> set[Any]:
     """Inserts a check-in's parts, one statement per table; the ids another entry already had."""
     taken: set[Any] = set()
     for model in store.PART_MODELS:
-        group = [row for row in parts if isinstance(row, model)]
+        group = [row for row in parts if row.model is model]
         inserted = await store.insert_new(session, model, group)
         taken |= {row.id for row in group} - inserted
     return taken
@@ -135,10 +142,10 @@ async def insert_parts(session: AsyncSession, parts: list[SQLModel]) -> set[Any]
 PART_FIELDS = {"Dose": "doses", "SymptomReport": "symptoms", "AnxietyScore": "anxiety"}
 
 
-def part_taken(parts: list[SQLModel], taken: set[Any]) -> str:
+def part_taken(parts: list[EntryRow], taken: set[Any]) -> str:
     """Names the first part whose id another entry has, as the check-in's body names it."""
     for model in store.PART_MODELS:
-        group = [row for row in parts if isinstance(row, model)]
+        group = [row for row in parts if row.model is model]
         for index, row in enumerate(group):
             if row.id in taken:
                 field_name = PART_FIELDS[model.__name__]

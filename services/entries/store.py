@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
 from models.entries import AnxietyScore, CheckIn, Dose, SymptomReport
+from services.entries.rows import EntryRow
 from services.errors import Conflict
 
 EntryModel = type[Dose] | type[AnxietyScore] | type[SymptomReport] | type[CheckIn]
@@ -54,19 +55,19 @@ _STORED_HASHES = {
 }
 
 
-def values_of(row: SQLModel) -> dict[str, Any]:
+def values_of(row: EntryRow) -> dict[str, Any]:
     """The row's columns as an INSERT takes them."""
-    return {column.name: getattr(row, column.name) for column in table_of(type(row)).columns}
+    return row.values
 
 
 async def insert_new(
-    session: AsyncSession, model: type[SQLModel], rows: Sequence[SQLModel]
+    session: AsyncSession, model: type[SQLModel], rows: Sequence[EntryRow]
 ) -> set[uuid.UUID]:
     """Inserts the rows whose id no entry of this kind has yet, in one statement; the ids inserted."""
     if not rows:
         return set()
     statement = _INSERT_ONCE[session.get_bind().dialect.name][table_of(model).name]
-    result = await session.execute(statement, [values_of(row) for row in rows])
+    result = await session.execute(statement, [row.values for row in rows])
     return set(result.scalars())
 
 

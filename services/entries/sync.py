@@ -49,6 +49,7 @@ from services.accounts import audit
 from services.accounts.access import Caller, parse_patient_ref, patient_in_scope
 from services.entries import kinds, recorder, store
 from services.entries.idempotency import fingerprint
+from services.entries.rows import EntryRow
 from services.errors import DomainError, NotFound, ValidationFailed, status_title
 from services.flags import lifecycle as flags
 from services.flags.dose_day_lock import lock_dose_days
@@ -87,7 +88,7 @@ class _Entry:
     index: int
     ctx: recorder.Context
     model: type[SQLModel]
-    rows: list[SQLModel]
+    rows: list[EntryRow]
     content_hash: str
     # "insert" (its ids are the batch's first claim on them), or "lookup" (an earlier entry of the
     # batch has its id: answered from the stored row, like a retry).
@@ -97,7 +98,7 @@ class _Entry:
 
     @property
     def id(self) -> uuid.UUID:
-        return self.rows[0].id  # type: ignore[attr-defined, no-any-return]
+        return self.rows[0].id  # type: ignore[no-any-return]  # a row reads its columns untyped
 
 
 async def sync(
@@ -246,8 +247,8 @@ def _body(model: type[BaseModel], sent: SyncEntry) -> BaseModel:
     return model.model_construct(_fields_set=sent.model_fields_set & fields.keys(), **fields)
 
 
-def _key(row: SQLModel) -> tuple[str, uuid.UUID]:
-    return store.table_of(type(row)).name, row.id  # type: ignore[attr-defined]
+def _key(row: EntryRow) -> tuple[str, uuid.UUID]:
+    return row.__tablename__, row.id
 
 
 async def _store(session: AsyncSession, entries: list[_Entry]) -> None:
@@ -259,7 +260,7 @@ async def _store(session: AsyncSession, entries: list[_Entry]) -> None:
         if keys[0] in claimed:
             entry.mode = "lookup"
         elif any(key in claimed for key in keys[1:]):
-            taken = {row.id for row in entry.rows[1:] if _key(row) in claimed}  # type: ignore[attr-defined]
+            taken = {row.id for row in entry.rows[1:] if _key(row) in claimed}
             entry.outcome = _conflict(recorder.part_taken(entry.rows[1:], taken))
         else:
             claimed.update(keys)
@@ -272,7 +273,7 @@ async def _store(session: AsyncSession, entries: list[_Entry]) -> None:
     for model in store.PART_MODELS:
         alone = [e for e in inserting if e.model is model]
         parts = [
-            (e, row) for e in check_ins if e.mode == "insert" for row in e.rows[1:] if isinstance(row, model)
+            (e, row) for e in check_ins if e.mode == "insert" for row in e.rows[1:] if row.model is model
         ]
         inserted = await store.insert_new(session, model, [e.rows[0] for e in alone] + [r for _, r in parts])
         for entry in alone:
@@ -315,7 +316,7 @@ async def _evaluate(
 ) -> dict[uuid.UUID, list[FlagPublic]]:
     """The write-time rules once per patient, over every entry stored for them in this batch; the
     flags they raised, escalated or added to, per patient."""
-    stored: dict[uuid.UUID, tuple[Patient, list[SQLModel]]] = {}
+    stored: dict[uuid.UUID, tuple[Patient, list[EntryRow]]] = {}
     for entry in entries:
         if entry.outcome is not None and entry.outcome[0] == 201:
             patient = entry.ctx.patient
@@ -358,7 +359,7 @@ async def _flags_of(
 
 
 def _ids(entry: _Entry) -> Iterable[uuid.UUID]:
-    return (row.id for row in entry.rows)  # type: ignore[attr-defined]
+    return (row.id for row in entry.rows)
 
 
 def _by_evidence(

@@ -1,13 +1,16 @@
-"""Stored entries as the API shows them."""
+"""Entries as the API shows them: stored (the models' objects) or just written (services/entries/rows.py,
+read alike)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from models.entries import AnxietyScore, CheckIn, Dose, SymptomReport
 from models.entry_schemas import AnxietyPublic, CheckInPublic, DosePublic, SymptomPublic
 from services.localtime import utc
 
 
-def _common(row: Dose | AnxietyScore | SymptomReport | CheckIn) -> dict[str, object]:
+def _common(row: Dose | AnxietyScore | SymptomReport | CheckIn | Any) -> dict[str, object]:
     return {
         "id": row.id,
         "patient_id": row.patient_id,
@@ -18,7 +21,7 @@ def _common(row: Dose | AnxietyScore | SymptomReport | CheckIn) -> dict[str, obj
     }
 
 
-def dose(row: Dose) -> DosePublic:
+def dose(row: Dose | Any) -> DosePublic:
     return DosePublic(
         **_common(row),
         taken_at=utc(row.taken_at),
@@ -31,7 +34,7 @@ def dose(row: Dose) -> DosePublic:
     )
 
 
-def anxiety(row: AnxietyScore) -> AnxietyPublic:
+def anxiety(row: AnxietyScore | Any) -> AnxietyPublic:
     return AnxietyPublic(
         **_common(row),
         recorded_at=utc(row.recorded_at),
@@ -44,7 +47,7 @@ def anxiety(row: AnxietyScore) -> AnxietyPublic:
     )
 
 
-def symptom(row: SymptomReport) -> SymptomPublic:
+def symptom(row: SymptomReport | Any) -> SymptomPublic:
     return SymptomPublic(
         **_common(row),
         reported_at=utc(row.reported_at),
@@ -59,9 +62,7 @@ def symptom(row: SymptomReport) -> SymptomPublic:
     )
 
 
-def check_in(
-    row: CheckIn, doses: list[Dose], symptoms: list[SymptomReport], scores: list[AnxietyScore]
-) -> CheckInPublic:
+def check_in(row: CheckIn | Any, doses: list[Any], symptoms: list[Any], scores: list[Any]) -> CheckInPublic:
     return CheckInPublic(
         **_common(row),
         date=row.local_date,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -47,7 +47,7 @@ from services.prescribing.regimens import InForce, RegimensInForce, daily_mg, in
 from services.settings import Settings
 
 
-def check_in_obs(row: CheckIn) -> CheckInObs:
+def check_in_obs(row: Any) -> CheckInObs:
     return CheckInObs(row.id, row.local_date, dict(row.red_flags))
 
 
@@ -102,6 +102,45 @@ def remember_dose_day(
     regimens.remember(patient_id, day, in_force)
 
 
+@dataclass(frozen=True)
+class RuleWindows:
+    """The stretches of history the new entries' rules read, known from the new entries alone."""
+
+    # Check-ins within 3 days of the new check-ins and rashes (dress), and rashes within 3 days of those.
+    nearby: tuple[date, date] | None
+    rash: tuple[date, date] | None
+    # The new reports' terms, over their windows from the earliest of them (worsening, persistent).
+    codes: set[str]
+    earliest: datetime | None
+
+
+def rule_windows(settings: Settings, check_ins: list[Any], symptoms: list[Any]) -> RuleWindows:
+    dress_days = [c.local_date for c in check_ins] + [s.local_date for s in symptoms if s.code == "rash"]
+    nearby = rash = None
+    if dress_days:
+        # Fevers within 3 days of the new entries, and rashes within 3 days of those fevers: a new
+        # swollen-glands answer is "without a rash" only if no rash is near the fever it pairs with.
+        low = min(dress_days) - timedelta(days=DRESS_WINDOW_DAYS)
+        high = max(dress_days) + timedelta(days=DRESS_WINDOW_DAYS)
+        nearby = (low, high)
+        rash = (low - timedelta(days=DRESS_WINDOW_DAYS), high + timedelta(days=DRESS_WINDOW_DAYS))
+    window = max(WORSENING_WINDOW, timedelta(days=settings.persistent_symptom_window_days))
+    earliest = min(s.reported_at for s in symptoms) - window if symptoms else None
+    return RuleWindows(nearby, rash, {s.code for s in symptoms}, earliest)
+
+
+@dataclass(frozen=True)
+class RuleReads:
+    """The history the rules read, read already by the statement that wrote the new entries (a check-in
+    on PostgreSQL: services/entries/check_in_statement.py), in the snapshot before they were written:
+    rows of `_NEARBY_CHECK_INS` in `RuleWindows.nearby`, of `_SYMPTOM_COLUMNS` in `RuleWindows`, and per
+    new GAD-7 its "previous" and "baseline" rows (the baseline the new GAD-7 itself when it is)."""
+
+    nearby_check_ins: list[Any]
+    symptoms: list[Any]
+    gad7: dict[uuid.UUID, list[Any]]
+
+
 async def snapshot_for(
     session: AsyncSession,
     settings: Settings,
@@ -109,15 +148,21 @@ async def snapshot_for(
     new_rows: list[Any],
     regimens: RegimensInForce | None = None,
     taken_before: TakenBefore | None = None,
+    reads: RuleReads | None = None,
 ) -> Snapshot:
     """Only what the new entries' rules need. A dose's day was read before its INSERT when it was
-    recorded alone (`read_dose_day`); a batch's days are read here, two statements for all of them."""
+    recorded alone (`read_dose_day`); a batch's days are read here, two statements for all of them.
+    `reads`: the history read already (no statement here for it)."""
     regimens = regimens if regimens is not None else RegimensInForce()
     taken_before = taken_before or {}
-    check_ins = [r for r in new_rows if isinstance(r, CheckIn)]
-    symptoms = [r for r in new_rows if isinstance(r, SymptomReport)]
-    gad7s = [r for r in new_rows if isinstance(r, AnxietyScore) and r.instrument == "gad7"]
-    doses = [r for r in new_rows if isinstance(r, Dose) and r.status == "taken"]
+    # The entries' tables by name: a row may be the model's object or its plain row (entries.rows).
+    tables: dict[str | None, list[Any]] = {}
+    for row in new_rows:
+        tables.setdefault(getattr(row, "__tablename__", None), []).append(row)
+    check_ins = tables.get(CheckIn.__tablename__, [])
+    symptoms = tables.get(SymptomReport.__tablename__, [])
+    gad7s = [r for r in tables.get(AnxietyScore.__tablename__, []) if r.instrument == "gad7"]
+    doses = [r for r in tables.get(Dose.__tablename__, []) if r.status == "taken"]
     new_ids = {r.id for r in new_rows}
     snapshot = Snapshot(
         takes_opioids_or_benzodiazepines=patient.takes_opioids_or_benzodiazepines,
@@ -131,25 +176,23 @@ async def snapshot_for(
         new_doses=[DoseObs(r.id, r.local_date, r.dose_mg) for r in doses],
         above_prescribed=above_prescribed_limits(settings),
     )
-    dress_days = [c.local_date for c in check_ins] + [s.local_date for s in symptoms if s.code == "rash"]
-    low = high = None
-    if dress_days:
-        # Fevers within 3 days of the new entries, and rashes within 3 days of those fevers: a new
-        # swollen-glands answer is "without a rash" only if no rash is near the fever it pairs with.
-        low = min(dress_days) - timedelta(days=DRESS_WINDOW_DAYS)
-        high = max(dress_days) + timedelta(days=DRESS_WINDOW_DAYS)
-        nearby = await session.execute(
-            _NEARBY_CHECK_INS, {"patient_id": patient.id, "low": low, "high": high}
+    windows = rule_windows(settings, check_ins, symptoms)
+    if windows.nearby is not None:
+        nearby: Iterable[Any] = (
+            reads.nearby_check_ins
+            if reads is not None
+            else await session.execute(
+                _NEARBY_CHECK_INS,
+                {"patient_id": patient.id, "low": windows.nearby[0], "high": windows.nearby[1]},
+            )
         )
         snapshot.nearby_check_ins.extend(
             CheckInObs(r.id, r.local_date, dict(r.red_flags)) for r in nearby if r.id not in new_ids
         )
-        low, high = low - timedelta(days=DRESS_WINDOW_DAYS), high + timedelta(days=DRESS_WINDOW_DAYS)
     # Rashes near those days (dress) and the new reports' terms over their windows (worsening,
     # persistent) in one query, told apart here.
-    codes = {s.code for s in symptoms}
-    window = max(WORSENING_WINDOW, timedelta(days=settings.persistent_symptom_window_days))
-    earliest = min(s.reported_at for s in symptoms) - window if symptoms else None
+    codes, earliest = windows.codes, windows.earliest
+    low, high = windows.rash if windows.rash is not None else (None, None)
     wanted = []
     if low is not None and high is not None:
         wanted.append(
@@ -158,11 +201,15 @@ async def snapshot_for(
     if earliest is not None:
         wanted.append(and_(col(SymptomReport.code).in_(codes), col(SymptomReport.reported_at) >= earliest))
     if wanted:
-        reports = await session.execute(
-            _SYMPTOM_COLUMNS.where(
-                col(SymptomReport.patient_id) == patient.id,
-                col(SymptomReport.entered_in_error_at).is_(None),
-                or_(*wanted),
+        reports: Iterable[Any] = (
+            reads.symptoms
+            if reads is not None
+            else await session.execute(
+                _SYMPTOM_COLUMNS.where(
+                    col(SymptomReport.patient_id) == patient.id,
+                    col(SymptomReport.entered_in_error_at).is_(None),
+                    or_(*wanted),
+                )
             )
         )
         for r in reports:
@@ -180,7 +227,12 @@ async def snapshot_for(
         # passes only the GAD-7s from before treatment). The new ones are stored already, so a new
         # GAD-7 can be the baseline itself.
         params = {"patient_id": patient.id, "before": gad7.recorded_at, "id": gad7.id}
-        for found in await session.execute(_PREVIOUS_GAD7_AND_BASELINE, params):
+        found_rows: Iterable[Any] = (
+            reads.gad7.get(gad7.id, [])
+            if reads is not None
+            else await session.execute(_PREVIOUS_GAD7_AND_BASELINE, params)
+        )
+        for found in found_rows:
             score = Gad7Obs(found.id, found.recorded_at, found.total or 0)
             if found.part == "previous":
                 snapshot.previous_gad7[gad7.id] = score
@@ -359,3 +411,9 @@ _TAKEN_BETWEEN = select(col(Dose.id), col(Dose.local_date), col(Dose.dose_mg)).w
     col(Dose.status) == "taken",
     col(Dose.entered_in_error_at).is_(None),
 )
+# The reads above, for a statement that runs them itself beside its inserts (a check-in on PostgreSQL:
+# services/entries/check_in_statement.py), with the same parameters.
+NEARBY_CHECK_INS = _NEARBY_CHECK_INS
+SYMPTOM_COLUMNS = _SYMPTOM_COLUMNS
+PREVIOUS_GAD7 = _PREVIOUS_GAD7
+TREATMENT_BASELINE = _TREATMENT_BASELINE

@@ -42,7 +42,7 @@ from services.accounts.access import Caller, readable_patient_ids, require_role
 from services.alerting import outbox
 from services.clinical.rules import ADVICE, Finding, write_time_rules
 from services.errors import Conflict, NotFound
-from services.flags.flag_history import TakenBefore, snapshot_for
+from services.flags.flag_history import RuleReads, TakenBefore, snapshot_for
 from services.localtime import utc
 from services.pagination import (
     NOT_A_CURSOR,
@@ -122,16 +122,18 @@ class Observed:
 
 
 def entry_time(row: Any) -> datetime | None:
-    """An entry's own time: when the dose was taken, the score recorded, the report or check-in made."""
-    if isinstance(row, Dose):
-        return row.taken_at
-    if isinstance(row, AnxietyScore):
-        return row.recorded_at
-    if isinstance(row, SymptomReport):
-        return row.reported_at
-    if isinstance(row, CheckIn):
-        return row.submitted_at
-    return None
+    """An entry's own time: when the dose was taken, the score recorded, the report or check-in made
+    (from the model's object or its plain row: services/entries/rows.py; both name their table)."""
+    column = _ENTRY_TIME.get(getattr(row, "__tablename__", None))
+    return getattr(row, column) if column is not None else None
+
+
+_ENTRY_TIME: dict[str | None, str] = {
+    Dose.__tablename__: "taken_at",
+    AnxietyScore.__tablename__: "recorded_at",
+    SymptomReport.__tablename__: "reported_at",
+    CheckIn.__tablename__: "submitted_at",
+}
 
 
 def _observed(finding: Finding, times: dict[uuid.UUID, datetime], now: datetime) -> Observed:
@@ -170,10 +172,12 @@ async def evaluate_new_entries(
     new_rows: list[Any],
     regimens: RegimensInForce | None = None,
     taken_before: TakenBefore | None = None,
+    reads: RuleReads | None = None,
 ) -> list[FlagPublic]:
     """Run the write-time rules over entries just recorded (same transaction). Returns the flags they
-    raised, escalated or added evidence to; the flags are read only for what a rule found."""
-    snapshot = await snapshot_for(session, settings, patient, new_rows, regimens, taken_before)
+    raised, escalated or added evidence to; the flags are read only for what a rule found. `reads`: the
+    history the rules need, when the statement that wrote the entries read it (flag_history.RuleReads)."""
+    snapshot = await snapshot_for(session, settings, patient, new_rows, regimens, taken_before, reads)
     rules = write_time_rules(
         settings.persistent_symptom_min_days,
         settings.persistent_symptom_window_days,

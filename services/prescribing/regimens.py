@@ -141,19 +141,21 @@ _IN_FORCE_COLUMNS = (
 )
 
 
+def first_treatment_day(patient_id: Any) -> Select[*tuple[Any, ...]]:
+    """The start of the patient's first regimen ever in force (one replaced before it began, ending
+    before its start, never was): where the treatment baseline's search begins."""
+    return select(func.min(col(Regimen.start_date))).where(
+        col(Regimen.patient_id) == patient_id,
+        or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= col(Regimen.start_date)),
+    )
+
+
 def treatment_baseline(patient_id: Any, *columns: Any) -> Select[*tuple[Any, ...]]:
     """The treatment baseline (CLINICAL.md 4): the first GAD-7 (not entered in error) on or after the
     start of the patient's first regimen (one ever in force: a regimen replaced before it began does
     not count), as `columns` of one row at most. A walk down the index on (patient_id, instrument,
     recorded_at). The one definition the anxiety rules and the summary share."""
-    first_start = (
-        select(func.min(col(Regimen.start_date)))
-        .where(
-            col(Regimen.patient_id) == patient_id,
-            or_(col(Regimen.end_date).is_(None), col(Regimen.end_date) >= col(Regimen.start_date)),
-        )
-        .scalar_subquery()
-    )
+    first_start = first_treatment_day(patient_id).scalar_subquery()
     return (
         select(*columns)
         .where(
