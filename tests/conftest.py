@@ -17,9 +17,9 @@ from services.settings import Settings
 from tests.databases import (
     PostgresDatabases,
     copy_sqlite,
-    in_ci,
     migrated_sqlite_template,
     postgres_unavailable_reason,
+    require_postgres,
     settings_for,
 )
 from tests.log_guard import ParameterDumpGuard
@@ -61,10 +61,7 @@ def postgres_unavailable() -> str | None:
 
 @pytest.fixture(scope="session")
 def postgres(postgres_unavailable: str | None) -> PostgresDatabases:
-    if postgres_unavailable:
-        if in_ci():
-            pytest.fail(f"CI=true and {postgres_unavailable}", pytrace=False)
-        pytest.skip(postgres_unavailable)
+    require_postgres(postgres_unavailable)
     return PostgresDatabases(_run_and_worker_id())
 
 
