@@ -42,9 +42,10 @@ run-alerts: install
 listen: install
 	$(BIN)/symptrack listen --port $(LISTEN_PORT) --demo
 
-## Every test; database tests on SQLite, and on PostgreSQL too (required when CI=true).
+## Every test; database tests on SQLite, and on PostgreSQL too (required when CI=true). worksteal: an
+## idle process takes queued tests from a busy one, so a few slow tests don't leave a core idle at the end.
 test: install
-	$(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) --dist worksteal $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

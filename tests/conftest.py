@@ -10,6 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 
 from api.app import create_app
 from api.observability import quiet_chatty_loggers
@@ -17,9 +19,9 @@ from services.settings import Settings
 from tests.databases import (
     PostgresDatabases,
     copy_sqlite,
-    in_ci,
     migrated_sqlite_template,
     postgres_unavailable_reason,
+    require_postgres,
     settings_for,
 )
 from tests.log_guard import ParameterDumpGuard
@@ -54,6 +56,17 @@ def no_sql_parameters_in_logs() -> Iterator[None]:
         pytest.fail("SQL parameters reached the log:\n" + "\n".join(guard.offences[:10]), pytrace=False)
 
 
+# The same Argon2 code with its smallest parameters: a hash costs a millisecond instead of a fifth of a
+# second of CPU, and tests hash and verify hundreds of times. Verification takes the parameters from
+# the stored hash, so hashes made by the command (full cost) still verify.
+CHEAP_PASSWORD_HASH = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("services.accounts.passwords._hasher", lambda: CHEAP_PASSWORD_HASH)
+
+
 @pytest.fixture(scope="session")
 def postgres_unavailable() -> str | None:
     return postgres_unavailable_reason()
@@ -61,10 +74,7 @@ def postgres_unavailable() -> str | None:
 
 @pytest.fixture(scope="session")
 def postgres(postgres_unavailable: str | None) -> PostgresDatabases:
-    if postgres_unavailable:
-        if in_ci():
-            pytest.fail(f"CI=true and {postgres_unavailable}", pytrace=False)
-        pytest.skip(postgres_unavailable)
+    require_postgres(postgres_unavailable)
     return PostgresDatabases(_run_and_worker_id())
 
 

@@ -12,8 +12,6 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
-from pwdlib import PasswordHash
-from pwdlib.hashers.argon2 import Argon2Hasher
 
 from models.base import utcnow
 from services.accounts import users as accounts
@@ -31,14 +29,6 @@ OTHER = "other@a.example"
 
 # Sign-in from a client address of our choosing: "203.0.113.<n>".
 SignIn = Callable[..., Awaitable[httpx.Response]]
-
-
-@pytest.fixture(autouse=True)
-def _cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests sign in dozens of times: the same Argon2 code, with the cost of its smallest
-    parameters (verification takes them from the stored hash)."""
-    cheap = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
-    monkeypatch.setattr("services.accounts.passwords._hasher", lambda: cheap)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 import httpx
 import pytest
@@ -96,7 +97,7 @@ async def test_a_retried_urgent_check_in_still_carries_its_flags_and_advice(
 
 
 async def test_concurrent_wrong_passwords_cannot_slip_past_the_limit(
-    app: FastAPI, client: httpx.AsyncClient, world: World
+    app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     from tests.test_auth import PASSWORD, _staff
 
@@ -112,6 +113,37 @@ async def test_concurrent_wrong_passwords_cannot_slip_past_the_limit(
     assert codes == [401] * limit + [429] * 5, codes
     ok = await client.post("/v1/auth/token", data={"username": "target@a.example", "password": PASSWORD})
     assert ok.status_code == 429
+
+
+async def test_a_sign_in_holds_no_database_connection_while_it_hashes(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hash takes a tenth of a second of CPU, seconds on a loaded machine: held through it,
+    SQLite's write lock queued every writer behind concurrent sign-ins, past the busy timeout (503)."""
+    from services.accounts import auth
+    from tests.test_auth import PASSWORD, _staff
+
+    await _staff(app, email="target@a.example")
+    hashing, go_on = threading.Event(), threading.Event()
+    verify = auth.verify_password
+
+    def held_verify(password: str, password_hash: str) -> bool:
+        hashing.set()
+        go_on.wait(10)
+        return verify(password, password_hash)
+
+    monkeypatch.setattr("services.accounts.auth.verify_password", held_verify)
+    in_use = app.state.engine.pool.checkedout()  # the PostgreSQL listener holds one of its own
+    sign_in = asyncio.create_task(
+        client.post("/v1/auth/token", data={"username": "target@a.example", "password": PASSWORD})
+    )
+    try:
+        assert await asyncio.to_thread(hashing.wait, 10)
+        assert app.state.engine.pool.checkedout() == in_use
+        await _staff(app, email="writer@a.example")  # a write goes through meanwhile
+    finally:
+        go_on.set()
+    assert (await sign_in).status_code == 200
 
 
 @pytest.mark.parametrize(

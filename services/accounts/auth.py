@@ -55,6 +55,11 @@ async def sign_in(
     email = normalize_email(email)
     # A NUL can be in no stored email (and PostgreSQL refuses it in a query): no such account.
     user = None if "\x00" in email else await session.scalar(select(User).where(col(User.email) == email))
+    # Give the database back before the hash (nothing is written yet): the read's transaction holds
+    # SQLite's one write lock (transactions begin IMMEDIATE) or a PostgreSQL pool connection, and a
+    # hash takes a tenth of a second of CPU, seconds on a loaded machine. Held through it, a few
+    # concurrent sign-ins queued every writer past the busy timeout: 503s to correct clients.
+    await session.commit()
     device = read_device_token(settings, device_token)
     known_device = device is not None and user is not None and device.user_id == user.id
     keys = throttle.sign_in_keys(settings, email, address, device.nonce if device and known_device else None)
