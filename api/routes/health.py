@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
@@ -31,6 +31,10 @@ class ReadinessAnswer(BaseModel):
         json_schema_extra={
             "examples": [
                 {"status": "ok", "checks": {"database": "ok", "migrations": "ok"}},
+                {
+                    "status": "unavailable",
+                    "checks": {"database": "ok", "migrations": "ok", "redis": "unreachable"},
+                },
                 {"status": "unavailable", "checks": {"database": "timeout", "migrations": "unknown"}},
             ]
         }
@@ -52,12 +56,18 @@ async def healthz() -> Health:
     response_model=ReadinessAnswer,
     responses={503: {"model": ReadinessAnswer, "description": "Not ready"}},
 )
-async def readyz(engine: EngineDep, settings: SettingsDep) -> JSONResponse:
-    """200 when the database answers and its schema is at the latest migration, else 503 with
-    the failing check. For readiness probes and load balancers."""
+async def readyz(request: Request, engine: EngineDep, settings: SettingsDep) -> JSONResponse:
+    """200 when the database answers and its schema is at the latest migration, and Redis answers
+    when one is configured (`redis` is then among the checks), else 503 with the failing check. For
+    readiness probes and load balancers."""
+    counters = request.app.state.counters
     try:
-        readiness = await asyncio.wait_for(check_readiness(engine, settings), READINESS_TIMEOUT_SECONDS)
+        readiness = await asyncio.wait_for(
+            check_readiness(engine, settings, counters), READINESS_TIMEOUT_SECONDS
+        )
     except TimeoutError:
         readiness = Readiness(False, {"database": "timeout", "migrations": "unknown"})
+        if settings.redis_url:
+            readiness.checks["redis"] = "unknown"
     body = ReadinessAnswer(status="ok" if readiness.ready else "unavailable", checks=readiness.checks)
     return JSONResponse(body.model_dump(), status_code=200 if readiness.ready else 503)
