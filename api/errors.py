@@ -140,10 +140,11 @@ async def _validation_error(_request: Request, exc: Exception) -> ProblemRespons
 
 # What a client is told to wait when a dependency failed: long enough for a blip to pass.
 RETRY_AFTER_UNAVAILABLE = "5"
-# SQLSTATE classes that say the server can't serve this connection now, whatever the statement:
-# connection exceptions (08), insufficient resources such as "too many clients" (53), and the
-# server shutting down, restarting or not yet accepting connections (57P01-57P05).
-_UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
+# SQLSTATEs that say the server can't serve this connection now, whatever the statement: connection
+# exceptions (08), insufficient resources such as "too many clients" (53), the server shutting down,
+# restarting or not yet accepting connections (57P01-57P05), and connections refused for the role
+# (28) or the database (3D000), which a configuration change on the server can cause.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P", "28", "3D000")
 
 
 def _database_unavailable() -> ProblemResponse:
@@ -161,7 +162,6 @@ async def _database_error(request: Request, exc: Exception) -> ProblemResponse:
     unavailable = (
         isinstance(exc, OperationalError)
         or exc.connection_invalidated
-        or exc.statement is None  # no statement ran: the connection itself could not be made
         or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
     )
     if not unavailable:
