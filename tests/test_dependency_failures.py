@@ -222,6 +222,25 @@ async def test_redis_down_is_503_for_sign_in_and_enroll_and_counts_no_failure(
         assert enrolled.status_code == 200, enrolled.text
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_sign_in_the_database_failed_is_not_counted(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The password was right; the session could not be written (the database went away)."""
+    settings = settings_for(database_url, login_max_failures_per_account=1, login_max_failures_per_address=1)
+    async with _served(settings) as (app, client):
+        await _staff_and_enrollment_code(app)
+
+        async def database_gone(*_args: object) -> None:
+            raise ConnectionRefusedError
+
+        with monkeypatch.context() as patched:
+            patched.setattr("services.accounts.auth.start_session", database_gone)
+            attempt = await _sign_in(client)
+        assert _is_503_to_retry(attempt), attempt.text
+        assert (await _sign_in(client)).status_code == 200  # one counted would mean 429
+
+
 # --- The database pool and the server's connections -----------------------------------------------
 
 
