@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from services.platform.tracebacks import exception_name, log_exception
+
 logger = logging.getLogger("symptrack.wakeup")
 
 CHANNEL = "symptrack_outbox"
@@ -104,25 +106,33 @@ class Listener:
         self.meanwhile = meanwhile
         self.up: bool | None = None  # None until the first attempt
         self.tried = asyncio.Event()  # the first attempt is over, listening or not
+        self._last_error = ""
 
     async def run(self) -> None:
         delay = RECONNECT_FIRST_SECONDS
         while True:
-            connection = await self._listen()
-            if connection is not None:
-                delay = RECONNECT_FIRST_SECONDS
-                self._changed(True, None)
-                try:
-                    reason = await self._until_lost(connection)
-                finally:
-                    await _close(connection)
-                self._changed(False, reason)
-            else:
-                self._changed(False, self._last_error)
+            try:
+                if await self._listen_until_lost():
+                    delay = RECONNECT_FIRST_SECONDS
+            except Exception as exc:  # a callback failed: never stop listening for good
+                log_exception(logger, "LISTEN %s: %s", self.channel, exception_name(exc), exc=exc)
+                self._changed(False, exception_name(exc))
             await asyncio.sleep(random.uniform(delay / 2, delay))  # noqa: S311 (jitter, not a secret)
             delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
-    _last_error = "not connected"
+    async def _listen_until_lost(self) -> bool:
+        """Whether it listened at all (then the backoff starts afresh)."""
+        connection = await self._listen()
+        if connection is None:
+            self._changed(False, self._last_error)
+            return False
+        try:
+            self._changed(True, None)
+            reason = await self._until_lost(connection)
+        finally:
+            await _close(connection)
+        self._changed(False, reason)
+        return True
 
     async def _listen(self) -> Any:
         connection = None
@@ -130,7 +140,7 @@ class Listener:
             connection = await self.connect()
             await connection.add_listener(self.channel, self._on_notify)
         except Exception as exc:  # the database is down or refuses: try again later
-            self._last_error = type(exc).__name__
+            self._last_error = exception_name(exc)
             if connection is not None:
                 await _close(connection)
             return None
@@ -151,7 +161,7 @@ class Listener:
             try:
                 await asyncio.wait_for(connection.execute("SELECT 1"), PING_TIMEOUT_SECONDS)
             except Exception as exc:
-                return type(exc).__name__
+                return exception_name(exc)
 
     def _changed(self, up: bool, reason: str | None) -> None:
         before, self.up = self.up, up
