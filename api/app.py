@@ -6,7 +6,6 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -41,7 +40,7 @@ from api.routes import (
 from services.accounts import caller_cache
 from services.database import create_engine, create_session_factory
 from services.jobs import all_jobs
-from services.platform.counters import MemoryCounters, RedisCounters
+from services.platform.counters import MemoryCounters, RedisCounters, redis_client
 from services.platform.worker import Worker
 from services.settings import Settings, get_settings
 
@@ -51,12 +50,6 @@ flags serious reactions for their care team and alerts the clinic over signed we
 
 Every error answer is RFC 9457 `application/problem+json`.
 """
-
-
-def _redis_client(url: str) -> Any:
-    from redis.asyncio import Redis
-
-    return Redis.from_url(url)
 
 
 class ProblemCORSMiddleware(CORSMiddleware):
@@ -97,7 +90,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
         app.state.engine = engine
-        app.state.redis = _redis_client(settings.redis_url) if settings.redis_url else None
+        app.state.redis = redis_client(settings) if settings.redis_url else None
         # Rate limits and sign-in throttling: shared through Redis when configured, else this process's.
         app.state.counters = (
             RedisCounters(app.state.redis, settings.redis_key_prefix) if app.state.redis else MemoryCounters()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -101,6 +103,8 @@ async def _domain_error(_request: Request, exc: Exception) -> ProblemResponse:
     errors = None
     if isinstance(exc, TooManyRequests):
         headers["Retry-After"] = str(exc.retry_after_seconds)
+    if exc.status == 503:  # a dependency is down (Redis for the sign-in throttle)
+        headers["Retry-After"] = RETRY_AFTER_UNAVAILABLE
     if exc.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, ValidationFailed):
@@ -134,27 +138,53 @@ async def _validation_error(_request: Request, exc: Exception) -> ProblemRespons
     )
 
 
-async def _database_error(request: Request, exc: Exception) -> ProblemResponse:
-    assert isinstance(exc, DBAPIError)
-    if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
-        return await _unhandled(request, exc)
-    # Never echo the driver's message: it can carry SQL and parameters (patient data).
-    logger.error("database unavailable: %s", type(exc.orig).__name__)
+# What a client is told to wait when a dependency failed: long enough for a blip to pass.
+RETRY_AFTER_UNAVAILABLE = "5"
+# SQLSTATEs that say the server can't serve this connection now, whatever the statement: connection
+# exceptions (08), insufficient resources such as "too many clients" (53), the server shutting down,
+# restarting or not yet accepting connections (57P01-57P05), and connections refused for the role
+# (28) or the database (3D000), which a configuration change on the server can cause.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P", "28", "3D000")
+
+
+def _database_unavailable() -> ProblemResponse:
     return problem(
         503,
         "The database is not available; try again shortly.",
         code="service-unavailable",
-        headers={"Retry-After": "5"},
+        headers={"Retry-After": RETRY_AFTER_UNAVAILABLE},
     )
+
+
+async def _database_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, DBAPIError)
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    unavailable = (
+        isinstance(exc, OperationalError)
+        or exc.connection_invalidated
+        or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+    )
+    if not unavailable:
+        return await _unhandled(request, exc)
+    # Never echo the driver's message: it can carry SQL and parameters (patient data).
+    logger.error("database unavailable: %s %s", type(exc.orig).__name__, sqlstate)
+    return _database_unavailable()
 
 
 async def _unreachable(_request: Request, exc: Exception) -> ProblemResponse:
     logger.error("database unreachable: %s", type(exc).__name__)
+    return _database_unavailable()
+
+
+async def _pool_timeout(_request: Request, _exc: Exception) -> ProblemResponse:
+    # Every pooled connection stayed busy for SYMPTRACK_DB_POOL_TIMEOUT_SECONDS: overloaded, or held
+    # by slow statements. Refused now, so clients back off instead of piling up behind the pool.
+    logger.error("no database connection free within the pool timeout")
     return problem(
         503,
-        "The database is not available; try again shortly.",
+        "The service is busy; try again shortly.",
         code="service-unavailable",
-        headers={"Retry-After": "5"},
+        headers={"Retry-After": RETRY_AFTER_UNAVAILABLE},
     )
 
 
@@ -207,8 +237,12 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DBAPIError, _database_error)
-    # asyncpg reports a refused or reset connection as a plain OSError, outside SQLAlchemy's hierarchy.
+    app.add_exception_handler(PoolTimeout, _pool_timeout)
+    # asyncpg reports a refused or reset connection, a connect that timed out (within the pool
+    # timeout) and an unknown host as plain OSErrors, outside SQLAlchemy's hierarchy.
     app.add_exception_handler(ConnectionError, _unreachable)
+    app.add_exception_handler(TimeoutError, _unreachable)
+    app.add_exception_handler(socket.gaierror, _unreachable)
     app.add_exception_handler(Exception, _unhandled)
 
 

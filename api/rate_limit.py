@@ -4,19 +4,16 @@ when configured (shared by every API process), else this process's memory."""
 from __future__ import annotations
 
 import hashlib
-import logging
 
-from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.limits import SECURITY_HEADERS, too_many_requests
 from models.base import utcnow
 from services.accounts.throttle import address_key
 from services.accounts.tokens import keyed_hash
-from services.platform.counters import Counters
+from services.platform.counters import Counters, CountersUnavailable
 from services.settings import Settings
 
-logger = logging.getLogger("symptrack.rate_limit")
 WINDOW_SECONDS = 60
 EXEMPT = ("/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json")
 
@@ -51,9 +48,10 @@ class RateLimitMiddleware:
             keys.append(("rate:token:" + digest, settings.rate_limit_per_token_per_minute))
         try:
             wait = await self._hits(state, keys) if keys else None
-        except (OSError, RedisError) as exc:
-            # Redis is unreachable: let the request through rather than fail it here.
-            logger.warning("rate limit store unavailable: %s", type(exc).__name__)
+        except CountersUnavailable:
+            # Redis is down (the counters logged it once): a patient's dose or check-in matters more
+            # than a rate limit, so the request goes on. Sign-in, whose throttle guards passwords,
+            # answers 503 instead (services/accounts/throttle.py).
             wait = None
         if wait is not None:
             start, body = _too_many(wait)

@@ -52,11 +52,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
         )
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
+    # A request waits at most the pool timeout for a connection, and as long again for a new one to
+    # be made (asyncpg's own default is 60 s): then 503 (api/errors.py), not a hang.
     engine = create_async_engine(
         url,
         poolclass=MeteredPool,  # counts checkouts waiting for a connection (/metrics)
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        connect_args={"timeout": settings.db_pool_timeout_seconds},
         pool_recycle=1800,
         hide_parameters=True,
     )
@@ -91,6 +95,30 @@ def _ping_after_idle(engine: AsyncEngine) -> None:
             raise DisconnectionError(type(exc).__name__) from None
         if not alive:
             raise DisconnectionError("ping failed")
+
+
+# What SQLAlchemy's asyncpg dialect takes for itself; the rest of its connect arguments are asyncpg's.
+_DIALECT_ONLY_ARGUMENTS = (
+    "async_creator_fn",
+    "prepared_statement_cache_size",
+    "prepared_statement_name_func",
+)
+LISTEN_CONNECT_TIMEOUT_SECONDS = 5.0
+
+
+async def listener_connection(engine: AsyncEngine, name: str) -> Any:
+    """A driver connection (asyncpg) of its own, outside the pool, from the engine's URL: a LISTEN
+    holds its connection for the life of the process, and taking it from the pool would leave a pool
+    of one with nothing for requests. `name` shows as application_name in pg_stat_activity."""
+    import asyncpg
+
+    _args, params = engine.dialect.create_connect_args(engine.url)
+    for argument in _DIALECT_ONLY_ARGUMENTS:
+        params.pop(argument, None)
+    server_settings = {**params.pop("server_settings", {}), "application_name": name}
+    return await asyncpg.connect(
+        **params, server_settings=server_settings, timeout=LISTEN_CONNECT_TIMEOUT_SECONDS
+    )
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     # Rate-limit and sign-in counters: in Redis when set (shared by every API process), else in each
     # process's memory. Several processes (`serve --workers N`, several hosts) need Redis to share them.
     redis_url: str | None = None
+    # How long a Redis connect or answer may take before Redis counts as down (default 0.5 s): then
+    # sign-in and enrollment answer 503 at once and rate limits let requests through, instead of
+    # every request waiting on a hung Redis. Redis answers in well under a millisecond when well.
+    redis_timeout_seconds: float = Field(default=0.5, gt=0, le=10)
     # How long a process trusts what it read about a session (revoked or not, the user's role and
     # scope) before asking again. Revocations reach every process at once (NOTIFY); this bounds the
     # staleness only if one is missed. 0: every request asks the database.
@@ -87,9 +91,16 @@ class Settings(BaseSettings):
     # load balancer sees it leave before it stops accepting; then it finishes the requests in flight
     # and exits 0 (a second SIGTERM, or SIGINT, ends the wait at once). 0: stop at once.
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=600)
-    # PostgreSQL connection pool per process.
+    # PostgreSQL connection pool per process. The LISTEN connections are outside it: one per API
+    # process (the caller cache, unless SYMPTRACK_AUTH_CACHE_SECONDS=0) and one per worker (an
+    # in-process one too). PostgreSQL's max_connections must cover, over every process,
+    # db_pool_size + db_max_overflow + its LISTEN connections, plus the migrations and an operator.
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=20, ge=0)
+    # How long a request waits for a database connection (a free one from the pool, or a new one
+    # from the server) before it answers 503 with Retry-After (default 3 s), rather than queueing
+    # behind a stuck or overloaded database until the client gives up.
+    db_pool_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
     # SQLite waits this long for a lock held by another connection before failing.
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     # Where the Alembic scripts are: the checkout this package runs from, or the copy an installed

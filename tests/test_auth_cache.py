@@ -3,7 +3,6 @@ for a session once it is revoked, in this process or any other."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import time
 import uuid
@@ -14,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, text
+from sqlalchemy import event
 
 from api.app import create_app
 from models.accounts import Role
@@ -174,32 +173,6 @@ async def test_a_new_name_shows_on_the_next_get_me(client: httpx.AsyncClient, wo
     )
     assert renamed.status_code == 200
     assert (await client.get("/v1/me", headers=patient.headers)).json()["name"] == "Pat Renamed"
-
-
-@pytest.mark.one_database
-async def test_a_process_that_loses_its_listen_connection_stops_caching(
-    app: FastAPI, client: httpx.AsyncClient, world: World
-) -> None:
-    headers = world["patient_a"].headers
-    assert (await client.get("/v1/me", headers=headers)).status_code == 200
-    async with app.state.engine.connect() as connection:
-        ended = await connection.scalar(
-            text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                "AND query LIKE '%LISTEN%symptrack_auth%'"
-            )
-        )
-    assert ended == 1
-    deadline = time.monotonic() + 10
-    while app.state.caller_cache.caching:  # the driver notices the closed socket on its own
-        assert time.monotonic() < deadline, "the lost LISTEN connection went unnoticed"
-        await asyncio.sleep(0.01)
-    # Notices could now be missed: the database is asked again, on every request.
-    async with _counted(app) as statements:
-        assert (await client.get("/v1/me", headers=headers)).status_code == 200
-        assert (await client.get("/v1/me", headers=headers)).status_code == 200
-    assert len(statements) == 2
 
 
 # --- two API processes on PostgreSQL -------------------------------------------------------------

@@ -81,7 +81,7 @@ async def test_the_process_shows_its_memory_cpu_and_files(client: httpx.AsyncCli
 
 # Every label name a scrape may show; each one's values are bounded (route templates, the rules and
 # severities of the catalogue, the statuses, an attempt's outcome class, a registered job's name).
-LABELS = {"method", "route", "status", "rule", "severity", "state", "outcome", "job", "le"}
+LABELS = {"method", "route", "status", "rule", "severity", "state", "outcome", "job", "le", "dependency"}
 
 
 async def test_every_label_is_one_of_a_known_few(client: httpx.AsyncClient, world: World) -> None:

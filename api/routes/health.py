@@ -31,6 +31,10 @@ class ReadinessAnswer(BaseModel):
         json_schema_extra={
             "examples": [
                 {"status": "ok", "checks": {"database": "ok", "migrations": "ok"}},
+                {
+                    "status": "unavailable",
+                    "checks": {"database": "ok", "migrations": "ok", "redis": "unreachable"},
+                },
                 {"status": "unavailable", "checks": {"database": "timeout", "migrations": "unknown"}},
                 {
                     "status": "unavailable",
@@ -57,13 +61,19 @@ async def healthz() -> Health:
     responses={503: {"model": ReadinessAnswer, "description": "Not ready"}},
 )
 async def readyz(request: Request, engine: EngineDep, settings: SettingsDep) -> JSONResponse:
-    """200 when the database answers and its schema is at the latest migration, else 503 with
-    the failing check; 503 with `"shutdown": "draining"` once the process was asked to stop (it
-    still serves for a grace period). For readiness probes and load balancers."""
+    """200 when the database answers and its schema is at the latest migration, and Redis answers
+    when one is configured (`redis` is then among the checks), else 503 with the failing check;
+    503 with `"shutdown": "draining"` once the process was asked to stop (it still serves for a
+    grace period). For readiness probes and load balancers."""
+    counters = request.app.state.counters
     try:
-        readiness = await asyncio.wait_for(check_readiness(engine, settings), READINESS_TIMEOUT_SECONDS)
+        readiness = await asyncio.wait_for(
+            check_readiness(engine, settings, counters), READINESS_TIMEOUT_SECONDS
+        )
     except TimeoutError:
         readiness = Readiness(False, {"database": "timeout", "migrations": "unknown"})
+        if settings.redis_url:
+            readiness.checks["redis"] = "unknown"
     if request.app.state.drain.draining:  # SIGTERM: the balancer must stop sending here (api/drain.py)
         readiness = Readiness(False, {**readiness.checks, "shutdown": "draining"})
     body = ReadinessAnswer(status="ok" if readiness.ready else "unavailable", checks=readiness.checks)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -14,6 +15,7 @@ from api.deps import SessionDep, SettingsDep
 from api.errors import problem_responses
 from api.observability import REGISTRY
 from services.errors import Unauthorized
+from services.platform.counters import RedisCounters
 from services.platform.metrics import read_gauges
 from services.platform.pool_metrics import PoolCollector
 from services.platform.process_metrics import PROCESS_REGISTRY
@@ -100,7 +102,30 @@ async def metrics(request: Request, session: SessionDep) -> Response:
         "# TYPE symptrack_outbox_lag_seconds gauge",
         f"symptrack_outbox_lag_seconds {gauges.outbox_lag_seconds:.3f}",
     ]
+    lines += _dependency_lines(request.app.state)
     # This process: requests (REGISTRY), resources and its worker's jobs and sends, its pool.
     body = generate_latest(REGISTRY) + generate_latest(PROCESS_REGISTRY) + pool
     body += ("\n".join(lines) + "\n").encode()
     return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def _dependency_lines(state: Any) -> list[str]:
+    """Whether this process reaches what it depends on, 1 or 0: Redis (when configured: sign-ins
+    answer 503 without it), and on PostgreSQL each LISTEN connection (listen_auth: revocations from
+    other processes, callers are not cached without it; listen_outbox: the in-process worker's
+    wake-up, it polls without it). An alert on any 0 for more than a minute is worth setting."""
+    states: dict[str, bool] = {}
+    counters = getattr(state, "counters", None)
+    if isinstance(counters, RedisCounters):
+        states["redis"] = counters.available
+    callers = getattr(state, "caller_cache", None)
+    if callers is not None and callers.listener is not None:
+        states["listen_auth"] = bool(callers.listener.up)
+    worker = getattr(state, "worker", None)
+    if worker is not None and worker.listener is not None:
+        states["listen_outbox"] = bool(worker.listener.up)
+    return [
+        "# HELP symptrack_dependency_up Whether this process reaches a dependency (1) or not (0).",
+        "# TYPE symptrack_dependency_up gauge",
+        *(f'symptrack_dependency_up{{dependency="{name}"}} {int(up)}' for name, up in states.items()),
+    ]

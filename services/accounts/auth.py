@@ -63,20 +63,28 @@ async def sign_in(
     device = read_device_token(settings, device_token)
     known_device = device is not None and user is not None and device.user_id == user.id
     keys = throttle.sign_in_keys(settings, email, address, device.nonce if device and known_device else None)
-    wait = await throttle.reserve(counters, settings, keys, now)
+    wait = await throttle.reserve(counters, settings, keys, now)  # Redis down: 503, nothing counted
     if wait is not None:
         raise TooManyRequests(wait)
     # Always verify against a hash, a dummy one when there is no account, so timing tells nothing.
     # Argon2 takes a tenth of a second of CPU: off the event loop, so other requests go on meanwhile.
     known_hash = user.password_hash if user and user.password_hash else None
-    password_ok = await anyio.to_thread.run_sync(verify_password, password, known_hash or dummy_hash())
-    if user is None or known_hash is None or not user.is_active or not password_ok:
-        raise Unauthorized(BAD_CREDENTIALS)  # the attempt stays counted: counters are apart
+    try:
+        password_ok = await anyio.to_thread.run_sync(verify_password, password, known_hash or dummy_hash())
+        if user is None or known_hash is None or not user.is_active or not password_ok:
+            raise Unauthorized(BAD_CREDENTIALS)  # the attempt stays counted: counters are apart
+        pair = await start_session(session, settings, user.id, now)
+    except Unauthorized:
+        raise
+    except Exception:
+        # The database failed, not the caller: this attempt is no failed sign-in.
+        await throttle.give_back(counters, keys)
+        raise
     # The device's count, or the account's; a known device's success leaves strangers' count alone.
     await throttle.clear(counters, keys[0])
     for key in keys[1:]:
         await throttle.release(counters, key)
-    return await start_session(session, settings, user.id, now)
+    return pair
 
 
 async def start_session(
@@ -249,9 +257,24 @@ async def enroll(
     if problem := password_problem(password):
         raise ValidationFailed([FieldError(("body", "password"), problem)])
     keys = throttle.sign_in_keys(settings, "enrollment", address)[1:]  # by address: guessing codes
-    wait = await throttle.reserve(counters, settings, keys, now)
+    wait = await throttle.reserve(counters, settings, keys, now)  # Redis down: 503, nothing counted
     if wait is not None:
         raise TooManyRequests(wait)
+    try:
+        pair = await _enroll_with_code(session, settings, code, password, now)
+    except Unauthorized:
+        raise  # the attempt stays counted: counters are apart
+    except Exception:
+        await throttle.give_back(counters, keys)  # the database failed, not the caller
+        raise
+    for key in keys:
+        await throttle.release(counters, key)
+    return pair
+
+
+async def _enroll_with_code(
+    session: AsyncSession, settings: Settings, code: str, password: str, now: datetime
+) -> TokenPair:
     row = (
         await session.execute(
             select(EnrollmentCode, Patient, col(User.is_active))
@@ -263,7 +286,7 @@ async def enroll(
     # A deactivated patient can't sign in by a code either; the code stays unused for a reactivation.
     valid = row is not None and row[0].used_at is None and row[0].expires_at > now and row[2]
     if row is None or not valid:
-        raise Unauthorized(BAD_ENROLLMENT)  # the attempt stays counted: counters are apart
+        raise Unauthorized(BAD_ENROLLMENT)
     enrollment, patient, _ = row
     # Use it only if no concurrent request did: a code works exactly once.
     used = await session.execute(
@@ -277,6 +300,4 @@ async def enroll(
     await session.execute(
         update(User).where(col(User.id) == patient.user_id).values(password_hash=password_hash)
     )
-    for key in keys:
-        await throttle.release(counters, key)
     return await start_session(session, settings, patient.user_id, now)

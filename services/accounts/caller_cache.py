@@ -5,14 +5,16 @@ name and email) is read from the database once and kept for SYMPTRACK_AUTH_CACHE
 ends a session or changes what is kept is announced with its transaction: after the commit to every
 cache of this process, and on PostgreSQL by a NOTIFY sent in the same transaction (PostgreSQL
 delivers it only on commit) to every other API process, which drops the entry when it hears it. The
-TTL bounds the staleness if a notification is ever missed; a process that loses its LISTEN connection
-stops caching. Only successes are kept: a revoked or unknown family is asked about each time.
+TTL bounds the staleness if a notification is ever missed. A process that loses its LISTEN connection
+forgets what it kept and stops caching until it listens again (it reconnects with backoff), then starts
+afresh: notices sent meanwhile were missed. Only successes are kept: a revoked or unknown family is
+asked about each time.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
+import functools
 import time
 import uuid
 from collections import OrderedDict
@@ -24,9 +26,8 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.accounts.access import Caller
+from services.database import listener_connection
 from services.platform import wakeup
-
-logger = logging.getLogger("symptrack.auth_cache")
 
 CHANNEL = "symptrack_auth"
 _PENDING = "caller_cache_invalidations"
@@ -53,6 +54,8 @@ class CallerCache:
         # which may predate the change it announces.
         self.generation = 0
         self.invalidations_heard = 0
+        # On PostgreSQL, the LISTEN for other processes' notices (`listener.up`: a metric).
+        self.listener: wakeup.Listener | None = None
 
     def get(self, family_id: uuid.UUID, user_id: uuid.UUID) -> Caller | None:
         entry = self._entries.get(family_id)
@@ -94,6 +97,12 @@ class CallerCache:
         self.generation += 1
         self._entries.clear()
 
+    def resume_caching(self) -> None:
+        """Listening again: start afresh (what was read before may predate a notice missed meanwhile)."""
+        self.generation += 1
+        self._entries.clear()
+        self.caching = self.ttl_seconds > 0
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -125,25 +134,24 @@ def _after_commit(sync_session: Any) -> None:
 
 @contextlib.asynccontextmanager
 async def serving(engine: AsyncEngine, ttl_seconds: float) -> AsyncIterator[CallerCache]:
-    """A cache for one app, told of this process's commits and, on PostgreSQL, of every other's."""
+    """A cache for one app, told of this process's commits and, on PostgreSQL, of every other's: it
+    caches only while it listens."""
     cache = CallerCache(ttl_seconds)
     _caches.append(cache)
     try:
         if engine.dialect.name != "postgresql" or not cache.caching:
             yield cache
             return
-        async with wakeup.listening(engine, CHANNEL, cache.invalidate, on_lost=_lost(cache)) as listening:
-            if not listening:
-                logger.warning("LISTEN %s failed: callers are not cached in this process", CHANNEL)
-                cache.stop_caching()
+        cache.stop_caching()  # until the LISTEN is up
+        async with wakeup.listening(
+            functools.partial(listener_connection, engine, "symptrack listen auth"),
+            CHANNEL,
+            cache.invalidate,
+            on_up=cache.resume_caching,
+            on_down=cache.stop_caching,
+            meanwhile="callers are not cached meanwhile",
+        ) as cache.listener:
             yield cache
     finally:
+        cache.listener = None
         _caches.remove(cache)
-
-
-def _lost(cache: CallerCache) -> Any:
-    def on_lost() -> None:
-        logger.warning("the LISTEN connection for %s was lost: callers are no longer cached", CHANNEL)
-        cache.stop_caching()
-
-    return on_lost

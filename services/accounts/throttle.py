@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.accounts.tokens import keyed_hash
-from services.platform.counters import Counters
+from services.platform.counters import Counters, CountersUnavailable
 from services.settings import Settings
 
 
@@ -66,13 +66,29 @@ async def reserve(
 ) -> int | None:
     """Count this attempt on every key before checking anything, so concurrent attempts cannot all
     slip under the limit. None when every key is within its limit; else the seconds until the tightest
-    window ends. A success gives its count back (`release`), so only failures use up the allowance."""
+    window ends. A success gives its count back (`release`), so only failures use up the allowance.
+
+    If the counters are unavailable (CountersUnavailable, a 503), the keys already counted are given
+    back: an attempt that could not be checked is no failed sign-in."""
     waits = []
-    for key in keys:
-        count, left = await counters.hit(key.key, settings.login_failure_window_seconds, now)
-        if count > key.limit:
-            waits.append(left)
+    counted: list[ThrottleKey] = []
+    try:
+        for key in keys:
+            count, left = await counters.hit(key.key, settings.login_failure_window_seconds, now)
+            counted.append(key)
+            if count > key.limit:
+                waits.append(left)
+    except CountersUnavailable:
+        await give_back(counters, counted)
+        raise
     return max(waits) if waits else None
+
+
+async def give_back(counters: Counters, keys: list[ThrottleKey]) -> None:
+    """Undo a reservation whose attempt failed for a reason other than the password or code (the
+    database or Redis failed): only real failures count against the caller."""
+    for key in keys:
+        await counters.give_back(key.key)
 
 
 async def release(counters: Counters, key: ThrottleKey) -> None:

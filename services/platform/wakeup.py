@@ -7,13 +7,17 @@ every worker that LISTENs. Polling remains the safety net either way.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from services.platform.tracebacks import exception_name, log_exception
 
 logger = logging.getLogger("symptrack.wakeup")
 
@@ -53,54 +57,157 @@ def wake_here() -> None:
 
 
 @contextlib.asynccontextmanager
-async def postgres_listener(engine: AsyncEngine, callback: Callable[[], None]) -> AsyncIterator[None]:
-    """LISTEN on a connection of its own for as long as the block runs (PostgreSQL only)."""
+async def postgres_listener(
+    engine: AsyncEngine, connect: Callable[[], Awaitable[Any]], callback: Callable[[], None]
+) -> AsyncIterator[Listener | None]:
+    """LISTEN for committed outbox events on connections `connect` makes, while the block runs
+    (PostgreSQL only; None elsewhere). Lost, it connects again with backoff; the worker polls
+    meanwhile, and is woken when it is back (events committed meanwhile were not heard)."""
     if engine.dialect.name != "postgresql":
-        yield
+        yield None
         return
-    async with listening(engine, CHANNEL, lambda _payload: callback()) as listens:
-        if not listens:  # a worker without LISTEN still polls; say so and go on
-            logger.warning("LISTEN %s failed; the worker falls back to polling", CHANNEL)
-        yield
+    async with listening(
+        connect, CHANNEL, lambda _payload: callback(), on_up=callback, meanwhile="the worker polls meanwhile"
+    ) as listener:
+        yield listener
+
+
+# After a LISTEN connection is lost, the first attempt to connect again comes after about this long,
+# then twice as long each time up to RECONNECT_MAX_SECONDS (with jitter, so the processes of a
+# deployment don't all reconnect at once after a database restart).
+RECONNECT_FIRST_SECONDS = 0.5
+RECONNECT_MAX_SECONDS = 15.0
+# A LISTEN connection receives but never sends: asked this often whether it is still there, so one
+# lost without a word (a network cut, no FIN) is found and replaced.
+PING_EVERY_SECONDS = 10.0
+PING_TIMEOUT_SECONDS = 5.0
+
+
+class Listener:
+    """LISTEN on `channel` on a connection of its own (made by `connect`) while `run` runs. When the
+    connection is lost (a database restart, pg_terminate_backend, a network cut) it connects again
+    with backoff and listens again. `up` says whether it listens now (a metric); `on_down` and `on_up`
+    are told each change, and one log line says each."""
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[Any]],
+        channel: str,
+        on_payload: Callable[[str], None],
+        on_up: Callable[[], None] | None = None,
+        on_down: Callable[[], None] | None = None,
+        meanwhile: str = "",
+    ) -> None:
+        self.connect = connect
+        self.channel = channel
+        self.on_payload = on_payload
+        self.on_up = on_up
+        self.on_down = on_down
+        self.meanwhile = meanwhile
+        self.up: bool | None = None  # None until the first attempt
+        self.tried = asyncio.Event()  # the first attempt is over, listening or not
+        self._last_error = ""
+
+    async def run(self) -> None:
+        delay = RECONNECT_FIRST_SECONDS
+        while True:
+            try:
+                if await self._listen_until_lost():
+                    delay = RECONNECT_FIRST_SECONDS
+            except Exception as exc:  # a callback failed: never stop listening for good
+                log_exception(logger, "LISTEN %s: %s", self.channel, exception_name(exc), exc=exc)
+                self._changed(False, exception_name(exc))
+            await asyncio.sleep(random.uniform(delay / 2, delay))  # noqa: S311 (jitter, not a secret)
+            delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+
+    async def _listen_until_lost(self) -> bool:
+        """Whether it listened at all (then the backoff starts afresh)."""
+        connection = await self._listen()
+        if connection is None:
+            self._changed(False, self._last_error)
+            return False
+        try:
+            self._changed(True, None)
+            reason = await self._until_lost(connection)
+        finally:
+            await _close(connection)
+        self._changed(False, reason)
+        return True
+
+    async def _listen(self) -> Any:
+        connection = None
+        try:
+            connection = await self.connect()
+            await connection.add_listener(self.channel, self._on_notify)
+        except Exception as exc:  # the database is down or refuses: try again later
+            self._last_error = exception_name(exc)
+            if connection is not None:
+                await _close(connection)
+            return None
+        return connection
+
+    def _on_notify(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        self.on_payload(payload)
+
+    async def _until_lost(self, connection: Any) -> str:
+        """Returns why the connection is no longer usable."""
+        lost = asyncio.Event()
+        connection.add_termination_listener(lambda _connection: lost.set())
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lost.wait(), PING_EVERY_SECONDS)
+            if lost.is_set() or connection.is_closed():
+                return "connection closed"
+            try:
+                await asyncio.wait_for(connection.execute("SELECT 1"), PING_TIMEOUT_SECONDS)
+            except Exception as exc:
+                return exception_name(exc)
+
+    def _changed(self, up: bool, reason: str | None) -> None:
+        before, self.up = self.up, up
+        self.tried.set()
+        if up == before:
+            return
+        meanwhile = f": {self.meanwhile}" if self.meanwhile else ""
+        if up and before is False:
+            logger.warning("LISTEN %s is back", self.channel)
+        elif not up and before is None:
+            logger.warning("LISTEN %s failed (%s), retrying%s", self.channel, reason, meanwhile)
+        elif not up:
+            logger.warning("LISTEN %s connection lost (%s), reconnecting%s", self.channel, reason, meanwhile)
+        callback = self.on_up if up else self.on_down
+        if callback is not None:
+            callback()
+
+
+async def _close(connection: Any) -> None:
+    try:
+        await asyncio.wait_for(connection.close(), PING_TIMEOUT_SECONDS)
+    except Exception:  # already gone, or hung: drop it without a goodbye
+        connection.terminate()
+    except BaseException:
+        connection.terminate()
+        raise
 
 
 @contextlib.asynccontextmanager
 async def listening(
-    engine: AsyncEngine,
+    connect: Callable[[], Awaitable[Any]],
     channel: str,
     on_payload: Callable[[str], None],
-    on_lost: Callable[[], None] | None = None,
-) -> AsyncIterator[bool]:
-    """LISTEN to `channel` on a PostgreSQL connection of its own while the block runs; yields whether
-    it listens. `on_lost` is called if that connection ends before the block does."""
-
-    def on_notify(_connection: Any, _pid: int, _channel: str, payload: str) -> None:
-        on_payload(payload)
-
-    def on_terminated(_connection: Any) -> None:
-        if on_lost is not None:
-            on_lost()
-
-    connection: AsyncConnection | None = None
+    on_up: Callable[[], None] | None = None,
+    on_down: Callable[[], None] | None = None,
+    meanwhile: str = "",
+) -> AsyncIterator[Listener]:
+    """A Listener running while the block runs; the block starts once its first attempt is over."""
+    listener = Listener(connect, channel, on_payload, on_up, on_down, meanwhile)
+    task = asyncio.create_task(listener.run(), name=f"LISTEN {channel}")
+    tried = asyncio.create_task(listener.tried.wait())
+    await asyncio.wait({task, tried}, return_when=asyncio.FIRST_COMPLETED)
+    tried.cancel()
     try:
-        connection = await engine.connect()
-        raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection
-        await driver.add_listener(channel, on_notify)
-        driver.add_termination_listener(on_terminated)
-    except Exception:
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                await connection.close()
-        connection = None
-    if connection is None:
-        yield False
-        return
-    try:
-        yield True
+        yield listener
     finally:
-        with contextlib.suppress(Exception):
-            driver.remove_termination_listener(on_terminated)
-            await driver.remove_listener(channel, on_notify)
-        with contextlib.suppress(Exception):  # already gone if the server ended it
-            await connection.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.database import listener_connection
 from services.platform import wakeup
 from services.platform.process_metrics import JOB_FAILURES, JOB_ROUND_SECONDS
 from services.platform.tracebacks import exception_name, log_exception
@@ -67,6 +69,8 @@ class Worker:
         self.stopping = asyncio.Event()
         # Set by whoever commits new work, so it is picked up at once rather than at the next poll.
         self.wake = WakeUp()
+        # NOTIFY from other processes, while running on PostgreSQL: `listener.up` says if it listens.
+        self.listener: wakeup.Listener | None = None
 
     def stop(self) -> None:
         self.stopping.set()
@@ -80,9 +84,12 @@ class Worker:
             if engine is None:
                 await self._loop()
             else:
-                async with wakeup.postgres_listener(engine, self.wake.set):
+                # Its own connection, outside the pool: a pool of one still serves the jobs.
+                connect = functools.partial(listener_connection, engine, "symptrack listen outbox")
+                async with wakeup.postgres_listener(engine, connect, self.wake.set) as self.listener:
                     await self._loop()
         finally:
+            self.listener = None
             wakeup.remove_listener(self.wake.set)
         logger.info("worker stopped")
 
