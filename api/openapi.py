@@ -126,7 +126,8 @@ def install_openapi(app: FastAPI) -> None:
 
 def _document_edge_problems(path: str, operation: dict[str, Any], responses: dict[str, Any]) -> None:
     """The problems the edge can answer for any route, which no route declares itself: a body over
-    1 MiB (413), the rate limits (429), the database unavailable (503)."""
+    1 MiB (413), the rate limits (429), a dependency unavailable (503: the database,
+    its pool exhausted, or Redis for sign-in)."""
     if "requestBody" in operation:
         responses.setdefault("413", {"description": "Content Too Large", "content": _PROBLEM_CONTENT})
     if path not in EXEMPT:
@@ -140,7 +141,11 @@ def _document_edge_problems(path: str, operation: dict[str, Any], responses: dic
         )
     if path.startswith("/v1/") and path != "/v1/catalog":
         responses.setdefault(
-            "503", {"description": "Service Unavailable (the database)", "content": _PROBLEM_CONTENT}
+            "503",
+            {
+                "description": "Service Unavailable (the database, or Redis for sign-in; see the Retry-After header)",
+                "content": _PROBLEM_CONTENT,
+            },
         )
 
 
