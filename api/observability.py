@@ -79,6 +79,8 @@ CHATTY_LOGGERS = (
     "httpcore",
     "hpack",
     "multipart",
+    # Alembic's plugin set-up, logged at INFO before every `symptrack migrate`.
+    "alembic.runtime.plugins",
 )
 
 

@@ -20,6 +20,7 @@ the counts and the delivery claim, cheap. Each of those vacuums skips the pages 
 from collections.abc import Sequence
 
 from alembic import op
+from services.platform import index_builds
 
 revision: str = '0014'
 down_revision: str | None = '0013'
@@ -32,16 +33,10 @@ VACUUM_SOONER = 'autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_insert
 
 
 def upgrade() -> None:
+    index_builds.create_index(NAME, 'flag', ['status', 'rule', 'severity'])
     if op.get_bind().dialect.name == 'postgresql':
-        with op.get_context().autocommit_block():
-            # A concurrent build that failed leaves an invalid index behind: start again from none.
-            op.drop_index(NAME, table_name='flag', postgresql_concurrently=True, if_exists=True)
-            op.create_index(NAME, 'flag', ['status', 'rule', 'severity'], postgresql_concurrently=True)
         for table in TABLES:  # a lock that blocks neither reads nor writes, only other DDL and vacuums
             op.execute(f'ALTER TABLE {table} SET ({VACUUM_SOONER})')
-        return
-    with op.batch_alter_table('flag', schema=None) as batch_op:
-        batch_op.create_index(NAME, ['status', 'rule', 'severity'], unique=False)
 
 
 def downgrade() -> None:
@@ -51,8 +46,4 @@ def downgrade() -> None:
                 f'ALTER TABLE {table} RESET (autovacuum_vacuum_scale_factor, '
                 'autovacuum_vacuum_insert_scale_factor)'
             )
-        with op.get_context().autocommit_block():
-            op.drop_index(NAME, table_name='flag', postgresql_concurrently=True, if_exists=True)
-        return
-    with op.batch_alter_table('flag', schema=None) as batch_op:
-        batch_op.drop_index(NAME)
+    index_builds.drop_index(NAME, 'flag')
