@@ -1,4 +1,5 @@
-"""The `symptrack` command: serve, worker, migrate, create-admin, demo, listen, rotate-webhook-keys."""
+"""The `symptrack` command: serve, worker, migrate, create-admin, demo, listen, rotate-webhook-keys,
+erase-patient."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import re
 import signal
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
@@ -432,3 +434,34 @@ def rotate_webhook_keys() -> None:
     except webhook_secrets.WebhookKeyError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{count} webhook endpoint(s) re-encrypted with the first key")
+
+
+@main.command("erase-patient")
+@click.argument("patient_id", type=click.UUID)
+@click.option(
+    "--operator",
+    required=True,
+    help="The email of the admin of the patient's organization who asked for the erasure: the audit "
+    "trail names them.",
+)
+@click.option("--yes", is_flag=True, help="Erase without asking for confirmation.")
+def erase_patient(patient_id: uuid.UUID, operator: str, yes: bool) -> None:
+    """Erase a patient where the law requires it: their entries, flags, regimens, account, sessions
+    and the alerts that carry their data, in one transaction. The audit trail (ids, no health data)
+    stays, with one more row saying who erased them. This cannot be undone."""
+    from services.accounts.erasure import erase_patient as erase
+    from services.errors import DomainError
+
+    settings = _settings()
+    if not yes:
+        click.confirm(
+            f"Erase patient {patient_id} and everything recorded about them? This cannot be undone",
+            abort=True,
+        )
+    try:
+        erased = _in_session(settings, lambda session: erase(session, patient_id, operator))
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from None
+    click.echo(f"patient {patient_id} erased; removed:")
+    for line in erased.lines():
+        click.echo(f"  {line}")

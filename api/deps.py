@@ -12,6 +12,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import read_audit
 from api.observability import route_template
 from models.accounts import Patient, User
 from services.accounts import audit
@@ -26,6 +27,8 @@ from services.settings import Settings
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with session_scope(request.app.state.session_factory) as session:
         yield session
+        # A read's audit records, in a transaction of their own once the answer is built.
+        await read_audit.record_after_read(request, session)
 
 
 async def get_settings_dep(request: Request) -> Settings:  # async: a sync one goes to the thread pool
@@ -83,7 +86,8 @@ async def get_patient_in_scope(
 ) -> AsyncIterator[tuple[Patient, User]]:
     """Every route under /v1/patients/{patient_id} passes here: the patient is looked up within the
     caller's scope (else 404), and the access goes into the audit trail with its outcome: with the
-    route's writes when it succeeds, in a transaction of its own after the rollback when it fails."""
+    route's writes when it succeeds (a read's apart, after it: api/read_audit.py), in a transaction of
+    its own after the rollback when it fails."""
     action = _action(request)
 
     def audit_failure(patient_ref: uuid.UUID | None, outcome: str, status: int) -> None:
@@ -106,7 +110,8 @@ async def get_patient_in_scope(
         status = _status_of(exc)
         audit_failure(found[0].id, "forbidden" if status == 403 else "error", status)
         raise
-    await audit.write_deferred(session)
+    if not read_audit.is_read(request):  # a read's record is written apart (get_session)
+        await audit.write_deferred(session)
 
 
 PatientInScope = Annotated[tuple[Patient, User], Depends(get_patient_in_scope, scope="function")]

@@ -13,7 +13,11 @@ from models.base import UTCDateTime, id_field, utcnow
 
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_event_patient_id_occurred_at", "patient_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_audit_event_patient_id_occurred_at", "patient_id", "occurred_at"),
+        # Retention finds the oldest rows by it (migration 0014).
+        Index("ix_audit_event_occurred_at", "occurred_at"),
+    )
 
     id: uuid.UUID = id_field()
     occurred_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

@@ -14,7 +14,11 @@ from models.base import created_at_field, id_field
 
 class OutboxEvent(SQLModel, table=True):
     __tablename__ = "outbox_event"
-    __table_args__ = (Index("ix_outbox_event_organization_id_created_at", "organization_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_outbox_event_organization_id_created_at", "organization_id", "created_at"),
+        # Retention finds the oldest events by it (migration 0014).
+        Index("ix_outbox_event_created_at", "created_at"),
+    )
 
     # Also the `webhook-id` of every delivery attempt of this event.
     id: uuid.UUID = id_field()

@@ -75,6 +75,8 @@ class WebhookDelivery(SQLModel, table=True):
 
 class WebhookAttempt(SQLModel, table=True):
     __tablename__ = "webhook_attempt"
+    # Retention finds the oldest attempts by it (migration 0014).
+    __table_args__ = (Index("ix_webhook_attempt_attempted_at", "attempted_at"),)
 
     id: uuid.UUID = id_field()
     delivery_id: uuid.UUID = Field(foreign_key="webhook_delivery.id", ondelete="CASCADE", index=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.alerting import delivery
 from services.flags import time_rules, unacknowledged
+from services.platform import retention
 from services.platform.worker import RegisteredJob
 
 
@@ -20,6 +21,8 @@ def all_jobs() -> list[RegisteredJob]:
             unacknowledged.POLL_SECONDS,
             wakeable=False,
         ),
+        # Deletes what is past its SYMPTRACK_RETENTION_*_DAYS, a few small batches a minute.
+        RegisteredJob("retention", retention.retention_job, retention.INTERVAL_SECONDS, wakeable=False),
     ]
 
 

@@ -26,6 +26,8 @@ LEASE_RENEWALS = 3
 # refused whatever its renewal interval. The defaults (6 s, renewed every 2 s) allow 4 s.
 LEASE_RENEWAL_DELAY_SECONDS = 3.0
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+# Six years (45 CFR 164.316(b)(2)): audit rows are never deleted sooner.
+AUDIT_RETENTION_MIN_DAYS = 6 * 365
 
 
 class Settings(BaseSettings):
@@ -135,6 +137,18 @@ class Settings(BaseSettings):
     # decrypt (rotation: README). Required outside development; there, derived from secret_key.
     webhook_secret_keys: list[str] = Field(default_factory=list)
 
+    # Retention (services/platform/retention.py), in days; 0 keeps forever. The worker deletes, in
+    # small batches: outbox events older than this whose every delivery succeeded, with those
+    # deliveries (90: an incident review of "did the pager hear it" comes within weeks; the flag keeps
+    # its own history, and a pending, failed or dead delivery and its event are never deleted) ...
+    retention_outbox_days: int = Field(default=90, ge=0)
+    # ... webhook delivery attempts older than this (30: they only serve to debug a receiver, and the
+    # delivery keeps its last status and error; the 2 KiB response bodies are most of the volume) ...
+    retention_attempts_days: int = Field(default=30, ge=0)
+    # ... and audit rows older than this: 6 years, HIPAA's documentation retention (45 CFR
+    # 164.316(b)(2)); less is refused (0 keeps forever).
+    retention_audit_days: int = Field(default=AUDIT_RETENTION_MIN_DAYS, ge=0)
+
     # Product defaults from CLINICAL.md ("product default" there). Change only with the clinical lead.
     gad7_interval_days: int = Field(default=14, ge=1)
     abrupt_stop_days: int = Field(default=2, ge=1)
@@ -242,6 +256,16 @@ class Settings(BaseSettings):
                 "signing secrets stored in the database (README: Configuration)"
             )
         return self
+
+    @field_validator("retention_audit_days")
+    @classmethod
+    def _audit_kept_six_years(cls, days: int) -> int:
+        if 0 < days < AUDIT_RETENTION_MIN_DAYS:
+            raise ValueError(
+                "SYMPTRACK_RETENTION_AUDIT_DAYS must be 0 (keep forever) or at least "
+                f"{AUDIT_RETENTION_MIN_DAYS}: HIPAA keeps documentation six years (45 CFR 164.316(b)(2))"
+            )
+        return days
 
     @model_validator(mode="after")
     def _check_webhook_lease(self) -> Settings:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from models.audit import AuditEvent
 from models.base import utcnow
@@ -76,10 +77,22 @@ _DEFERRED = "audit_deferred"
 def defer(
     session: AsyncSession, caller: Caller | None, action: str, patient_ids: Iterable[uuid.UUID | None]
 ) -> None:
-    """The record of a request that is expected to succeed: written by `write_deferred` when it does,
-    unless a statement of the request took it first (`take_deferred`) to save a round trip. Either way
-    it is in the request's transaction, so it commits with the request's writes or not at all."""
-    session.info.setdefault(_DEFERRED, []).extend(_rows(caller, action, patient_ids, "success", None))
+    """The record of a request that is expected to succeed. A write's is written by `write_deferred` in
+    the request's transaction (unless a statement of the request took it first, `take_deferred`, to
+    save a round trip), so it commits with the request's writes or not at all. A read's is taken when
+    the route returns and written in a transaction of its own (api/read_audit.py), so the read's own
+    transaction writes nothing. Whatever is still waiting when the session commits is written in that
+    transaction: a record is never dropped (a service called outside a request, by a script)."""
+    pending = session.info.get(_DEFERRED)
+    if pending is None:
+        pending = session.info[_DEFERRED] = []
+        event.listen(session.sync_session, "before_commit", _write_left_behind, once=True)
+    pending.extend(_rows(caller, action, patient_ids, "success", None))
+
+
+def _write_left_behind(sync_session: Session) -> None:
+    if rows := sync_session.info.pop(_DEFERRED, None):
+        sync_session.execute(_INSERT, rows)
 
 
 def take_one_deferred(session: AsyncSession) -> dict[str, object] | None:
@@ -97,6 +110,13 @@ def take_deferred(session: AsyncSession) -> list[dict[str, object]]:
 async def write_deferred(session: AsyncSession) -> None:
     if rows := take_deferred(session):
         await session.execute(_INSERT, rows)
+
+
+async def write_apart(factory: async_sessionmaker[AsyncSession], rows: list[dict[str, object]]) -> None:
+    """Rows taken from a request (`take_deferred`), written in a short transaction of their own."""
+    async with factory() as session:
+        await session.execute(_INSERT, rows)
+        await session.commit()
 
 
 async def record_apart(

@@ -120,7 +120,7 @@ async def list_patients(
         cursor_of=lambda row: Cursor(row[0].created_at, row[0].id),
     )
     teams = await provider_ids_of(session, [patient.id for patient, _ in rows])
-    await audit.record(session, caller, "GET /v1/patients", [patient.id for patient, _ in rows])
+    audit.defer(session, caller, "GET /v1/patients", [patient.id for patient, _ in rows])
     return Page(
         items=[to_public(patient, user, teams[patient.id]) for patient, user in rows], next_cursor=next_cursor
     )

@@ -440,7 +440,7 @@ async def list_flags(
             }
         )
     names = await _patient_names(session, caller, rows)
-    await audit.record(session, caller, "GET /v1/flags", list(dict.fromkeys(f.patient_id for f in rows)))
+    audit.defer(session, caller, "GET /v1/flags", list(dict.fromkeys(f.patient_id for f in rows)))
     return Page(items=[to_public(f, names.get(f.patient_id)) for f in rows], next_cursor=next_cursor)
 
 
@@ -465,7 +465,7 @@ async def _public_for(session: AsyncSession, caller: Caller, flag: Flag) -> Flag
 
 async def get_flag(session: AsyncSession, caller: Caller, flag_id: uuid.UUID) -> FlagPublic:
     flag = await flag_in_scope(session, caller, flag_id)
-    await audit.record(session, caller, "GET /v1/flags/{flag_id}", [flag.patient_id])
+    audit.defer(session, caller, "GET /v1/flags/{flag_id}", [flag.patient_id])
     return await _public_for(session, caller, flag)
 
 

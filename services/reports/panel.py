@@ -199,7 +199,7 @@ async def panel_page(
         ],
         now,
     )
-    await audit.record(session, caller, "GET /v1/panel", [item.patient_id for item in items])
+    audit.defer(session, caller, "GET /v1/panel", [item.patient_id for item in items])
     return Page(items=items, next_cursor=next_cursor)
 
 
