@@ -72,6 +72,8 @@ class JsonFormatter(logging.Formatter):
 CHATTY_LOGGERS = (
     "sqlalchemy.engine",
     "sqlalchemy.pool",
+    # SQLAlchemy names a pool's logger after its class: our metered pool logs as its module.
+    "services.platform.pool_metrics.MeteredPool",
     "aiosqlite",
     "asyncpg",
     "uvicorn.access",

@@ -143,7 +143,7 @@ def _document_edge_problems(path: str, operation: dict[str, Any], responses: dic
         responses.setdefault(
             "503",
             {
-                "description": "Service Unavailable (the database, or Redis for sign-in; see the Retry-After header)",
+                "description": "Service Unavailable (the database, or Redis at sign-in; see Retry-After)",
                 "content": _PROBLEM_CONTENT,
             },
         )
