@@ -47,7 +47,9 @@ def _settings() -> Settings:
 
 def _setting_problem(loc: tuple[int | str, ...], message: str) -> str:
     message = message.removeprefix("Value error, ")
-    return f"SYMPTRACK_{str(loc[0]).upper()}: {message}" if loc else message
+    if not loc or message.startswith(name := f"SYMPTRACK_{str(loc[0]).upper()}"):
+        return message  # it names the variable already
+    return f"{name}: {message}"
 
 
 def _unparsable_setting(message: str) -> str:
@@ -216,9 +218,9 @@ def worker(metrics_port: int | None, metrics_host: str) -> None:
 
     async def run() -> None:
         engine = create_engine(settings)
-        if metrics_port is not None:
-            _serve_worker_metrics(metrics_host, metrics_port, engine)
         background = Worker(create_session_factory(engine), settings, all_jobs())
+        if metrics_port is not None:
+            _serve_worker_metrics(metrics_host, metrics_port, engine, background)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, background.stop)
@@ -230,11 +232,11 @@ def worker(metrics_port: int | None, metrics_host: str) -> None:
     asyncio.run(run())
 
 
-def _serve_worker_metrics(host: str, port: int, engine: Any) -> None:
+def _serve_worker_metrics(host: str, port: int, engine: Any, background: Any) -> None:
     from services.platform.process_metrics import serve_worker_metrics
 
     try:
-        server, _ = serve_worker_metrics(host, port, engine.sync_engine.pool)
+        server, _ = serve_worker_metrics(host, port, engine.sync_engine.pool, background)
     except OSError as exc:  # the port taken: say so in one line, not a traceback
         raise click.ClickException(f"--metrics-port {port}: {exc.strerror or exc}") from None
     # The port actually bound (0 asks for a free one), for whoever started this process.
@@ -243,7 +245,14 @@ def _serve_worker_metrics(host: str, port: int, engine: Any) -> None:
 
 @main.command("create-admin")
 @click.option("--email", required=True)
-@click.option("--password", required=True, help="At least 8 characters.")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="At least 8 characters. Asked for when not given (a --password on the command line is visible "
+    "in `ps` and kept in the shell's history).",
+)
 @click.option("--organization", required=True, help="Created when no organization has this name.")
 @click.option("--name", default="Administrator", show_default=True)
 def create_admin(email: str, password: str, organization: str, name: str) -> None:

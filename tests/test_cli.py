@@ -118,6 +118,25 @@ def test_create_admin_refuses_a_taken_email_and_a_short_password(database_url: s
     assert rows(database_url, "SELECT count(*) FROM user_account") == [(1,)]
 
 
+# The command is under test; the services it calls are tested on both databases elsewhere.
+@pytest.mark.one_database
+def test_create_admin_asks_for_the_password_when_not_given(database_url: str) -> None:
+    """Typed at the prompt (twice), it never shows in `ps` or the shell's history."""
+    result = subprocess.run(
+        [SYMPTRACK, "create-admin", "--email", "ops@clinic.example", "--organization", "North Clinic"],
+        env=environment(database_url),
+        input="a-long-password\na-long-password\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "a-long-password" not in result.stdout + result.stderr  # not echoed
+    [(stored,)] = rows(database_url, "SELECT password_hash FROM user_account")
+    assert verify_password("a-long-password", str(stored))
+
+
 # SQLite: the database `make run` loads the demo into; the services it calls are tested on both.
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_demo_loads_once_and_says_how_to_sign_in(database_url: str) -> None:

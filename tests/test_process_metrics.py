@@ -263,7 +263,10 @@ async def test_a_worker_alone_serves_its_metrics_on_loopback(
             # The send arrived; its outcome is counted right after (before it is recorded).
             for _ in range(200):
                 text = (await http.get(url)).text
-                if value(text, 'symptrack_webhook_attempts_total{outcome="succeeded"}') >= 1:
+                listening = not database_url.startswith("postgresql") or (
+                    value(text, 'symptrack_dependency_up{dependency="listen_outbox"}') == 1
+                )
+                if value(text, 'symptrack_webhook_attempts_total{outcome="succeeded"}') >= 1 and listening:
                     break
                 await asyncio.sleep(0.05)
     finally:
@@ -275,4 +278,6 @@ async def test_a_worker_alone_serves_its_metrics_on_loopback(
     assert value(text, "process_resident_memory_bytes") > 10_000_000
     assert value(text, "process_open_fds") > 0
     assert "symptrack_http_requests_total" not in text  # a worker answers no API requests
+    if database_url.startswith("postgresql"):  # its wake-ups come through its LISTEN connection
+        assert value(text, 'symptrack_dependency_up{dependency="listen_outbox"}') == 1
     assert process.returncode == 0, log.read_text()

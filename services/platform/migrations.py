@@ -135,9 +135,19 @@ def _resolve(script: ScriptDirectory, target: str, order: list[str]) -> str | No
 
 @lru_cache
 def head_revisions(migrations_dir: Path) -> frozenset[str]:
+    return frozenset(_scripts(migrations_dir).get_heads())
+
+
+@lru_cache
+def known_revisions(migrations_dir: Path) -> frozenset[str]:
+    """Every revision this release carries: one it does not know was written by a newer release."""
+    return frozenset(script.revision for script in _scripts(migrations_dir).walk_revisions())
+
+
+def _scripts(migrations_dir: Path) -> ScriptDirectory:
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
-    return frozenset(ScriptDirectory.from_config(config).get_heads())
+    return ScriptDirectory.from_config(config)
 
 
 async def database_revisions(engine: AsyncEngine) -> frozenset[str] | None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from threading import Thread
+from typing import Protocol
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, start_http_server
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.pool import Pool
 
@@ -63,7 +64,35 @@ class _Together(Collector):
             yield from collector.collect()
 
 
-def serve_worker_metrics(host: str, port: int, pool: Pool) -> tuple[WSGIServer, Thread]:
+class _Listening(Protocol):
+    up: bool
+
+
+class _Listens(Protocol):
+    listener: _Listening | None
+
+
+class WorkerListenCollector(Collector):
+    """Whether a worker's LISTEN connection is up (PostgreSQL): without it the worker only polls, and
+    urgent alerts leave at the next poll instead of at once. The same gauge `serve` shows in /metrics."""
+
+    def __init__(self, worker: _Listens) -> None:
+        self.worker = worker
+
+    def collect(self) -> Iterable[Metric]:
+        gauge = GaugeMetricFamily(
+            "symptrack_dependency_up",
+            "Whether this process reaches a dependency (1) or not (0).",
+            labels=["dependency"],
+        )
+        if (listener := self.worker.listener) is not None:
+            gauge.add_metric(["listen_outbox"], int(bool(listener.up)))
+        yield gauge
+
+
+def serve_worker_metrics(host: str, port: int, pool: Pool, worker: _Listens) -> tuple[WSGIServer, Thread]:
     """Prometheus text for a `symptrack worker`, which has no HTTP server of its own: this process's
-    resources, its jobs and sends, and its pool, at http://host:port/metrics, from a thread."""
-    return start_http_server(port, addr=host, registry=_Together([PROCESS_REGISTRY, PoolCollector(pool)]))
+    resources, its jobs and sends, its pool and its LISTEN connection, at http://host:port/metrics,
+    from a thread."""
+    collectors = [PROCESS_REGISTRY, PoolCollector(pool), WorkerListenCollector(worker)]
+    return start_http_server(port, addr=host, registry=_Together(collectors))
