@@ -17,18 +17,19 @@ from api.observability import route_template
 from models.accounts import Patient, User
 from services.accounts import audit
 from services.accounts.access import Caller, parse_patient_ref, patient_in_scope
-from services.accounts.auth import authenticate
-from services.database import after_rollback, session_scope
+from services.accounts.auth import cached_caller, load_caller
+from services.database import UnitOfWork, after_rollback, unit_of_work
 from services.errors import DomainError, NotFound
 from services.pagination import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
 from services.settings import Settings
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with session_scope(request.app.state.session_factory) as session:
-        yield session
+async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
+    async with unit_of_work(request.app.state.session_factory) as work:
+        yield work
         # A read's audit records, in a transaction of their own once the answer is built.
-        await read_audit.record_after_read(request, session)
+        if work.started:
+            await read_audit.record_after_read(request, work.session)
 
 
 async def get_settings_dep(request: Request) -> Settings:  # async: a sync one goes to the thread pool
@@ -41,8 +42,16 @@ async def get_engine(request: Request) -> AsyncEngine:
     return engine
 
 
-# scope="function": the commit happens before the answer leaves, so a 201 means it is stored.
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+# scope="function": the commit happens before the answer leaves, so a 201 means it is stored. The
+# session is made at its first use (UnitOfWork): a request that runs no statement makes none.
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_unit_of_work, scope="function")]
+
+
+async def get_session(work: UnitOfWorkDep) -> AsyncSession:
+    return work.session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 
@@ -52,11 +61,13 @@ bearer_token = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
 
 async def get_caller(
     request: Request,
-    session: SessionDep,
+    work: UnitOfWorkDep,
     settings: SettingsDep,
     token: Annotated[str | None, Depends(bearer_token)],
 ) -> Caller:
-    return await authenticate(session, settings, token, getattr(request.app.state, "caller_cache", None))
+    cache = getattr(request.app.state, "caller_cache", None)
+    claims, known = cached_caller(settings, token, cache)
+    return known if known is not None else await load_caller(work.session, claims, cache)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller, scope="function")]

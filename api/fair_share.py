@@ -40,7 +40,7 @@ from urllib.parse import parse_qs
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.limits import too_many_requests
-from services.accounts.tokens import decode_access_token
+from services.accounts.token_cache import TokenCache, verified_claims
 from services.errors import DomainError
 from services.settings import Settings
 
@@ -101,15 +101,16 @@ def is_heavy_read(scope: Scope) -> bool:
     return parts[4] == "summary" and _window_days(_query(scope)) > HEAVY_SUMMARY_DAYS
 
 
-def caller_of(scope: Scope, settings: Settings) -> str | None:
-    """The user a valid access token names, checked in memory; None without one."""
+def caller_of(scope: Scope, settings: Settings, tokens: TokenCache | None = None) -> str | None:
+    """The user a valid access token names, checked in memory (once per token with the app's
+    verified tokens); None without one."""
     for name, value in scope.get("headers", []):
         if name == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 return None
             try:
-                return str(decode_access_token(settings, token.strip()).user_id)
+                return str(verified_claims(settings, token.strip(), tokens).user_id)
             except DomainError:
                 return None
     return None
@@ -204,7 +205,8 @@ class FairShareGate:
         if slots is None or (slots.process is None and slots.per_caller <= 0):
             await self.app(scope, receive, send)
             return
-        caller = caller_of(scope, self.settings)
+        callers = getattr(scope["app"].state, "caller_cache", None)
+        caller = caller_of(scope, self.settings, callers.tokens if callers is not None else None)
         if caller is None and slots is self.heavy:
             await self.app(scope, receive, send)  # no valid token: a 401, nothing heavy
             return

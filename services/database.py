@@ -131,18 +131,53 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
 async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """One unit of work: commit once when the block ends normally, roll back on any error. After a
     rollback, the work registered with `after_rollback` runs, each in a transaction of its own."""
-    async with factory() as session:
-        try:
-            yield session
+    async with unit_of_work(factory) as work:
+        yield work.session
+
+
+class UnitOfWork:
+    """`session_scope`'s unit of work with its session made at first use: a request that runs no
+    statement (a cached caller asking who they are) makes no session and checks out no connection."""
+
+    __slots__ = ("_factory", "_session")
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self._factory = factory
+        self._session: AsyncSession | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self._factory()
+        return self._session
+
+    @property
+    def started(self) -> bool:
+        return self._session is not None
+
+
+@asynccontextmanager
+async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[UnitOfWork]:
+    """`session_scope`, for a block that may need no session at all: commit once when the block ends
+    normally, roll back on any error, then the `after_rollback` work; nothing when no session was made."""
+    work = UnitOfWork(factory)
+    try:
+        yield work
+        if (session := work._session) is not None:
             await session.commit()
             wakeup.after_commit(session)
-        except Exception:
+    except Exception:
+        if (session := work._session) is not None:
             await session.rollback()
             await _run_after_rollback(factory, session.info.pop(AFTER_ROLLBACK, []))
-            raise
-        except BaseException:  # cancelled: nothing more may be awaited safely
-            await session.rollback()
-            raise
+        raise
+    except BaseException:  # cancelled: nothing more may be awaited safely
+        if work._session is not None:
+            await work._session.rollback()
+        raise
+    finally:
+        if work._session is not None:
+            await work._session.__aexit__(None, None, None)  # closes it even when cancelled
 
 
 async def _run_after_rollback(factory: async_sessionmaker[AsyncSession], works: list[AfterRollback]) -> None:

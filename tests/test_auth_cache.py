@@ -101,6 +101,34 @@ async def test_get_me_asks_the_database_nothing_once_the_caller_is_known(
     assert statements == []
 
 
+async def test_get_me_with_a_known_caller_makes_no_session_and_takes_no_connection(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    headers = world["patient_a"].headers
+    assert (await client.get("/v1/me", headers=headers)).status_code == 200
+    factory, made, checkouts = app.state.session_factory, [], []
+
+    def counted_factory() -> Any:
+        made.append(1)
+        return factory()
+
+    def checkout(*_args: Any) -> None:
+        checkouts.append(1)
+
+    pool = app.state.engine.sync_engine.pool
+    app.state.session_factory = counted_factory
+    event.listen(pool, "checkout", checkout)
+    try:
+        assert (await client.get("/v1/me", headers=headers)).status_code == 200
+        assert (made, checkouts) == ([], [])
+        # A statement to run: one session for the request, one connection.
+        assert (await client.post("/v1/patients/me/doses", json=dose(), headers=headers)).status_code == 201
+        assert (made, checkouts) == ([1], [1])
+    finally:
+        event.remove(pool, "checkout", checkout)
+        app.state.session_factory = factory
+
+
 async def _warm_dose_statements(app: FastAPI, world: World) -> list[str]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

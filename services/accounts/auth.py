@@ -17,8 +17,9 @@ from services.accounts import caller_cache, throttle
 from services.accounts.access import Caller
 from services.accounts.caller_cache import CallerCache
 from services.accounts.passwords import dummy_hash, hash_password, password_problem, verify_password
+from services.accounts.token_cache import verified_claims
 from services.accounts.tokens import (
-    decode_access_token,
+    AccessClaims,
     hash_secret,
     issue_access_token,
     issue_device_token,
@@ -184,16 +185,21 @@ _CALLER = (
 )
 
 
-async def authenticate(
-    session: AsyncSession, settings: Settings, token: str | None, cache: CallerCache | None = None
-) -> Caller:
-    """The caller behind a bearer token: valid signature, not expired, session not revoked, user active.
-    The signature and expiry are checked each time; the rest comes from `cache` when it holds it."""
+def cached_caller(
+    settings: Settings, token: str | None, cache: CallerCache | None
+) -> tuple[AccessClaims, Caller | None]:
+    """Who a bearer token is, first step: the token's claims (valid signature, not expired, else 401;
+    verified once per token, `cache.tokens`), and its caller when `cache` holds it (no statement, no
+    session). Else `load_caller` reads it: session not revoked, user active."""
     if not token:
         raise Unauthorized("Sign in to use this route.")
-    claims = decode_access_token(settings, token)
-    if cache is not None and (known := cache.get(claims.family_id, claims.user_id)) is not None:
-        return known
+    claims = verified_claims(settings, token, cache.tokens if cache is not None else None)
+    return claims, cache.get(claims.family_id, claims.user_id) if cache is not None else None
+
+
+async def load_caller(session: AsyncSession, claims: AccessClaims, cache: CallerCache | None) -> Caller:
+    """The caller the claims name, read from the database (and kept in `cache`); 401 if the session
+    was revoked or the user closed."""
     generation = cache.generation if cache is not None else 0
     row = (await session.execute(_CALLER, {"user_id": claims.user_id, "family_id": claims.family_id})).first()
     if row is None:

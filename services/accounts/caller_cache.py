@@ -26,6 +26,7 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.accounts.access import Caller
+from services.accounts.token_cache import TokenCache
 from services.database import listener_connection
 from services.platform import wakeup
 
@@ -56,6 +57,8 @@ class CallerCache:
         self.invalidations_heard = 0
         # On PostgreSQL, the LISTEN for other processes' notices (`listener.up`: a metric).
         self.listener: wakeup.Listener | None = None
+        # The app's verified tokens: emptied by the same notices, so none outlives its session.
+        self.tokens = TokenCache()
 
     def get(self, family_id: uuid.UUID, user_id: uuid.UUID) -> Caller | None:
         entry = self._entries.get(family_id)
@@ -85,22 +88,27 @@ class CallerCache:
             kind = ""
         if kind == FAMILY:
             self._entries.pop(key, None)
+            self.tokens.forget_family(key)
         elif kind == USER:
             for family_id in [f for f, e in self._entries.items() if e.caller.user_id == key]:
                 del self._entries[family_id]
+            self.tokens.forget_user(key)
         else:
             self._entries.clear()
+            self.tokens.clear()
 
     def stop_caching(self) -> None:
         """Without notifications nothing kept can be trusted: every request asks the database."""
         self.caching = False
         self.generation += 1
         self._entries.clear()
+        self.tokens.clear()
 
     def resume_caching(self) -> None:
         """Listening again: start afresh (what was read before may predate a notice missed meanwhile)."""
         self.generation += 1
         self._entries.clear()
+        self.tokens.clear()
         self.caching = self.ttl_seconds > 0
 
     def __len__(self) -> int:

@@ -30,6 +30,7 @@ _DEVICE_TOKEN_MAX_LENGTH = 1024  # ours are about 300 characters; longer ones ar
 class AccessClaims:
     user_id: uuid.UUID
     family_id: uuid.UUID
+    expires_at: int  # `exp`, seconds since the epoch, as PyJWT reads it
 
 
 def issue_access_token(settings: Settings, user_id: uuid.UUID, family_id: uuid.UUID, now: datetime) -> str:
@@ -57,7 +58,7 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
         )
         if claims.get("typ") != "access":
             raise Unauthorized("Not an access token.")
-        return AccessClaims(uuid.UUID(claims["sub"]), uuid.UUID(claims["fam"]))
+        return AccessClaims(uuid.UUID(claims["sub"]), uuid.UUID(claims["fam"]), int(claims["exp"]))
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("The access token has expired.") from exc
     except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
