@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import CallerDep, CursorParam, Limit, SessionDep
+from api.deps import CursorParam, Limit, SignedIn
 from api.errors import problem_responses
 from models.audit_schemas import AuditEventPublic
 from models.common import Page
@@ -24,12 +24,11 @@ router = APIRouter(prefix="/v1", tags=["audit"])
     responses=problem_responses(401, 403, 404),
 )
 async def audit(
-    caller: CallerDep,
-    session: SessionDep,
+    signed_in: SignedIn,
     patient_id: Annotated[uuid.UUID | None, Query()] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Page[AuditEventPublic]:
     """The audit trail of the admin's organization, oldest first, optionally for one patient: every
     read and write of a patient's data, by whom, and how it ended."""
-    return await audit_trail.list_events(session, caller, patient_id, limit, cursor)
+    return await audit_trail.list_events(signed_in.session, signed_in.caller, patient_id, limit, cursor)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api.deps import CallerDep, SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep, SignedIn
 from api.errors import problem_responses
 from models.auth import EnrollRequest, RefreshRequest, TokenPair
 from services.accounts import auth
@@ -86,10 +86,10 @@ async def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsD
     status_code=204,
     responses=problem_responses(401),
 )
-async def logout(caller: CallerDep, session: SessionDep) -> Response:
+async def logout(signed_in: SignedIn) -> Response:
     """Revokes the session the access token belongs to: its refresh tokens and its access tokens
     stop working at once."""
-    await auth.sign_out(session, caller)
+    await auth.sign_out(signed_in.session, signed_in.caller)
     return Response(status_code=204)
 
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import Query, Response
 from pydantic import BaseModel
 
-from api.deps import CallerDep, CursorParam, Limit, PatientInScope, SessionDep, SettingsDep
+from api.deps import CursorParam, Limit, PatientInScope
 from api.errors import problem_responses
 from api.routes.patients import patient_router
 from models.common import Page
@@ -71,11 +71,8 @@ def _entry_routes(
         body: body_model,  # type: ignore[valid-type]
         response: Response,
         scoped: PatientInScope,
-        caller: CallerDep,
-        session: SessionDep,
-        settings: SettingsDep,
     ) -> Any:
-        ctx = recorder.context(session, settings, caller, scoped[0])
+        ctx = recorder.context(scoped.session, scoped.settings, scoped.caller, scoped.patient)
         created, answer = await recorder.record(ctx, recipe, body)
         response.status_code = 201 if created else 200
         return answer
@@ -99,7 +96,6 @@ def _entry_routes(
 
     async def list_route(
         scoped: PatientInScope,
-        session: SessionDep,
         date_from: From = None,
         date_to: To = None,
         limit: Limit = DEFAULT_LIMIT,
@@ -107,8 +103,8 @@ def _entry_routes(
         include_entered_in_error: WithErrors = False,
     ) -> Page[Any]:
         return await list_entries(
-            session,
-            scoped[0],
+            scoped.session,
+            scoped.patient,
             kind,
             date_from=date_from,
             date_to=date_to,
@@ -131,11 +127,8 @@ def _entry_routes(
     async def delete_route(
         entry_id: uuid.UUID,
         scoped: PatientInScope,
-        caller: CallerDep,
-        session: SessionDep,
-        settings: SettingsDep,
     ) -> Response:
-        ctx = recorder.context(session, settings, caller, scoped[0])
+        ctx = recorder.context(scoped.session, scoped.settings, scoped.caller, scoped.patient)
         await mark_entered_in_error(ctx, kind, entry_id)
         return Response(status_code=204)
 

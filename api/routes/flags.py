@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import CallerDep, CursorParam, Limit, PatientInScope, SessionDep
+from api.deps import CursorParam, Limit, PatientInScope, SignedIn
 from api.errors import problem_responses
 from api.routes.patients import patient_router
 from models.common import Page
@@ -26,8 +26,7 @@ router = APIRouter(prefix="/v1/flags", tags=["flags"])
     responses=problem_responses(401),
 )
 async def list_flags(
-    caller: CallerDep,
-    session: SessionDep,
+    signed_in: SignedIn,
     status: Annotated[FlagStatus | None, Query()] = None,
     severity: Annotated[Severity | None, Query()] = None,
     patient_id: Annotated[uuid.UUID | None, Query()] = None,
@@ -38,16 +37,22 @@ async def list_flags(
     `observed_at` (when the evidence happened). Staff see each flag's `patient_name`. Filter by
     `status`, `severity` and `patient_id`. A page at a time: pass `next_cursor` back as `cursor`."""
     return await flags.list_flags(
-        session, caller, status=status, severity=severity, patient_id=patient_id, limit=limit, cursor=cursor
+        signed_in.session,
+        signed_in.caller,
+        status=status,
+        severity=severity,
+        patient_id=patient_id,
+        limit=limit,
+        cursor=cursor,
     )
 
 
 @router.get(
     "/{flag_id}", summary="One flag", response_model=FlagPublic, responses=problem_responses(401, 404)
 )
-async def get_flag(flag_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> FlagPublic:
+async def get_flag(flag_id: uuid.UUID, signed_in: SignedIn) -> FlagPublic:
     """A flag the caller may see; any other id answers 404."""
-    return await flags.get_flag(session, caller, flag_id)
+    return await flags.get_flag(signed_in.session, signed_in.caller, flag_id)
 
 
 @router.post(
@@ -57,12 +62,12 @@ async def get_flag(flag_id: uuid.UUID, caller: CallerDep, session: SessionDep) -
     responses=problem_responses(401, 403, 404, 409),
 )
 async def acknowledge(
-    flag_id: uuid.UUID, caller: CallerDep, session: SessionDep, body: AcknowledgeRequest | None = None
+    flag_id: uuid.UUID, signed_in: SignedIn, body: AcknowledgeRequest | None = None
 ) -> FlagPublic:
     """Moves an open flag to acknowledged: a clinician has seen it. The note is optional and kept in
     the flag's `history`. An acknowledged flag stays as it is (a retry is harmless); a resolved one
     answers 409. A later urgent finding reopens it (`flag.reopened`)."""
-    return await flags.acknowledge(session, caller, flag_id, body or AcknowledgeRequest())
+    return await flags.acknowledge(signed_in.session, signed_in.caller, flag_id, body or AcknowledgeRequest())
 
 
 @router.post(
@@ -71,12 +76,10 @@ async def acknowledge(
     response_model=FlagPublic,
     responses=problem_responses(401, 403, 404, 409),
 )
-async def resolve(
-    flag_id: uuid.UUID, body: ResolveRequest, caller: CallerDep, session: SessionDep
-) -> FlagPublic:
+async def resolve(flag_id: uuid.UUID, body: ResolveRequest, signed_in: SignedIn) -> FlagPublic:
     """Moves an open or acknowledged flag to resolved; the note says what was done. A resolved flag
     answers 409."""
-    return await flags.resolve(session, caller, flag_id, body)
+    return await flags.resolve(signed_in.session, signed_in.caller, flag_id, body)
 
 
 @patient_router.get(
@@ -87,13 +90,17 @@ async def resolve(
 )
 async def list_patient_flags(
     scoped: PatientInScope,
-    caller: CallerDep,
-    session: SessionDep,
     status: Annotated[FlagStatus | None, Query()] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Page[FlagPublic]:
     """The patient's flags (`me` for the caller's own), filtered by `status`, a page at a time."""
     return await flags.list_flags(
-        session, caller, status=status, severity=None, patient_id=scoped[0].id, limit=limit, cursor=cursor
+        scoped.session,
+        scoped.caller,
+        status=status,
+        severity=None,
+        patient_id=scoped.patient.id,
+        limit=limit,
+        cursor=cursor,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import CallerDep, SessionDep
+from api.deps import SignedIn
 from api.errors import problem_responses
 from models.accounts import ProviderCreate, ProviderPublic
 from services.accounts import patients
@@ -19,9 +19,9 @@ router = APIRouter(prefix="/v1/providers", tags=["accounts"])
     response_model=ProviderPublic,
     responses=problem_responses(401, 403, 409),
 )
-async def create_provider(body: ProviderCreate, caller: CallerDep, session: SessionDep) -> ProviderPublic:
+async def create_provider(body: ProviderCreate, signed_in: SignedIn) -> ProviderPublic:
     """An admin adds a provider to their own organization. An email already in use answers 409."""
-    return await patients.create_provider(session, caller, body)
+    return await patients.create_provider(signed_in.session, signed_in.caller, body)
 
 
 @router.get(
@@ -30,6 +30,6 @@ async def create_provider(body: ProviderCreate, caller: CallerDep, session: Sess
     response_model=list[ProviderPublic],
     responses=problem_responses(401, 403),
 )
-async def list_providers(caller: CallerDep, session: SessionDep) -> list[ProviderPublic]:
+async def list_providers(signed_in: SignedIn) -> list[ProviderPublic]:
     """The providers of the caller's organization."""
-    return await patients.list_providers(session, caller)
+    return await patients.list_providers(signed_in.session, signed_in.caller)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 import models.examples as ex
-from api.deps import CallerDep, CursorParam, Limit, PatientInScope, SessionDep
+from api.deps import CursorParam, Limit, PatientInScope, SignedIn
 from api.errors import problem_responses
 from api.routes.patients import patient_router
 from models.base import utcnow
@@ -55,12 +55,12 @@ To = Annotated[date | None, Query(alias="to", description="Last local date, incl
     responses=problem_responses(422),
     tags=["summaries"],
 )
-async def summary(
-    scoped: PatientInScope, caller: CallerDep, session: SessionDep, date_from: From = None, date_to: To = None
-) -> PatientSummary:
+async def summary(scoped: PatientInScope, date_from: From = None, date_to: To = None) -> PatientSummary:
     """Regimen, adherence, milligrams per local day, GAD-7 and ratings, side effects with their grades,
     open flags and check-ins over `from`..`to` (local dates; default the last 30 days)."""
-    return await summaries.patient_summary(session, caller, scoped[0], date_from, date_to, utcnow())
+    return await summaries.patient_summary(
+        scoped.session, scoped.caller, scoped.patient, date_from, date_to, utcnow()
+    )
 
 
 ReportFrom = Annotated[
@@ -84,8 +84,6 @@ ReportFrom = Annotated[
 )
 async def report(
     scoped: PatientInScope,
-    caller: CallerDep,
-    session: SessionDep,
     date_from: ReportFrom = None,
     date_to: To = None,
 ) -> HTMLResponse:
@@ -94,8 +92,8 @@ async def report(
     and beside them the summary's numbers. Self-contained: no script, no font, no outside request (its
     Content-Security-Policy says so). A browser cannot send the bearer token: save it with curl and
     open the file. The same service as the summary feeds it, so the two never disagree."""
-    patient, user = scoped
-    data = await report_data.report_data(session, caller, patient, date_from, date_to, utcnow())
+    patient, user = scoped.patient, scoped.user
+    data = await report_data.report_data(scoped.session, scoped.caller, patient, date_from, date_to, utcnow())
     return HTMLResponse(
         report_page.render(data, user.name),
         headers={"content-security-policy": report_page.CONTENT_SECURITY_POLICY},
@@ -109,11 +107,11 @@ async def report(
     responses=problem_responses(401, 403, 422),
 )
 async def panel(
-    caller: CallerDep, session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None
+    signed_in: SignedIn, limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None
 ) -> Page[PanelRow]:
     """For triage: open flags by severity, last check-in, 7-day adherence, last GAD-7 band and worst
     grade of the last 7 days, one row per patient. Pages stay stable while flags change."""
-    return await panel_rows.panel_page(session, caller, utcnow(), limit, cursor)
+    return await panel_rows.panel_page(signed_in.session, signed_in.caller, utcnow(), limit, cursor)
 
 
 @patient_router.get(
@@ -126,15 +124,13 @@ async def panel(
 async def export_csv(
     request: Request,
     scoped: PatientInScope,
-    caller: CallerDep,
-    session: SessionDep,
     date_from: From = None,
     date_to: To = None,
 ) -> StreamingResponse:
     """Every entry over `from`..`to` (local dates), one row each, streamed as `text/csv` with a
     header line. Entries marked entered-in-error are included and say so. A patient downloads their own
     (right of access, HIPAA 164.524); the access is audited like any other."""
-    patient = scoped[0]
+    patient = scoped.patient
     start, end = summaries.window(patient, date_from, date_to, utcnow(), summaries.MAX_EXPORT_DAYS)
     body = exports.csv_export(request.app.state.session_factory, patient.id, start, end)
     filename = f"symptrack-{patient.id}-{start.isoformat()}-{end.isoformat()}.csv"
@@ -158,8 +154,6 @@ async def export_csv(
 async def export_fhir(
     request: Request,
     scoped: PatientInScope,
-    caller: CallerDep,
-    session: SessionDep,
     date_from: From = None,
     date_to: To = None,
 ) -> StreamingResponse:
@@ -167,7 +161,7 @@ async def export_fhir(
     MedicationRequest per regimen, a MedicationAdministration per dose, an Observation per GAD-7,
     rating and side-effect report, a Flag per open flag. A patient downloads their own (right of access);
     the access is audited like any other."""
-    patient, user = scoped
+    patient, user = scoped.patient, scoped.user
     start, end = summaries.window(patient, date_from, date_to, utcnow(), summaries.MAX_EXPORT_DAYS)
     body = exports.fhir_export(request.app.state.session_factory, patient, user, start, end)
     return StreamingResponse(body, media_type=FHIR_MEDIA_TYPE)

@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter
 
-from api.deps import CallerDep, SessionDep
+from api.deps import SignedIn
 from api.errors import problem_responses
 from models.accounts import AccountStatus
 from services.accounts import deactivation
@@ -20,12 +20,12 @@ router = APIRouter(prefix="/v1/users", tags=["accounts"])
     response_model=AccountStatus,
     responses=problem_responses(401, 404, 409),
 )
-async def deactivate_user(user_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> AccountStatus:
+async def deactivate_user(user_id: uuid.UUID, signed_in: SignedIn) -> AccountStatus:
     """A user of the admin's organization, staff or patient, can no longer sign in, refresh or enroll,
     and every access token they hold is refused from the moment this answers, by every API process.
     Their records stay. A user of another organization, or an unknown id, answers 404; an admin's own
     account answers 409 (another admin may close it). Deactivating an inactive user changes nothing."""
-    return await deactivation.deactivate_user(session, caller, user_id)
+    return await deactivation.deactivate_user(signed_in.session, signed_in.caller, user_id)
 
 
 @router.post(
@@ -34,7 +34,7 @@ async def deactivate_user(user_id: uuid.UUID, caller: CallerDep, session: Sessio
     response_model=AccountStatus,
     responses=problem_responses(401, 404),
 )
-async def reactivate_user(user_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> AccountStatus:
+async def reactivate_user(user_id: uuid.UUID, signed_in: SignedIn) -> AccountStatus:
     """The user may sign in again; the sessions that ended when they were deactivated stay ended.
     Reactivating an active user changes nothing."""
-    return await deactivation.reactivate_user(session, caller, user_id)
+    return await deactivation.reactivate_user(signed_in.session, signed_in.caller, user_id)

@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from api.deps import CallerDep, CursorParam, Limit, SessionDep, SettingsDep
+from api.deps import CursorParam, Limit, SignedIn
 from api.errors import problem_responses
 from models.common import Page
 from models.webhooks import (
@@ -32,13 +32,11 @@ BY_ID = problem_responses(401, 404)
     response_model=EndpointWithSecret,
     responses=problem_responses(401, 403),
 )
-async def create(
-    body: EndpointCreate, caller: CallerDep, session: SessionDep, settings: SettingsDep
-) -> EndpointWithSecret:
+async def create(body: EndpointCreate, signed_in: SignedIn) -> EndpointWithSecret:
     """Where the organization's flag alerts go: an https URL on a public address (by default), the
     events, and the least severity wanted. The answer's `secret` signs every delivery (Standard
     Webhooks) and is shown this once."""
-    return await endpoints.create_endpoint(session, settings, caller, body)
+    return await endpoints.create_endpoint(signed_in.session, signed_in.settings, signed_in.caller, body)
 
 
 @router.get(
@@ -47,15 +45,17 @@ async def create(
     response_model=list[EndpointPublic],
     responses=problem_responses(401, 403),
 )
-async def list_all(caller: CallerDep, session: SessionDep) -> list[EndpointPublic]:
+async def list_all(signed_in: SignedIn) -> list[EndpointPublic]:
     """The organization's webhook endpoints, without their secrets."""
-    return await endpoints.list_endpoints(session, caller)
+    return await endpoints.list_endpoints(signed_in.session, signed_in.caller)
 
 
 @router.get("/{endpoint_id}", summary="One endpoint", response_model=EndpointPublic, responses=BY_ID)
-async def get_one(endpoint_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> EndpointPublic:
+async def get_one(endpoint_id: uuid.UUID, signed_in: SignedIn) -> EndpointPublic:
     """One endpoint of the organization, without its secret."""
-    return endpoints.to_public(await endpoints.endpoint_in_scope(session, caller, endpoint_id))
+    return endpoints.to_public(
+        await endpoints.endpoint_in_scope(signed_in.session, signed_in.caller, endpoint_id)
+    )
 
 
 @router.patch(
@@ -67,21 +67,21 @@ async def get_one(endpoint_id: uuid.UUID, caller: CallerDep, session: SessionDep
 async def update(
     endpoint_id: uuid.UUID,
     body: EndpointUpdate,
-    caller: CallerDep,
-    session: SessionDep,
-    settings: SettingsDep,
+    signed_in: SignedIn,
 ) -> EndpointPublic:
     """Only the fields sent change. `enabled: true` turns back on an endpoint that was disabled (by an
     admin, a 410 Gone, or days of failures)."""
-    return await endpoints.update_endpoint(session, settings, caller, endpoint_id, body)
+    return await endpoints.update_endpoint(
+        signed_in.session, signed_in.settings, signed_in.caller, endpoint_id, body
+    )
 
 
 @router.delete(
     "/{endpoint_id}", summary="Remove an endpoint and its deliveries", status_code=204, responses=BY_ID
 )
-async def delete(endpoint_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> Response:
+async def delete(endpoint_id: uuid.UUID, signed_in: SignedIn) -> Response:
     """Removes the endpoint and its deliveries: those still pending are not sent."""
-    await endpoints.delete_endpoint(session, caller, endpoint_id)
+    await endpoints.delete_endpoint(signed_in.session, signed_in.caller, endpoint_id)
     return Response(status_code=204)
 
 
@@ -91,12 +91,10 @@ async def delete(endpoint_id: uuid.UUID, caller: CallerDep, session: SessionDep)
     response_model=EndpointWithSecret,
     responses=BY_ID,
 )
-async def rotate(
-    endpoint_id: uuid.UUID, caller: CallerDep, session: SessionDep, settings: SettingsDep
-) -> EndpointWithSecret:
+async def rotate(endpoint_id: uuid.UUID, signed_in: SignedIn) -> EndpointWithSecret:
     """A new signing secret, shown this once. For 24 hours deliveries carry a signature with each
     secret, so the receiver can switch over."""
-    return await endpoints.rotate_secret(session, settings, caller, endpoint_id)
+    return await endpoints.rotate_secret(signed_in.session, signed_in.settings, signed_in.caller, endpoint_id)
 
 
 @router.post(
@@ -106,10 +104,10 @@ async def rotate(
     response_model=PingAnswer,
     responses=BY_ID,
 )
-async def ping(endpoint_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> PingAnswer:
+async def ping(endpoint_id: uuid.UUID, signed_in: SignedIn) -> PingAnswer:
     """Queues a `webhook.ping` event to this endpoint only: a way to check that the receiver
     verifies and answers. Follow it at .../deliveries."""
-    return await endpoints.ping(session, caller, endpoint_id)
+    return await endpoints.ping(signed_in.session, signed_in.caller, endpoint_id)
 
 
 @router.get(
@@ -120,13 +118,12 @@ async def ping(endpoint_id: uuid.UUID, caller: CallerDep, session: SessionDep) -
 )
 async def deliveries(
     endpoint_id: uuid.UUID,
-    caller: CallerDep,
-    session: SessionDep,
+    signed_in: SignedIn,
     limit: Limit = DEFAULT_LIMIT,
     cursor: CursorParam = None,
 ) -> Page[DeliveryPublic]:
     """Every delivery to this endpoint, oldest first: its status, attempts and last answer."""
-    return await endpoints.list_deliveries(session, caller, endpoint_id, limit, cursor)
+    return await endpoints.list_deliveries(signed_in.session, signed_in.caller, endpoint_id, limit, cursor)
 
 
 @deliveries_router.post(
@@ -136,7 +133,7 @@ async def deliveries(
     response_model=DeliveryPublic,
     responses=problem_responses(401, 404, 409),
 )
-async def retry(delivery_id: uuid.UUID, caller: CallerDep, session: SessionDep) -> DeliveryPublic:
+async def retry(delivery_id: uuid.UUID, signed_in: SignedIn) -> DeliveryPublic:
     """Sends a dead or failed delivery again, at once, with the retry schedule starting over. A
     delivery that succeeded or is pending answers 409."""
-    return await endpoints.retry_delivery(session, caller, delivery_id)
+    return await endpoints.retry_delivery(signed_in.session, signed_in.caller, delivery_id)
