@@ -36,9 +36,14 @@ from services.settings import Settings
 async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
     async with unit_of_work(request.app.state.session_factory) as work:
         yield work
-        # A read's audit records, in a transaction of their own once the answer is built.
-        if work.started:
-            await read_audit.record_after_read(request, work.session)
+        await _after_read(request, work)
+
+
+async def _after_read(request: Request, work: UnitOfWork) -> None:
+    """A read's audit records, in a transaction of their own once the answer is built (a request that
+    made no session deferred none)."""
+    if work.started:
+        await read_audit.record_after_read(request, work.session)
 
 
 async def get_settings_dep(request: Request) -> Settings:  # async: a sync one goes to the thread pool
@@ -66,20 +71,6 @@ EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 
 # Reads the bearer token and gives /docs its Authorize button; we answer the 401 ourselves.
 bearer_token = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
-
-
-async def get_caller(
-    request: Request,
-    work: UnitOfWorkDep,
-    settings: SettingsDep,
-    token: Annotated[str | None, Depends(bearer_token)],
-) -> Caller:
-    cache = getattr(request.app.state, "caller_cache", None)
-    claims, known = cached_caller(settings, token, cache)
-    return known if known is not None else await load_caller(work.session, claims, cache)
-
-
-CallerDep = Annotated[Caller, Depends(get_caller, scope="function")]
 
 
 @dataclass(slots=True)
@@ -118,6 +109,7 @@ class _SignedIn(SecurityBase):
     async def __call__(self, request: Request) -> AsyncIterator[SignedInRequest]:
         async with unit_of_work(request.app.state.session_factory) as work:
             yield await _signed_in(request, work)
+            await _after_read(request, work)
 
 
 # scope="function": the commit happens before the answer leaves, so a 201 means it is stored.
@@ -141,15 +133,12 @@ def _status_of(exc: Exception) -> int:
 
 
 async def get_patient_in_scope(
-    request: Request,
-    patient_id: Annotated[str, Path(description="A patient id, or `me` for the caller's own")],
-    caller: CallerDep,
-    session: SessionDep,
+    request: Request, patient_id: str, caller: Caller, session: AsyncSession
 ) -> AsyncIterator[tuple[Patient, User]]:
-    """Every route under /v1/patients/{patient_id} passes here: the patient is looked up within the
-    caller's scope (else 404), and the access goes into the audit trail with its outcome: with the
-    route's writes when it succeeds (a read's apart, after it: api/read_audit.py), in a transaction of
-    its own after the rollback when it fails."""
+    """Every route under /v1/patients/{patient_id} passes here (`PatientInScope`): the patient is looked
+    up within the caller's scope (else 404), and the access goes into the audit trail with its outcome:
+    with the route's writes when it succeeds (a read's apart, after it: api/read_audit.py), in a
+    transaction of its own after the rollback when it fails."""
     action = _action(request)
 
     def audit_failure(patient_ref: uuid.UUID | None, outcome: str, status: int) -> None:
@@ -172,7 +161,7 @@ async def get_patient_in_scope(
         status = _status_of(exc)
         audit_failure(found[0].id, "forbidden" if status == 403 else "error", status)
         raise
-    if not read_audit.is_read(request):  # a read's record is written apart (get_session)
+    if not read_audit.is_read(request):  # a read's record is written apart (_after_read)
         await audit.write_deferred(session)
 
 
@@ -206,6 +195,7 @@ class _PatientInScope(SecurityBase):
             signed_in = await _signed_in(request, work)
             async with _patient_scope(request, patient_id, signed_in.caller, work.session) as (patient, user):
                 yield PatientRequest(work, signed_in.settings, signed_in.caller, patient, user)
+            await _after_read(request, work)
 
 
 patient_in_scope_dependency = _PatientInScope()
