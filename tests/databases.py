@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import psycopg
@@ -70,6 +71,21 @@ def require_postgres(unavailable: str | None) -> None:
 
 
 def settings_for(database_url: str, **overrides: object) -> Settings:
+    """Development settings on `database_url`. Reading them (every SYMPTRACK_ variable, every
+    validator) costs milliseconds, paid by nearly every test: the same overrides under the same
+    environment are read once and copied, with this test's database. In development no validator
+    looks at the URL; other environments are read afresh each time."""
+    if "environment" not in overrides:
+        try:
+            return _read_once(_key(overrides), _environment()).model_copy(
+                update={"database_url": database_url}, deep=True
+            )
+        except TypeError:  # an override that cannot be a key (a list): read afresh
+            pass
+    return _read(database_url, overrides)
+
+
+def _read(database_url: str, overrides: dict[str, object]) -> Settings:
     values: dict[str, object] = {
         "database_url": database_url,
         "environment": "development",
@@ -77,6 +93,21 @@ def settings_for(database_url: str, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def _key(overrides: dict[str, object]) -> tuple[tuple[str, object], ...]:
+    key = tuple(sorted(overrides.items()))
+    hash(key)  # TypeError when a value is not hashable
+    return key
+
+
+def _environment() -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((name, value) for name, value in os.environ.items() if name.startswith("SYMPTRACK_")))
+
+
+@lru_cache(maxsize=128)
+def _read_once(key: tuple[tuple[str, object], ...], _environment: tuple[tuple[str, str], ...]) -> Settings:
+    return _read(DEFAULT_TEST_POSTGRES_URL, dict(key))
 
 
 def tables_to_empty() -> list[str]:

@@ -31,8 +31,8 @@ from tests.world import Person, World
 pytestmark = pytest.mark.slow
 
 RATE = 3.0  # urgent check-ins a second
-LOAD_SECONDS = 12.0
-KILL_AFTER_SECONDS = 4.0  # then at the first moment the worker has a send at the receiver
+LOAD_SECONDS = 8.0
+KILL_AFTER_SECONDS = 3.0  # then at the first moment the worker has a send at the receiver
 ANSWER_SECONDS = 2.0
 P99_LIMIT_MS = 5000.0
 
