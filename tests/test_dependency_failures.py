@@ -24,7 +24,7 @@ import psycopg
 import pytest
 import redis
 from fastapi import FastAPI
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -39,6 +39,7 @@ from services.platform.worker import RegisteredJob, Worker
 from services.settings import Settings
 from tests.databases import PostgresDatabases, _libpq_conninfo, in_ci, postgres_server_url, settings_for
 from tests.entry_helpers import dose
+from tests.test_auth_cache import _counted
 from tests.world import World, build_world
 
 pytestmark = pytest.mark.slow
@@ -371,21 +372,6 @@ class HeldReconnect:
             return await connect()
 
         listener.connect = held
-
-
-@asynccontextmanager
-async def _counted(app: FastAPI) -> AsyncIterator[list[str]]:
-    seen: list[str] = []
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
